@@ -1,0 +1,38 @@
+//! `stowage ls URL`.
+
+use anyhow::Result;
+use clap::Args;
+use stowage_core::Location;
+
+use crate::plugin_errors::from_plugin;
+use crate::registry::Registry;
+
+/// Arguments of `stowage ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The bucket URL (s3://bucket/prefix, gs://..., file:///path).
+    pub url: String,
+    /// Use this plugin instead of the one plugins.toml maps the scheme to.
+    #[arg(long, value_name = "NAME")]
+    pub plugin: Option<String>,
+}
+
+/// Lists the objects: `size  md5  key` per line, or JSON.
+pub fn run(registry: &Registry, args: &LsArgs, json: bool) -> Result<()> {
+    let location = Location::parse(&args.url);
+    let plugin = registry.for_location(&location, args.plugin.as_deref())?;
+    let entries = plugin
+        .provider
+        .list(&location)
+        .into_result()
+        .map_err(|e| from_plugin(format_args!("cannot list {location}"), e))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    for entry in &entries {
+        let md5 = entry.md5.as_ref().map_or("-", |m| m.as_str());
+        println!("{:>12}  {:<32}  {}", entry.size, md5, entry.key);
+    }
+    Ok(())
+}

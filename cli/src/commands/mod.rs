@@ -1,0 +1,72 @@
+//! The command line: argument definitions and one module per command.
+
+mod ls;
+mod plugins;
+mod sync;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::exit::{ConfigError, EXIT_CODES_HELP};
+use crate::plugins_file::PluginsFile;
+use crate::registry::Registry;
+
+/// Back up object-storage buckets into archives and restore them by sync.
+///
+/// Stowage moves only what changed: a sync uploads the objects that are
+/// missing or different and deletes only the extraneous ones. Each storage
+/// provider is a plugin (a dynamic library listed in plugins.toml) that
+/// drives its own tool (s3cmd, aws, gsutil) or the local filesystem; Stowage
+/// plans from listings and checksums, and verifies the result afterwards.
+#[derive(Debug, Parser)]
+#[command(name = "stowage", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// The plugins file. Default: ./plugins.toml, then
+    /// $XDG_CONFIG_HOME/stowage/plugins.toml, then /etc/stowage/plugins.toml.
+    #[arg(long, global = true, env = "STOWAGE_PLUGINS", value_name = "FILE")]
+    pub plugins: Option<PathBuf>,
+
+    /// Print reports as JSON on stdout, for automation.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Show full diagnostics (e.g. a plugin's complete layout-mismatch report).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the plugins: name, version, the tool each drives and its version,
+    /// the URL schemes it serves, and whether it is ready (or the problem).
+    Plugins,
+    /// List the objects below a bucket URL, with size and MD5.
+    Ls(ls::LsArgs),
+    /// Make DST hold what SRC holds: transfer what is missing or changed
+    /// (compared by checksum), optionally delete what is extraneous, then
+    /// verify the result and repair what the tool missed.
+    Sync(sync::SyncArgs),
+}
+
+impl Cli {
+    /// Runs the command.
+    pub fn run(self) -> Result<()> {
+        let registry = || -> Result<Registry> {
+            let file = PluginsFile::find(self.plugins.as_deref())
+                .map_err(|e| ConfigError(format!("{e:#}")))?;
+            Ok(Registry::load(&file, self.verbose))
+        };
+        match &self.command {
+            Command::Plugins => plugins::run(&registry()?, self.json),
+            Command::Ls(args) => ls::run(&registry()?, args, self.json),
+            Command::Sync(args) => sync::run(&registry()?, args, self.json),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! `stowage sync SRC DST`.
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use stowage_core::abi_stable::std_types::ROption;
+use stowage_core::provider::progress_reporter;
+use stowage_core::{ActionKind, CompareMode, Location, SyncOptions};
+
+use crate::progress::ProgressBarSink;
+use crate::registry::Registry;
+use crate::sync::{run_sync, SyncOutcome};
+
+/// How the tool compares objects (Stowage itself always verifies by checksum).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompareArg {
+    /// Size and MD5.
+    Checksum,
+    /// Size and modification time.
+    SizeMtime,
+    /// Size only.
+    Size,
+}
+
+impl From<CompareArg> for CompareMode {
+    fn from(value: CompareArg) -> Self {
+        match value {
+            CompareArg::Checksum => CompareMode::Checksum,
+            CompareArg::SizeMtime => CompareMode::SizeMtime,
+            CompareArg::Size => CompareMode::Size,
+        }
+    }
+}
+
+/// Arguments of `stowage sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Source: a local directory or a bucket URL.
+    pub source: String,
+    /// Destination: a local directory or a bucket URL.
+    pub destination: String,
+    /// Delete destination objects that are not in the source.
+    #[arg(long)]
+    pub delete: bool,
+    /// Leave keys matching GLOB (relative to the sync root; `*` stops at `/`,
+    /// `**` crosses it; a match on a folder covers everything below) alone:
+    /// neither transferred nor deleted. Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Show the plan (from listings and checksums) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How the plugin's tool decides an object is unchanged.
+    #[arg(long, value_enum, default_value = "checksum")]
+    pub compare: CompareArg,
+    /// Refuse the sync, before changing anything, if it would delete more than N objects.
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<u64>,
+    /// Parallel transfers (0: the plugin's default).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub parallelism: u32,
+    /// Use this plugin instead of the one plugins.toml maps the scheme to.
+    #[arg(long, value_name = "NAME")]
+    pub plugin: Option<String>,
+}
+
+/// Runs the sync and prints its report.
+pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
+    let source = Location::parse(&args.source);
+    let destination = Location::parse(&args.destination);
+    let remote_side = if source.remote().is_some() { &source } else { &destination };
+    let plugin = registry.for_location(remote_side, args.plugin.as_deref())?;
+    let options = SyncOptions {
+        delete: args.delete,
+        excludes: args.exclude.iter().map(|e| e.as_str().into()).collect(),
+        dry_run: args.dry_run,
+        compare: args.compare.into(),
+        parallelism: args.parallelism,
+        max_deletes: args.max_delete.map_or(ROption::RNone, ROption::RSome),
+    };
+    let bar = ProgressBarSink::new("sync", 0, json);
+    let outcome = run_sync(plugin, &source, &destination, &options, &progress_reporter(&bar));
+    bar.finish();
+    let outcome = outcome?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        print_human(&outcome);
+    }
+    Ok(())
+}
+
+fn print_human(outcome: &SyncOutcome) {
+    let plan = &outcome.plan;
+    let Some(report) = &outcome.tool_report else {
+        for object in &plan.transfer {
+            println!("transfer  {:>12}  {}", object.size, object.key);
+        }
+        for object in &plan.possibly_changed {
+            println!("maybe     {:>12}  {}", object.size, object.key);
+        }
+        for object in &plan.delete {
+            println!("delete    {:>12}  {}", object.size, object.key);
+        }
+        println!(
+            "plan: {} to transfer ({} bytes), {} to delete, {} possibly changed, {} unchanged (dry run: nothing was changed)",
+            plan.transfer.len(),
+            plan.transfer_bytes(),
+            plan.delete.len(),
+            plan.possibly_changed.len(),
+            plan.unchanged
+        );
+        return;
+    };
+    let transferred: u64 = [ActionKind::Upload, ActionKind::Download, ActionKind::Copy]
+        .iter()
+        .map(|k| report.total(*k).objects)
+        .sum();
+    let bytes: u64 = [ActionKind::Upload, ActionKind::Download, ActionKind::Copy]
+        .iter()
+        .map(|k| report.total(*k).bytes)
+        .sum();
+    print!(
+        "transferred {transferred} objects ({bytes} bytes), deleted {}, unchanged {}",
+        report.total(ActionKind::Delete).objects,
+        plan.unchanged
+    );
+    if let Some(v) = &outcome.verification {
+        print!(
+            "; verified {}, repaired {}, removed {}, checked by size only {}",
+            v.verified,
+            v.repaired.len(),
+            v.removed.len(),
+            v.size_only.len()
+        );
+    }
+    println!();
+}

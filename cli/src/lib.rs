@@ -1,0 +1,19 @@
+//! # stowage — the application
+//!
+//! The `stowage` binary is a thin shell over these modules. The application
+//! is provider-neutral: it never knows which tool is behind a plugin.
+//!
+//! - [`plugins_file`] and [`registry`]: finding and loading plugins.
+//! - [`plan`]: deciding what a sync must do from listings and checksums.
+//! - [`sync`]: a sync as Stowage runs it: plan → the plugin's tool → [`verify`].
+//! - [`commands`]: the command line.
+
+pub mod commands;
+pub mod exit;
+pub mod plan;
+pub mod plugin_errors;
+pub mod plugins_file;
+pub mod progress;
+pub mod registry;
+pub mod sync;
+pub mod verify;

@@ -1,0 +1,197 @@
+//! Deciding what a sync must do, from listings and checksums — never from a
+//! tool's own idea of "changed" (aws compares size and mtime, s3cmd size and
+//! MD5, gsutil mtime then checksum).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+use stowage_core::{ExcludeMatcher, Location, ObjectEntry, ProviderBox};
+use stowage_plugin_support::local_tree::{md5_file, walk};
+
+use crate::plugin_errors::from_plugin;
+
+/// What is known about one object's content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fingerprint {
+    /// Size in bytes.
+    pub size: u64,
+    /// Content MD5 (lowercase hex), when known.
+    pub md5: Option<String>,
+}
+
+/// Key → fingerprint, for one side of a sync.
+pub type Inventory = BTreeMap<String, Fingerprint>;
+
+/// The inventory of a local directory, with MD5s computed from the files,
+/// leaving out excluded keys.
+pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Inventory> {
+    let mut inventory = Inventory::new();
+    for file in walk(root)? {
+        if excludes.is_excluded(&file.key) {
+            continue;
+        }
+        let md5 = md5_file(&file.path)?;
+        inventory.insert(
+            file.key,
+            Fingerprint {
+                size: file.size,
+                md5: Some(md5),
+            },
+        );
+    }
+    Ok(inventory)
+}
+
+/// The inventory of a listing, leaving out excluded keys.
+pub fn listed_inventory(entries: Vec<ObjectEntry>, excludes: &ExcludeMatcher) -> Inventory {
+    entries
+        .into_iter()
+        .filter(|e| !excludes.is_excluded(&e.key))
+        .map(|e| {
+            (
+                e.key.into_string(),
+                Fingerprint {
+                    size: e.size,
+                    md5: e.md5.into_option().map(|m| m.into_string()),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The inventory of either side of a sync: local directories are hashed,
+/// remote ones listed through `provider`.
+pub fn inventory_of(
+    location: &Location,
+    provider: &ProviderBox,
+    excludes: &ExcludeMatcher,
+) -> Result<Inventory> {
+    match location {
+        Location::Local { path } => local_inventory(Path::new(path.as_str()), excludes),
+        Location::Remote { .. } => {
+            let entries = provider
+                .list(location)
+                .into_result()
+                .map_err(|e| from_plugin(format_args!("cannot list {location}"), e))?;
+            Ok(listed_inventory(entries.into(), excludes))
+        }
+    }
+}
+
+/// How one destination object compares with its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// Same size and same MD5.
+    Same,
+    /// Missing, another size, or another MD5.
+    Differs,
+    /// Same size, but one MD5 is unknown (e.g. a multipart ETag).
+    SizeOnly,
+}
+
+/// Compares a destination object (if any) with its source.
+pub fn compare(source: &Fingerprint, destination: Option<&Fingerprint>) -> Comparison {
+    match destination {
+        None => Comparison::Differs,
+        Some(d) if d.size != source.size => Comparison::Differs,
+        Some(d) => match (&source.md5, &d.md5) {
+            (Some(a), Some(b)) if a == b => Comparison::Same,
+            (Some(_), Some(_)) => Comparison::Differs,
+            _ => Comparison::SizeOnly,
+        },
+    }
+}
+
+/// One object in a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedObject {
+    /// Key relative to the sync root.
+    pub key: String,
+    /// Its size in bytes (the source's for transfers, the destination's for deletes).
+    pub size: u64,
+}
+
+/// What a sync must do to make the destination equal the source.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncPlan {
+    /// Missing or changed in the destination: to transfer.
+    pub transfer: Vec<PlannedObject>,
+    /// In the destination only: to delete (when deleting).
+    pub delete: Vec<PlannedObject>,
+    /// Same size, checksum unknowable: the tool may or may not transfer them.
+    pub possibly_changed: Vec<PlannedObject>,
+    /// Objects already equal.
+    pub unchanged: u64,
+}
+
+impl SyncPlan {
+    /// Compares the two inventories; deletes are planned only if `delete`.
+    pub fn new(source: &Inventory, destination: &Inventory, delete: bool) -> SyncPlan {
+        let mut plan = SyncPlan::default();
+        for (key, fingerprint) in source {
+            let object = PlannedObject {
+                key: key.clone(),
+                size: fingerprint.size,
+            };
+            match compare(fingerprint, destination.get(key)) {
+                Comparison::Same => plan.unchanged += 1,
+                Comparison::Differs => plan.transfer.push(object),
+                Comparison::SizeOnly => plan.possibly_changed.push(object),
+            }
+        }
+        if delete {
+            plan.delete = destination
+                .iter()
+                .filter(|(key, _)| !source.contains_key(*key))
+                .map(|(key, f)| PlannedObject {
+                    key: key.clone(),
+                    size: f.size,
+                })
+                .collect();
+        }
+        plan
+    }
+
+    /// Total bytes to transfer.
+    pub fn transfer_bytes(&self) -> u64 {
+        self.transfer.iter().map(|o| o.size).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(size: u64, md5: Option<&str>) -> Fingerprint {
+        Fingerprint {
+            size,
+            md5: md5.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_same_size_object_with_another_checksum_is_transferred() {
+        let source = Inventory::from([("a".into(), fp(3, Some("x"))), ("b".into(), fp(3, Some("y")))]);
+        let destination = Inventory::from([
+            ("a".into(), fp(3, Some("x"))),
+            ("b".into(), fp(3, Some("z"))),
+            ("c".into(), fp(1, None)),
+        ]);
+        let plan = SyncPlan::new(&source, &destination, true);
+        assert_eq!(plan.unchanged, 1);
+        assert_eq!(plan.transfer, [PlannedObject { key: "b".into(), size: 3 }]);
+        assert_eq!(plan.delete, [PlannedObject { key: "c".into(), size: 1 }]);
+        assert!(SyncPlan::new(&source, &destination, false).delete.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_checksum_of_the_same_size_is_only_possibly_changed() {
+        let source = Inventory::from([("a".into(), fp(3, Some("x")))]);
+        let destination = Inventory::from([("a".into(), fp(3, None))]);
+        let plan = SyncPlan::new(&source, &destination, true);
+        assert_eq!(plan.possibly_changed.len(), 1);
+        assert!(plan.transfer.is_empty());
+    }
+}

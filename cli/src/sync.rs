@@ -1,0 +1,82 @@
+//! `stowage sync`: plan from listings, let the plugin's tool transfer, then
+//! verify and repair.
+
+use anyhow::{anyhow, bail, Result};
+use serde::Serialize;
+use stowage_core::{ExcludeMatcher, Location, ProgressReporter, SyncOptions, SyncReport};
+
+use crate::exit::Refused;
+use crate::plan::{inventory_of, Inventory, SyncPlan};
+use crate::plugin_errors::from_plugin;
+use crate::registry::LoadedPlugin;
+use crate::verify::{verify_and_repair, Verification};
+
+/// What a sync decided, did and proved.
+#[derive(Debug, Serialize)]
+pub struct SyncOutcome {
+    /// The plan, computed from listings and checksums before anything ran.
+    pub plan: SyncPlan,
+    /// What the plugin's tool reported doing (absent in a dry run).
+    pub tool_report: Option<SyncReport>,
+    /// What verification found and repaired (absent in a dry run).
+    pub verification: Option<Verification>,
+}
+
+/// Runs one sync from `source` to `destination` with `plugin`.
+pub fn run_sync(
+    plugin: &LoadedPlugin,
+    source: &Location,
+    destination: &Location,
+    options: &SyncOptions,
+    progress: &ProgressReporter<'_>,
+) -> Result<SyncOutcome> {
+    if source.remote().is_none() && destination.remote().is_none() {
+        bail!("cannot sync two local directories: one side must be a bucket URL");
+    }
+    let excludes = ExcludeMatcher::new(&options.excludes).map_err(|e| anyhow!(e))?;
+    let source_inventory = inventory_of(source, &plugin.provider, &excludes)?;
+    let destination_inventory = match destination {
+        Location::Local { path } if !std::path::Path::new(path.as_str()).exists() => Inventory::new(),
+        _ => inventory_of(destination, &plugin.provider, &excludes)?,
+    };
+    let plan = SyncPlan::new(&source_inventory, &destination_inventory, options.delete);
+    if let Some(max) = options.max_deletes.into_option() {
+        if plan.delete.len() as u64 > max {
+            return Err(Refused(format!(
+                "sync would delete {} objects from {destination}, more than --max-delete {max}; nothing was changed",
+                plan.delete.len()
+            ))
+            .into());
+        }
+    }
+    if options.dry_run {
+        return Ok(SyncOutcome {
+            plan,
+            tool_report: None,
+            verification: None,
+        });
+    }
+    let report = plugin
+        .provider
+        .sync(source, destination, options, progress)
+        .into_result()
+        .map_err(|e| {
+            from_plugin(
+                format_args!("sync {source} -> {destination} with plugin {}", plugin.name),
+                e,
+            )
+        })?;
+    let verification = verify_and_repair(
+        &plugin.provider,
+        source,
+        destination,
+        &source_inventory,
+        &excludes,
+        options.delete,
+    )?;
+    Ok(SyncOutcome {
+        plan,
+        tool_report: Some(report),
+        verification: Some(verification),
+    })
+}

@@ -1,0 +1,345 @@
+//! # stowage-plugin-fs — the local-filesystem provider
+//!
+//! A bucket is a directory: `file:///srv/buckets/uploads` is the directory
+//! `/srv/buckets/uploads`, and an object's key is its path below it. It runs
+//! no external tool, which makes it the default behind the README's main
+//! command and the reference plugin to copy when writing a new one: read
+//! [`FsProvider`]'s `StorageProvider` impl top to bottom.
+//!
+//! Writes are atomic (a partial file renamed into place), so a crash never
+//! leaves half an object under its real name. Deletes run only after every
+//! transfer of the same sync succeeded.
+//!
+//! Config table in `plugins.toml` (all optional):
+//!
+//! ```toml
+//! [plugins.fs.config]
+//! parallelism = 4   # files copied at once when a sync does not say
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use abi_stable::std_types::{ROption, RString};
+use serde::Deserialize;
+use stowage_core::{
+    export_plugin, ActionKind, Capabilities, CompareMode, ErrorKind, ExcludeMatcher, Location,
+    ObjectEntry, PluginError, PluginInfo, Progress, ProgressReporter, StorageProvider, SyncAction,
+    SyncOptions, SyncReport, ToolStatus,
+};
+use stowage_plugin_support::local_tree::{
+    io_error, key_to_relative_path, md5_file, remove_file_and_empty_parents, walk,
+    write_atomically, LocalFile,
+};
+
+export_plugin!(FsProvider::from_config);
+
+/// The plugin's config table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FsConfig {
+    parallelism: Option<u32>,
+}
+
+/// The local-filesystem provider.
+#[derive(Debug)]
+pub struct FsProvider {
+    default_parallelism: u32,
+}
+
+impl FsProvider {
+    /// Builds the provider from its `plugins.toml` table (TOML text).
+    pub fn from_config(config: &str) -> Result<FsProvider, PluginError> {
+        let config: FsConfig = toml::from_str(config).map_err(|e| {
+            PluginError::new(ErrorKind::Config, format!("plugin fs: bad config: {}", e.message()))
+        })?;
+        Ok(FsProvider {
+            default_parallelism: config.parallelism.unwrap_or(4).max(1),
+        })
+    }
+}
+
+/// The directory a location names: a local path, or the path of a `file://` URL.
+fn directory(location: &Location) -> Result<PathBuf, PluginError> {
+    match location {
+        Location::Local { path } => Ok(PathBuf::from(path.as_str())),
+        Location::Remote { url } => match location.remote() {
+            Some(remote) if remote.scheme == "file" && remote.bucket.is_empty() => {
+                Ok(PathBuf::from(format!("/{}", remote.prefix)))
+            }
+            _ => Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                format!("plugin fs serves file:///absolute/path URLs, not {url}"),
+            )),
+        },
+    }
+}
+
+/// The directory of a bucket that must already exist.
+fn existing_directory(location: &Location) -> Result<PathBuf, PluginError> {
+    let dir = directory(location)?;
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(PluginError::new(
+            ErrorKind::BucketMissing,
+            format!("bucket {location} does not exist (no directory {})", dir.display()),
+        ))
+    }
+}
+
+fn object_path(root: &Path, key: &str) -> Result<PathBuf, PluginError> {
+    Ok(root.join(key_to_relative_path(key)?))
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<(), PluginError> {
+    write_atomically(to, |partial| std::fs::copy(from, partial).map(|_| ()))
+}
+
+/// Whether the destination copy of a file is up to date under `mode`.
+fn unchanged(source: &LocalFile, destination: &LocalFile, mode: CompareMode) -> Result<bool, PluginError> {
+    if source.size != destination.size {
+        return Ok(false);
+    }
+    Ok(match mode {
+        CompareMode::Size => true,
+        CompareMode::SizeMtime => destination.mtime >= source.mtime,
+        CompareMode::Checksum => md5_file(&source.path)? == md5_file(&destination.path)?,
+    })
+}
+
+/// The kind of transfer between two locations.
+fn transfer_kind(source: &Location, destination: &Location) -> ActionKind {
+    match (source, destination) {
+        (Location::Local { .. }, Location::Remote { .. }) => ActionKind::Upload,
+        (Location::Remote { .. }, Location::Local { .. }) => ActionKind::Download,
+        _ => ActionKind::Copy,
+    }
+}
+
+impl StorageProvider for FsProvider {
+    fn describe(&self) -> PluginInfo {
+        PluginInfo {
+            name: "fs".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Local filesystem: a bucket is a directory (file:///path).".into(),
+            tool: ROption::RNone,
+            schemes: vec![RString::from("file")].into(),
+            capabilities: Capabilities {
+                server_side_copy: true,
+                remote_to_remote_sync: true,
+                listing_md5: true,
+                native_dry_run: true,
+            },
+        }
+    }
+
+    fn check(&self) -> Result<ToolStatus, PluginError> {
+        Ok(ToolStatus {
+            tool_version: ROption::RNone,
+            endpoint: "local filesystem".into(),
+        })
+    }
+
+    fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
+        let root = existing_directory(location)?;
+        walk(&root)?
+            .into_iter()
+            .map(|file| {
+                let md5: RString = md5_file(&file.path)?.into();
+                Ok(ObjectEntry {
+                    key: file.key.into(),
+                    size: file.size,
+                    etag: ROption::RSome(md5.clone()),
+                    md5: ROption::RSome(md5),
+                    last_modified: ROption::RSome(file.mtime),
+                })
+            })
+            .collect()
+    }
+
+    fn sync(
+        &self,
+        source: &Location,
+        destination: &Location,
+        options: &SyncOptions,
+        progress: &ProgressReporter<'_>,
+    ) -> Result<SyncReport, PluginError> {
+        let source_root = existing_directory(source)?;
+        let destination_root = match destination {
+            Location::Local { .. } => directory(destination)?,
+            Location::Remote { .. } => existing_directory(destination)?,
+        };
+        let excludes = ExcludeMatcher::new(&options.excludes)
+            .map_err(|e| PluginError::new(ErrorKind::InvalidInput, e))?;
+        let included = |files: Vec<LocalFile>| -> Vec<LocalFile> {
+            files.into_iter().filter(|f| !excludes.is_excluded(&f.key)).collect()
+        };
+        let source_files = included(walk(&source_root)?);
+        let mut destination_files: HashMap<String, LocalFile> = if destination_root.is_dir() {
+            included(walk(&destination_root)?)
+                .into_iter()
+                .map(|f| (f.key.clone(), f))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+
+        // Decide every action before doing any.
+        let kind = transfer_kind(source, destination);
+        let mut report = SyncReport::default();
+        let mut transfers = Vec::new();
+        for file in &source_files {
+            let up_to_date = match destination_files.remove(&file.key) {
+                Some(existing) => unchanged(file, &existing, options.compare)?,
+                None => false,
+            };
+            if up_to_date {
+                report.push(ActionKind::Skip, file.key.as_str(), file.size);
+            } else {
+                transfers.push(file);
+            }
+        }
+        let mut deletes: Vec<LocalFile> = if options.delete {
+            destination_files.into_values().collect()
+        } else {
+            Vec::new()
+        };
+        deletes.sort_by(|a, b| a.key.cmp(&b.key));
+        if let ROption::RSome(max) = options.max_deletes {
+            if deletes.len() as u64 > max {
+                return Err(PluginError::new(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "sync would delete {} objects from {destination}, more than the limit of {max}; nothing was changed",
+                        deletes.len()
+                    ),
+                ));
+            }
+        }
+        if options.dry_run {
+            for file in transfers {
+                report.push(kind, file.key.as_str(), file.size);
+            }
+            for file in deletes {
+                report.push(ActionKind::Delete, file.key.as_str(), 0);
+            }
+            return Ok(report);
+        }
+
+        // Transfers first, in parallel; deletes only once all of them succeeded.
+        let parallelism = match options.parallelism {
+            0 => self.default_parallelism,
+            n => n,
+        };
+        let done = copy_in_parallel(&transfers, &destination_root, parallelism, progress)?;
+        report.actions.extend(done.into_iter().map(|file| SyncAction {
+            kind,
+            key: file.key.as_str().into(),
+            bytes: file.size,
+        }));
+        for file in deletes {
+            remove_file_and_empty_parents(&destination_root, &file.path)?;
+            report.push(ActionKind::Delete, file.key.as_str(), 0);
+        }
+        Ok(report)
+    }
+
+    fn put(&self, file: &str, destination: &Location, key: &str) -> Result<(), PluginError> {
+        let root = existing_directory(destination)?;
+        copy_file(Path::new(file), &object_path(&root, key)?)
+    }
+
+    fn get(&self, source: &Location, key: &str, file: &str) -> Result<(), PluginError> {
+        let root = existing_directory(source)?;
+        let object = object_path(&root, key)?;
+        if !object.is_file() {
+            return Err(PluginError::new(
+                ErrorKind::NotFound,
+                format!("object {key} not found in {source}"),
+            ));
+        }
+        copy_file(&object, Path::new(file))
+    }
+
+    fn copy(
+        &self,
+        source: &Location,
+        destination: &Location,
+        keys: &[RString],
+    ) -> Result<SyncReport, PluginError> {
+        let from = existing_directory(source)?;
+        let to = existing_directory(destination)?;
+        let mut report = SyncReport::default();
+        for key in keys {
+            let object = object_path(&from, key)?;
+            copy_file(&object, &object_path(&to, key)?)?;
+            let size = std::fs::metadata(&object).map(|m| m.len()).unwrap_or(0);
+            report.push(ActionKind::Copy, key.clone(), size);
+        }
+        Ok(report)
+    }
+
+    fn delete(&self, location: &Location, keys: &[RString]) -> Result<SyncReport, PluginError> {
+        let root = existing_directory(location)?;
+        let mut report = SyncReport::default();
+        for key in keys {
+            remove_file_and_empty_parents(&root, &object_path(&root, key)?)?;
+            report.push(ActionKind::Delete, key.clone(), 0);
+        }
+        Ok(report)
+    }
+
+    fn ensure_bucket(&self, location: &Location) -> Result<bool, PluginError> {
+        let dir = directory(location)?;
+        if dir.is_dir() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| io_error("cannot create directory", &dir, e))?;
+        Ok(true)
+    }
+}
+
+/// Copies `files` below `destination_root` with `parallelism` threads,
+/// reporting progress; returns the files copied, or the first error once
+/// every started copy has finished.
+fn copy_in_parallel<'f>(
+    files: &[&'f LocalFile],
+    destination_root: &Path,
+    parallelism: u32,
+    progress: &ProgressReporter<'_>,
+) -> Result<Vec<&'f LocalFile>, PluginError> {
+    let next = AtomicUsize::new(0);
+    let objects_done = AtomicU64::new(0);
+    let bytes_done = AtomicU64::new(0);
+    let first_error: Mutex<Option<PluginError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..parallelism.min(files.len().max(1) as u32) {
+            scope.spawn(|| loop {
+                if first_error.lock().expect("no panics while held").is_some() {
+                    return;
+                }
+                let Some(file) = files.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                    return;
+                };
+                let result = object_path(destination_root, &file.key)
+                    .and_then(|target| copy_file(&file.path, &target));
+                if let Err(e) = result {
+                    first_error.lock().expect("no panics while held").get_or_insert(e);
+                    return;
+                }
+                progress.report(&Progress {
+                    objects_done: objects_done.fetch_add(1, Ordering::SeqCst) + 1,
+                    bytes_done: bytes_done.fetch_add(file.size, Ordering::SeqCst) + file.size,
+                    current_key: file.key.as_str().into(),
+                });
+            });
+        }
+    });
+    match first_error.into_inner().expect("no panics while held") {
+        Some(error) => Err(error),
+        None => Ok(files.to_vec()),
+    }
+}

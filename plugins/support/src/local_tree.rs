@@ -1,0 +1,221 @@
+//! A local directory seen as a bucket: regular files, keyed by their
+//! `/`-separated path relative to the root.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use md5::{Digest, Md5};
+use stowage_core::{ErrorKind, PluginError};
+
+/// Files whose name ends with this are unfinished writes (see
+/// [`write_atomically`]) and are not objects.
+pub const PARTIAL_SUFFIX: &str = ".stowage-partial";
+
+/// One regular file below a root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalFile {
+    /// Path relative to the root, `/`-separated.
+    pub key: String,
+    /// Absolute (or root-joined) path of the file.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub mtime: i64,
+}
+
+/// Every regular file below `root`, sorted by key. Symbolic links and
+/// unfinished writes are left out. A missing `root` is `BucketMissing`.
+pub fn walk(root: &Path) -> Result<Vec<LocalFile>, PluginError> {
+    if !root.is_dir() {
+        return Err(PluginError::new(
+            ErrorKind::BucketMissing,
+            format!("directory {} does not exist", root.display()),
+        ));
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = entry.map_err(|e| io_error("cannot read directory", root, e.into()))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy();
+        if name.ends_with(PARTIAL_SUFFIX) {
+            continue;
+        }
+        let relative = entry
+            .path()
+            .strip_prefix(root)
+            .expect("walkdir yields paths below its root");
+        let key = relative_path_to_key(relative).ok_or_else(|| {
+            PluginError::new(
+                ErrorKind::InvalidInput,
+                format!("file name is not valid UTF-8: {}", entry.path().display()),
+            )
+        })?;
+        let meta = entry
+            .metadata()
+            .map_err(|e| io_error("cannot stat", entry.path(), e.into()))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        files.push(LocalFile {
+            key,
+            path: entry.path().to_path_buf(),
+            size: meta.len(),
+            mtime,
+        });
+    }
+    files.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(files)
+}
+
+fn relative_path_to_key(relative: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+    parts.map(|p| p.join("/"))
+}
+
+/// Lowercase hex MD5 of a file's content, read in 64 KiB blocks.
+pub fn md5_file(path: &Path) -> Result<String, PluginError> {
+    let mut file = File::open(path).map_err(|e| io_error("cannot open", path, e))?;
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| io_error("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The relative path a key maps to, refusing anything that could leave the
+/// root: empty keys, absolute keys, `.` and `..` segments, empty segments.
+pub fn key_to_relative_path(key: &str) -> Result<PathBuf, PluginError> {
+    let bad = |why: &str| {
+        PluginError::new(
+            ErrorKind::InvalidInput,
+            format!("unsafe object key {key:?}: {why}"),
+        )
+    };
+    if key.is_empty() {
+        return Err(bad("empty"));
+    }
+    if key.contains('\0') {
+        return Err(bad("contains a NUL byte"));
+    }
+    let mut path = PathBuf::new();
+    for segment in key.split('/') {
+        match segment {
+            "" => return Err(bad("empty path segment or leading '/'")),
+            "." | ".." => return Err(bad("'.' or '..' segment")),
+            _ => path.push(segment),
+        }
+    }
+    if path.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(bad("not a plain relative path"));
+    }
+    Ok(path)
+}
+
+/// Writes `target` by filling a sibling partial file with `fill` and renaming
+/// it into place, so a crash never leaves a half-written object under its
+/// real name. Parent directories are created.
+pub fn write_atomically(
+    target: &Path,
+    fill: impl FnOnce(&Path) -> io::Result<()>,
+) -> Result<(), PluginError> {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io_error("cannot create directory", parent, e))?;
+    let mut partial_name = target.file_name().unwrap_or_default().to_os_string();
+    partial_name.push(format!(".{}{PARTIAL_SUFFIX}", std::process::id()));
+    let partial = parent.join(partial_name);
+    let result = fill(&partial).and_then(|()| std::fs::rename(&partial, target));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&partial);
+        return Err(io_error("cannot write", target, e));
+    }
+    Ok(())
+}
+
+/// Removes `file`, then each parent directory up to (not including) `root`
+/// that became empty, as deleting the last object of a "folder" would.
+pub fn remove_file_and_empty_parents(root: &Path, file: &Path) -> Result<(), PluginError> {
+    match std::fs::remove_file(file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error("cannot delete", file, e)),
+    }
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// An I/O failure as a one-line plugin error.
+pub fn io_error(what: &str, path: &Path, error: io::Error) -> PluginError {
+    let kind = match error.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::PermissionDenied => ErrorKind::Unauthorized,
+        _ => ErrorKind::Other,
+    };
+    PluginError::new(kind, format!("{what} {}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_escape_the_root_are_refused() {
+        for key in ["", "/etc/passwd", "a/../b", "./a", "a//b", "a/"] {
+            assert!(key_to_relative_path(key).is_err(), "{key:?} was accepted");
+        }
+        assert_eq!(
+            key_to_relative_path("dir/sub dir/ü + 'x'#%.txt").unwrap(),
+            PathBuf::from("dir/sub dir/ü + 'x'#%.txt")
+        );
+    }
+
+    #[test]
+    fn walk_lists_files_with_sizes_and_skips_partial_writes() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("a/b")).unwrap();
+        std::fs::write(root.path().join("a/b/c.txt"), b"hello").unwrap();
+        std::fs::write(root.path().join("top"), b"").unwrap();
+        std::fs::write(root.path().join(format!("x{PARTIAL_SUFFIX}")), b"half").unwrap();
+        let files = walk(root.path()).unwrap();
+        let keys: Vec<_> = files.iter().map(|f| (f.key.as_str(), f.size)).collect();
+        assert_eq!(keys, [("a/b/c.txt", 5), ("top", 0)]);
+        assert_eq!(
+            md5_file(&files[0].path).unwrap(),
+            "5d41402abc4b2a76b9719d911017c592"
+        );
+    }
+
+    #[test]
+    fn removing_the_last_file_removes_its_empty_folders_but_not_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("a/b/c");
+        write_atomically(&file, |p| std::fs::write(p, b"x")).unwrap();
+        remove_file_and_empty_parents(root.path(), &file).unwrap();
+        assert!(!root.path().join("a").exists());
+        assert!(root.path().exists());
+    }
+}

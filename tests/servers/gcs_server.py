@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+"""GCS JSON-API emulator for Stowage's integration tests (gsutil-compatible).
+
+Usage: gcs_server.py --port-file FILE --cert-dir DIR [--host 127.0.0.1]
+                     [--port 0] [--no-tls] [--quiet]
+
+A thin wrapper around gcp-storage-emulator (in-memory storage) that fixes what
+stops gsutil from working against it:
+
+* gsutil always talks https to gs_json_host, so by default the server speaks
+  TLS with a self-signed certificate (SAN: IP 127.0.0.1, DNS localhost)
+  generated at start into --cert-dir (cert.pem, key.pem). URLs the emulator
+  hands back (resumable-upload Location, mediaLink) say https:// accordingly.
+* gsutil (apitools) sends `multipart/related; boundary='===...=='` - a
+  single-quoted boundary, which the emulator's e-mail parser rejects.
+* The emulator parses multipart/related bodies with the e-mail package, which
+  drops a trailing "\\r" from a binary part (apitools separates parts with a
+  bare "\\n", so a payload ending in "\\r" looks like a CRLF line end); about
+  1 in 256 random files came back one byte short. Bodies are parsed
+  byte-exactly here, using the line ending of the first boundary line.
+* The emulator's server is single-threaded HTTP/1.0; this one is threaded
+  HTTP/1.1 (keep-alive), with request bodies read outside a global lock and
+  request handling serialized under it (the emulator's storage has no locking).
+
+Binds (port 0 = kernel-chosen free port), writes the port to --port-file
+atomically, serves until SIGTERM/SIGINT. Health check: GET / -> "OK".
+"""
+
+import argparse
+import base64
+import datetime
+import ipaddress
+import json
+import logging
+import os
+import quopri
+import re
+import signal
+import socketserver
+import ssl
+import sys
+import threading
+import traceback
+from email.parser import BytesParser
+from http import server as http_server
+from urllib.parse import urlparse
+
+from gcp_storage_emulator import server as emu
+from gcp_storage_emulator.storage import Storage
+
+LOCK = threading.Lock()
+SCHEME = "https"
+QUIET = False
+MAX_BODY = 1 << 31
+
+_BOUNDARY_RE = re.compile(
+    r"""boundary\s*=\s*(?:"([^"]*)"|'([^']*)'|([^;\s]+))""", re.IGNORECASE
+)
+
+
+def boundary_of(content_type):
+    m = _BOUNDARY_RE.search(content_type)
+    if not m:
+        raise ValueError("multipart body without boundary")
+    return next(g for g in m.groups() if g is not None)
+
+
+def parse_multipart(raw, boundary):
+    """Split a multipart body into [(headers dict, body bytes)], byte-exactly.
+
+    Per RFC 2046 the line break before a delimiter belongs to the delimiter.
+    Which line break ("\\r\\n" or a bare "\\n", as apitools writes) is taken
+    from the first boundary line, so a part that ends in "\\r" keeps it.
+    """
+    dash = b"--" + boundary.encode("latin-1")
+    if raw.startswith(dash):
+        start = 0
+    else:
+        i = raw.find(b"\n" + dash)
+        if i < 0:
+            raise ValueError("multipart boundary not found")
+        start = i + 1
+    eol = raw.find(b"\n", start + len(dash))
+    if eol < 0:
+        raise ValueError("truncated multipart body")
+    nl = b"\r\n" if raw[eol - 1 : eol] == b"\r" else b"\n"
+    delim = nl + dash
+    bodies = []
+    pos = eol + 1
+    while True:
+        nxt = raw.find(delim, pos)
+        if nxt < 0:
+            raise ValueError("unterminated multipart body")
+        bodies.append(raw[pos:nxt])
+        after = nxt + len(delim)
+        if raw[after : after + 2] == b"--":
+            break
+        eol = raw.find(b"\n", after)
+        if eol < 0:
+            raise ValueError("truncated multipart body")
+        pos = eol + 1
+    parts = []
+    sep = nl + nl
+    for part in bodies:
+        if part.startswith(nl):
+            head, body = b"", part[len(nl) :]
+        else:
+            j = part.find(sep)
+            head, body = (part, b"") if j < 0 else (part[:j], part[j + len(sep) :])
+        headers = {}
+        for line in head.split(nl):
+            if b":" in line:
+                k, v = line.split(b":", 1)
+                headers[k.strip().lower().decode("latin-1")] = v.strip().decode(
+                    "latin-1"
+                )
+        cte = headers.get("content-transfer-encoding", "").lower()
+        if cte == "base64":
+            body = base64.b64decode(body)
+        elif cte == "quoted-printable":
+            body = quopri.decodestring(body)
+        parts.append((headers, body))
+    return parts
+
+
+def read_body(handler):
+    """Read the raw request body (Content-Length or chunked); None if none."""
+    length = handler.headers.get("Content-Length")
+    if length:
+        n = int(length)
+        if n < 0 or n > MAX_BODY:
+            raise ValueError("bad Content-Length")
+        data = handler.rfile.read(n)
+        if len(data) != n:
+            raise ValueError("short request body")
+        return data
+    te = handler.headers.get("Transfer-Encoding", "")
+    if te.lower() == "chunked":
+        chunks = []
+        while True:
+            line = handler.rfile.readline(1024).split(b";")[0].strip()
+            size = int(line, 16) if line else 0
+            if size == 0:
+                # trailers until the empty line
+                while handler.rfile.readline(1024).strip():
+                    pass
+                break
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline(16)
+        return b"".join(chunks)
+    return None
+
+
+def read_data(request_handler, query):
+    """Replacement for gcp_storage_emulator.server._read_data."""
+    raw = emu._decode_raw_data(request_handler.stowage_body, request_handler)
+    if not raw:
+        return None
+    content_type = (
+        request_handler.headers.get("Content-Type") or "application/octet-stream"
+    )
+    ct = content_type.lower()
+    if ct.startswith("application/json") and "upload_id" not in query:
+        return json.loads(raw)
+    if ct.startswith("multipart/mixed"):
+        # Batch requests (text only): normalise the boundary quoting, then let
+        # the emulator's own parser handle the nested HTTP requests.
+        b = boundary_of(content_type)
+        header = ('Content-Type: multipart/mixed; boundary="%s"\r\n' % b).encode()
+        msg = BytesParser().parsebytes(header + raw)
+        return [emu._parse_batch_item(item) for item in msg.get_payload()]
+    if ct.startswith("multipart/"):
+        parts = parse_multipart(raw, boundary_of(content_type))
+        if len(parts) < 2:
+            raise ValueError("multipart upload needs metadata and media parts")
+        meta_headers, meta = parts[0]
+        media_headers, media = parts[1]
+        media_type = media_headers.get("content-type", "application/octet-stream")
+        return {
+            "meta": json.loads(meta) if meta.strip() else {},
+            "content": media,
+            "content-type": media_type.split(";")[0].strip().lower(),
+        }
+    return raw
+
+
+class Request(emu.Request):
+    """Emulator request whose self-URLs use the scheme we actually serve."""
+
+    def __init__(self, request_handler, method):
+        super().__init__(request_handler, method)
+        if SCHEME == "https" and self._base_url.startswith("http://"):
+            self._base_url = "https://" + self._base_url[len("http://") :]
+            self._full_url = self._base_url + self._path
+            self._parsed_url = urlparse(self._full_url)
+
+
+emu._read_data = read_data
+emu.Request = Request
+
+
+class Handler(emu.RequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 120
+
+    def send_response(self, *args, **kwargs):
+        self.stowage_sent = True
+        super().send_response(*args, **kwargs)
+
+    def _error(self, status, message):
+        body = json.dumps({"error": {"code": status, "message": message}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def _dispatch(self, method):
+        self.stowage_sent = False
+        try:
+            self.stowage_body = read_body(self)
+        except Exception as err:  # malformed request
+            self._error(400, "bad request body: %s" % err)
+            return
+        with LOCK:
+            try:
+                emu.Router(self).handle(method)
+            except Exception as err:
+                traceback.print_exc(file=sys.stderr)
+                if not self.stowage_sent:
+                    self._error(500, "%s: %s" % (type(err).__name__, err))
+                else:
+                    self.close_connection = True
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def log_message(self, format, *args):
+        if not QUIET:
+            sys.stderr.write(
+                "%s [%s] %s\n"
+                % (self.address_string(), self.log_date_time_string(), format % args)
+            )
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, http_server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_cert(cert_dir):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+            critical=False,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    os.makedirs(cert_dir, exist_ok=True)
+    cert_path = os.path.join(cert_dir, "cert.pem")
+    key_path = os.path.join(cert_dir, "key.pem")
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    os.chmod(key_path, 0o600)
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def watch_parent(parent_pid, stop):
+    """Stop the server when the shell that started it is gone (e.g. SIGKILL)."""
+    import time
+
+    def loop():
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                stop(None, None)
+                return
+            except PermissionError:
+                pass
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def main():
+    global SCHEME, QUIET
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", required=True)
+    parser.add_argument("--cert-dir", help="where to write cert.pem/key.pem")
+    parser.add_argument("--no-tls", action="store_true", help="serve plain http")
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument("--parent-pid", type=int, help="exit when this pid is gone")
+    args = parser.parse_args()
+    # Own process group: the caller stops us (and any children) with one kill.
+    os.setpgrp()
+    QUIET = args.quiet
+    SCHEME = "http" if args.no_tls else "https"
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+
+    storage = Storage(use_memory_fs=True, data_dir=os.getcwd())
+    httpd = ThreadingServer(
+        (args.host, args.port), lambda *a, **kw: Handler(storage, *a, **kw)
+    )
+    if SCHEME == "https":
+        if not args.cert_dir:
+            parser.error("--cert-dir is required unless --no-tls")
+        cert_path, key_path = make_cert(args.cert_dir)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert_path, key_path)
+        # Handshake lazily in the per-connection thread, not in accept().
+        httpd.socket = ctx.wrap_socket(
+            httpd.socket, server_side=True, do_handshake_on_connect=False
+        )
+    port = httpd.server_address[1]
+
+    def stop(signum, frame):
+        threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.parent_pid:
+        watch_parent(args.parent_pid, stop)
+
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.replace(tmp, args.port_file)
+    sys.stderr.write(
+        "gcs_server: listening on %s://%s:%d\n" % (SCHEME, args.host, port)
+    )
+    sys.stderr.flush()
+    httpd.serve_forever()
+    httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
