@@ -173,7 +173,10 @@ mod tests {
 
     #[test]
     fn a_same_size_object_with_another_checksum_is_transferred() {
-        let source = Inventory::from([("a".into(), fp(3, Some("x"))), ("b".into(), fp(3, Some("y")))]);
+        let source = Inventory::from([
+            ("a".into(), fp(3, Some("x"))),
+            ("b".into(), fp(3, Some("y"))),
+        ]);
         let destination = Inventory::from([
             ("a".into(), fp(3, Some("x"))),
             ("b".into(), fp(3, Some("z"))),
@@ -181,9 +184,23 @@ mod tests {
         ]);
         let plan = SyncPlan::new(&source, &destination, true);
         assert_eq!(plan.unchanged, 1);
-        assert_eq!(plan.transfer, [PlannedObject { key: "b".into(), size: 3 }]);
-        assert_eq!(plan.delete, [PlannedObject { key: "c".into(), size: 1 }]);
-        assert!(SyncPlan::new(&source, &destination, false).delete.is_empty());
+        assert_eq!(
+            plan.transfer,
+            [PlannedObject {
+                key: "b".into(),
+                size: 3
+            }]
+        );
+        assert_eq!(
+            plan.delete,
+            [PlannedObject {
+                key: "c".into(),
+                size: 1
+            }]
+        );
+        assert!(SyncPlan::new(&source, &destination, false)
+            .delete
+            .is_empty());
     }
 
     #[test]

@@ -74,10 +74,9 @@ impl PluginsFile {
         let candidates = candidate_paths(explicit);
         match candidates.iter().find(|p| p.is_file()) {
             Some(path) => PluginsFile::read(path),
-            None if explicit.is_some() => bail!(
-                "plugins file {} not found",
-                candidates[0].display()
-            ),
+            None if explicit.is_some() => {
+                bail!("plugins file {} not found", candidates[0].display())
+            }
             None => bail!(
                 "no plugins.toml found (looked for {}); pass --plugins FILE or set STOWAGE_PLUGINS",
                 candidates
@@ -127,7 +126,10 @@ impl PluginsFile {
 /// the directory of the running `stowage`, then [`SYSTEM_PLUGIN_DIRS`].
 pub fn plugin_search_dirs() -> Vec<PathBuf> {
     let mut dirs = env_plugin_path();
-    if let Some(exe_dir) = env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         dirs.push(exe_dir.join("../lib/stowage/plugins"));
         dirs.push(exe_dir);
     }
@@ -136,7 +138,8 @@ pub fn plugin_search_dirs() -> Vec<PathBuf> {
 }
 
 /// Where distribution packages install plugin libraries.
-pub const SYSTEM_PLUGIN_DIRS: [&str; 2] = ["/usr/local/lib/stowage/plugins", "/usr/lib/stowage/plugins"];
+pub const SYSTEM_PLUGIN_DIRS: [&str; 2] =
+    ["/usr/local/lib/stowage/plugins", "/usr/lib/stowage/plugins"];
 
 /// The directories whose `libstowage_plugin_<name>` libraries are loaded
 /// even when `plugins.toml` does not list them (drop-in packages):
@@ -153,14 +156,18 @@ pub fn find_drop_ins(dirs: &[PathBuf]) -> BTreeMap<String, PathBuf> {
     let prefix = format!("{}stowage_plugin_", env::consts::DLL_PREFIX);
     let mut found = BTreeMap::new();
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let file_name = entry.file_name().to_string_lossy().into_owned();
             if let Some(name) = file_name
                 .strip_prefix(&prefix)
                 .and_then(|rest| rest.strip_suffix(env::consts::DLL_SUFFIX))
             {
-                found.entry(name.to_string()).or_insert_with(|| entry.path());
+                found
+                    .entry(name.to_string())
+                    .or_insert_with(|| entry.path());
             }
         }
     }
@@ -169,14 +176,22 @@ pub fn find_drop_ins(dirs: &[PathBuf]) -> BTreeMap<String, PathBuf> {
 
 fn env_plugin_path() -> Vec<PathBuf> {
     env::var_os("STOWAGE_PLUGIN_PATH")
-        .map(|v| env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
+        .map(|v| {
+            env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// The file name a library called `name` has on this platform
 /// (`libname.so` on Linux).
 pub fn library_file_name(name: &str) -> String {
-    format!("{}{name}{}", env::consts::DLL_PREFIX, env::consts::DLL_SUFFIX)
+    format!(
+        "{}{name}{}",
+        env::consts::DLL_PREFIX,
+        env::consts::DLL_SUFFIX
+    )
 }
 
 /// Where the library of `entry` is: an absolute path for a path-like entry
@@ -199,7 +214,12 @@ pub fn resolve_library(entry: &PluginEntry, base_dir: &Path, search_dirs: &[Path
         .map(|dir| dir.join(&file_name))
         .find(|p| p.is_file())
         .map(|p| std::path::absolute(&p).unwrap_or(p))
-        .unwrap_or_else(|| PathBuf::from(format!("{file_name} (not found in {})", describe_dirs(search_dirs))))
+        .unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "{file_name} (not found in {})",
+                describe_dirs(search_dirs)
+            ))
+        })
 }
 
 fn describe_dirs(dirs: &[PathBuf]) -> String {

@@ -69,7 +69,14 @@ impl Registry {
             .into_iter()
             .map(|(name, (library, config))| {
                 let state = load_plugin(&name, &library, &config, verbose);
-                (name.clone(), PluginSlot { name, library, state })
+                (
+                    name.clone(),
+                    PluginSlot {
+                        name,
+                        library,
+                        state,
+                    },
+                )
             })
             .collect();
         Registry {
@@ -86,7 +93,10 @@ impl Registry {
     /// The loaded plugin called `name`, or why there is none.
     pub fn get(&self, name: &str) -> Result<&LoadedPlugin> {
         match self.slots.get(name) {
-            Some(slot) => slot.state.as_ref().map_err(|e| ConfigError(e.clone()).into()),
+            Some(slot) => slot
+                .state
+                .as_ref()
+                .map_err(|e| ConfigError(e.clone()).into()),
             None => Err(ConfigError(format!(
                 "unknown plugin {name:?}; known plugins: {}",
                 self.slots.keys().cloned().collect::<Vec<_>>().join(", ")

@@ -36,7 +36,9 @@ pub fn run_sync(
     let excludes = ExcludeMatcher::new(&options.excludes).map_err(|e| anyhow!(e))?;
     let source_inventory = inventory_of(source, &plugin.provider, &excludes)?;
     let destination_inventory = match destination {
-        Location::Local { path } if !std::path::Path::new(path.as_str()).exists() => Inventory::new(),
+        Location::Local { path } if !std::path::Path::new(path.as_str()).exists() => {
+            Inventory::new()
+        }
         _ => inventory_of(destination, &plugin.provider, &excludes)?,
     };
     let plan = SyncPlan::new(&source_inventory, &destination_inventory, options.delete);

@@ -146,7 +146,9 @@ fn remove(provider: &ProviderBox, destination: &Location, keys: &[String]) -> Re
             provider
                 .delete(destination, &to_rvec(keys))
                 .into_result()
-                .map_err(|e| anyhow!("deleting extraneous objects from {destination} failed: {e}"))?;
+                .map_err(|e| {
+                    anyhow!("deleting extraneous objects from {destination} failed: {e}")
+                })?;
         }
     }
     Ok(())

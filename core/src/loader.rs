@@ -103,7 +103,10 @@ impl LoadError {
             ),
             LibraryError::RootModule { err, .. } => (
                 LoadErrorKind::InitFailed,
-                format!("its initialisation failed: {}", first_line(&err.to_string())),
+                format!(
+                    "its initialisation failed: {}",
+                    first_line(&err.to_string())
+                ),
             ),
             LibraryError::ParseVersionError(_) | LibraryError::Many(_) => (
                 LoadErrorKind::LayoutMismatch,
@@ -116,7 +119,12 @@ impl LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plugin library {}: {}", self.path.display(), self.summary)
+        write!(
+            f,
+            "plugin library {}: {}",
+            self.path.display(),
+            self.summary
+        )
     }
 }
 
@@ -186,7 +194,9 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_one_line_naming_it() {
-        let err = load_module(Path::new("/nonexistent/libx.so")).unwrap_err();
+        let err = load_module(Path::new("/nonexistent/libx.so"))
+            .err()
+            .expect("the load fails");
         assert_eq!(err.kind, LoadErrorKind::Missing);
         let text = err.to_string();
         assert!(text.starts_with("plugin library /nonexistent/libx.so: no such file"));

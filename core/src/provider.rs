@@ -27,8 +27,8 @@ use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
     package_version_strings, sabi_trait,
-    sabi_types::VersionStrings,
     sabi_types::RRef,
+    sabi_types::VersionStrings,
     std_types::{RBox, RResult, RStr, RString, RVec},
     StableAbi,
 };
@@ -106,8 +106,12 @@ pub trait Provider: Send + Sync {
         progress: &ProgressReporter<'_>,
     ) -> RResult<SyncReport, PluginError>;
     /// See [`StorageProvider::put`].
-    fn put(&self, file: RStr<'_>, destination: &Location, key: RStr<'_>)
-        -> RResult<(), PluginError>;
+    fn put(
+        &self,
+        file: RStr<'_>,
+        destination: &Location,
+        key: RStr<'_>,
+    ) -> RResult<(), PluginError>;
     /// See [`StorageProvider::get`].
     fn get(&self, source: &Location, key: RStr<'_>, file: RStr<'_>) -> RResult<(), PluginError>;
     /// See [`StorageProvider::copy`].
@@ -118,7 +122,8 @@ pub trait Provider: Send + Sync {
         keys: &RVec<RString>,
     ) -> RResult<SyncReport, PluginError>;
     /// See [`StorageProvider::delete`].
-    fn delete(&self, location: &Location, keys: &RVec<RString>) -> RResult<SyncReport, PluginError>;
+    fn delete(&self, location: &Location, keys: &RVec<RString>)
+        -> RResult<SyncReport, PluginError>;
     /// See [`StorageProvider::ensure_bucket`].
     #[sabi(last_prefix_field)]
     fn ensure_bucket(&self, location: &Location) -> RResult<bool, PluginError>;
@@ -230,7 +235,11 @@ impl<P: StorageProvider> Provider for Guarded<P> {
     ) -> RResult<SyncReport, PluginError> {
         guard(|| self.0.copy(source, destination, keys.as_slice()))
     }
-    fn delete(&self, location: &Location, keys: &RVec<RString>) -> RResult<SyncReport, PluginError> {
+    fn delete(
+        &self,
+        location: &Location,
+        keys: &RVec<RString>,
+    ) -> RResult<SyncReport, PluginError> {
         guard(|| self.0.delete(location, keys.as_slice()))
     }
     fn ensure_bucket(&self, location: &Location) -> RResult<bool, PluginError> {

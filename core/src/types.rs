@@ -47,9 +47,7 @@ impl Location {
             Some(url) => Location::Remote {
                 url: url.to_string().into(),
             },
-            None => Location::Local {
-                path: text.into(),
-            },
+            None => Location::Local { path: text.into() },
         }
     }
 

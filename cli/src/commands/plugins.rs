@@ -61,7 +61,11 @@ pub fn run(registry: &Registry, json: bool) -> Result<()> {
     }
     for row in &rows {
         let Some(info) = &row.info else {
-            println!("{:<10} -        {}", row.name, row.problem.as_deref().unwrap_or(""));
+            println!(
+                "{:<10} -        {}",
+                row.name,
+                row.problem.as_deref().unwrap_or("")
+            );
             continue;
         };
         let tool = match (info.tool.as_ref().into_option(), &row.tool_version) {

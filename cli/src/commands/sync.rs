@@ -67,7 +67,11 @@ pub struct SyncArgs {
 pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
     let source = Location::parse(&args.source);
     let destination = Location::parse(&args.destination);
-    let remote_side = if source.remote().is_some() { &source } else { &destination };
+    let remote_side = if source.remote().is_some() {
+        &source
+    } else {
+        &destination
+    };
     let plugin = registry.for_location(remote_side, args.plugin.as_deref())?;
     let options = SyncOptions {
         delete: args.delete,
@@ -78,7 +82,13 @@ pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
         max_deletes: args.max_delete.map_or(ROption::RNone, ROption::RSome),
     };
     let bar = ProgressBarSink::new("sync", 0, json);
-    let outcome = run_sync(plugin, &source, &destination, &options, &progress_reporter(&bar));
+    let outcome = run_sync(
+        plugin,
+        &source,
+        &destination,
+        &options,
+        &progress_reporter(&bar),
+    );
     bar.finish();
     let outcome = outcome?;
     if json {

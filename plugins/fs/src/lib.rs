@@ -6,6 +6,10 @@
 //! command and the reference plugin to copy when writing a new one: read
 //! [`FsProvider`]'s `StorageProvider` impl top to bottom.
 //!
+//! A location whose directory is missing but whose parent directory exists
+//! is an empty prefix of an existing bucket (it is created on the first
+//! write); one whose parent is missing too is a missing bucket.
+//!
 //! Writes are atomic (a partial file renamed into place), so a crash never
 //! leaves half an object under its real name. Deletes run only after every
 //! transfer of the same sync succeeded.
@@ -53,7 +57,10 @@ impl FsProvider {
     /// Builds the provider from its `plugins.toml` table (TOML text).
     pub fn from_config(config: &str) -> Result<FsProvider, PluginError> {
         let config: FsConfig = toml::from_str(config).map_err(|e| {
-            PluginError::new(ErrorKind::Config, format!("plugin fs: bad config: {}", e.message()))
+            PluginError::new(
+                ErrorKind::Config,
+                format!("plugin fs: bad config: {}", e.message()),
+            )
         })?;
         Ok(FsProvider {
             default_parallelism: config.parallelism.unwrap_or(4).max(1),
@@ -77,15 +84,20 @@ fn directory(location: &Location) -> Result<PathBuf, PluginError> {
     }
 }
 
-/// The directory of a bucket that must already exist.
+/// The directory of a location inside an existing bucket. A missing
+/// directory whose parent exists is an empty prefix (as in S3, a prefix
+/// with no objects yet); if the parent is missing too, the bucket is.
 fn existing_directory(location: &Location) -> Result<PathBuf, PluginError> {
     let dir = directory(location)?;
-    if dir.is_dir() {
+    if dir.is_dir() || dir.parent().is_some_and(Path::is_dir) {
         Ok(dir)
     } else {
         Err(PluginError::new(
             ErrorKind::BucketMissing,
-            format!("bucket {location} does not exist (no directory {})", dir.display()),
+            format!(
+                "bucket {location} does not exist (no directory {})",
+                dir.display()
+            ),
         ))
     }
 }
@@ -99,7 +111,11 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), PluginError> {
 }
 
 /// Whether the destination copy of a file is up to date under `mode`.
-fn unchanged(source: &LocalFile, destination: &LocalFile, mode: CompareMode) -> Result<bool, PluginError> {
+fn unchanged(
+    source: &LocalFile,
+    destination: &LocalFile,
+    mode: CompareMode,
+) -> Result<bool, PluginError> {
     if source.size != destination.size {
         return Ok(false);
     }
@@ -145,6 +161,9 @@ impl StorageProvider for FsProvider {
 
     fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
         let root = existing_directory(location)?;
+        if !root.is_dir() {
+            return Ok(Vec::new());
+        }
         walk(&root)?
             .into_iter()
             .map(|file| {
@@ -167,7 +186,10 @@ impl StorageProvider for FsProvider {
         options: &SyncOptions,
         progress: &ProgressReporter<'_>,
     ) -> Result<SyncReport, PluginError> {
-        let source_root = existing_directory(source)?;
+        let source_root = match source {
+            Location::Local { .. } => directory(source)?,
+            Location::Remote { .. } => existing_directory(source)?,
+        };
         let destination_root = match destination {
             Location::Local { .. } => directory(destination)?,
             Location::Remote { .. } => existing_directory(destination)?,
@@ -175,9 +197,16 @@ impl StorageProvider for FsProvider {
         let excludes = ExcludeMatcher::new(&options.excludes)
             .map_err(|e| PluginError::new(ErrorKind::InvalidInput, e))?;
         let included = |files: Vec<LocalFile>| -> Vec<LocalFile> {
-            files.into_iter().filter(|f| !excludes.is_excluded(&f.key)).collect()
+            files
+                .into_iter()
+                .filter(|f| !excludes.is_excluded(&f.key))
+                .collect()
         };
-        let source_files = included(walk(&source_root)?);
+        let source_files = if source_root.is_dir() || source.remote().is_none() {
+            included(walk(&source_root)?)
+        } else {
+            Vec::new()
+        };
         let mut destination_files: HashMap<String, LocalFile> = if destination_root.is_dir() {
             included(walk(&destination_root)?)
                 .into_iter()
@@ -235,11 +264,13 @@ impl StorageProvider for FsProvider {
             n => n,
         };
         let done = copy_in_parallel(&transfers, &destination_root, parallelism, progress)?;
-        report.actions.extend(done.into_iter().map(|file| SyncAction {
-            kind,
-            key: file.key.as_str().into(),
-            bytes: file.size,
-        }));
+        report
+            .actions
+            .extend(done.into_iter().map(|file| SyncAction {
+                kind,
+                key: file.key.as_str().into(),
+                bytes: file.size,
+            }));
         for file in deletes {
             remove_file_and_empty_parents(&destination_root, &file.path)?;
             report.push(ActionKind::Delete, file.key.as_str(), 0);
@@ -327,7 +358,10 @@ fn copy_in_parallel<'f>(
                 let result = object_path(destination_root, &file.key)
                     .and_then(|target| copy_file(&file.path, &target));
                 if let Err(e) = result {
-                    first_error.lock().expect("no panics while held").get_or_insert(e);
+                    first_error
+                        .lock()
+                        .expect("no panics while held")
+                        .get_or_insert(e);
                     return;
                 }
                 progress.report(&Progress {

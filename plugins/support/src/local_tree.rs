@@ -75,7 +75,10 @@ pub fn walk(root: &Path) -> Result<Vec<LocalFile>, PluginError> {
 }
 
 fn relative_path_to_key(relative: &Path) -> Option<String> {
-    let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+    let parts: Option<Vec<&str>> = relative
+        .components()
+        .map(|c| c.as_os_str().to_str())
+        .collect();
     parts.map(|p| p.join("/"))
 }
 
@@ -124,7 +127,10 @@ pub fn key_to_relative_path(key: &str) -> Result<PathBuf, PluginError> {
             _ => path.push(segment),
         }
     }
-    if path.components().any(|c| !matches!(c, Component::Normal(_))) {
+    if path
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
         return Err(bad("not a plain relative path"));
     }
     Ok(path)

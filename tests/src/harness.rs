@@ -1,0 +1,113 @@
+//! Loading the plugin under test and running scenarios against it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use stowage::registry::LoadedPlugin;
+use stowage::sync::{run_sync, SyncOutcome};
+use stowage_core::loader::{load_module, new_provider};
+use stowage_core::provider::ignore_progress;
+use stowage_core::{Location, SyncOptions};
+
+use crate::scratch::{ScratchStore, ScratchStores};
+
+/// A plugin under test and a source of scratch buckets for it.
+pub struct Harness {
+    /// The plugin, loaded from its library like `stowage` loads it.
+    pub plugin: LoadedPlugin,
+    stores: Box<dyn ScratchStores>,
+}
+
+impl Harness {
+    /// Loads the library at `library` with the plugin config `config` (TOML).
+    pub fn load(library: &Path, config: &str, stores: Box<dyn ScratchStores>) -> Result<Harness> {
+        let module = load_module(library)?;
+        let provider = new_provider(module, config)?;
+        let info = provider.describe();
+        Ok(Harness {
+            plugin: LoadedPlugin {
+                name: info.name.to_string(),
+                library: library.to_path_buf(),
+                info,
+                provider,
+            },
+            stores,
+        })
+    }
+
+    /// A fresh scratch bucket, created and empty.
+    pub fn bucket(&self, hint: &str) -> Result<Box<dyn ScratchStore>> {
+        let store = self.stores.new_store(hint);
+        store.create()?;
+        Ok(store)
+    }
+
+    /// A fresh scratch bucket that does not exist.
+    pub fn missing_bucket(&self, hint: &str) -> Box<dyn ScratchStore> {
+        self.stores.new_store(hint)
+    }
+
+    /// Runs a sync exactly as `stowage sync` does.
+    pub fn sync(
+        &self,
+        source: &Location,
+        destination: &Location,
+        options: &SyncOptions,
+    ) -> Result<SyncOutcome> {
+        run_sync(
+            &self.plugin,
+            source,
+            destination,
+            options,
+            &ignore_progress(),
+        )
+    }
+}
+
+/// The path of a plugin library built by `cargo test` (the plugin crate must
+/// be a dev-dependency with `crate-type = ["cdylib", "rlib"]`): looked up in
+/// the test binary's directory (`target/<profile>/deps`) and its parent.
+pub fn built_library(crate_lib_name: &str) -> PathBuf {
+    let file = format!(
+        "{}{crate_lib_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let deps = exe.parent().expect("the test binary is in a directory");
+    [deps.to_path_buf(), deps.join("..")]
+        .into_iter()
+        .map(|dir| dir.join(&file))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{file} was not built next to {}; is the plugin a dev-dependency?",
+                exe.display()
+            )
+        })
+}
+
+/// What a harness function returns when its test server is not there:
+/// under `CI=true` that is a failure (a missing server must never pass
+/// silently); elsewhere the skip is printed loudly and the test returns.
+pub fn infrastructure_missing<T>(what: &str) -> Option<T> {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but the test infrastructure is missing: {what}; run the tests with scripts/test");
+    }
+    eprintln!("SKIPPED: {what} is not available; run the tests with scripts/test to include them");
+    None
+}
+
+/// Runs one scenario; a failure panics with the scenario's error.
+pub fn run_scenario(
+    name: &str,
+    harness: fn() -> Option<Harness>,
+    scenario: fn(&Harness) -> Result<()>,
+) {
+    let Some(harness) = harness() else { return };
+    if let Err(error) =
+        scenario(&harness).map_err(|e| anyhow!("{name} with plugin {}: {e:#}", harness.plugin.name))
+    {
+        panic!("{error}");
+    }
+}

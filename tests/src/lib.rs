@@ -1,0 +1,69 @@
+//! # stowage-conformance — one suite for every plugin
+//!
+//! Like rclone's `fstests` and object_store's `integration` module: the same
+//! scenarios run against every plugin library, through the same code path
+//! `stowage sync` uses (plan → the plugin's tool → verify), and check real
+//! outcomes with an *independent* reader of the bucket (never the plugin
+//! under test).
+//!
+//! ## Running it against your own plugin (out of tree)
+//!
+//! Add this crate as a dev-dependency, and your plugin crate (built as
+//! `["cdylib", "rlib"]`) too, so `cargo test` builds its library. Then in
+//! `tests/conformance.rs`:
+//!
+//! ```ignore
+//! use stowage_conformance::{conformance_suite, Harness, LocalDirStores};
+//!
+//! fn harness() -> Option<Harness> {
+//!     let library = stowage_conformance::built_library("my_stowage_plugin");
+//!     // Return None (the suite reports the skip loudly; under CI=true it
+//!     // fails instead) when the test server is not available.
+//!     Some(Harness::load(&library, "endpoint = \"...\"", Box::new(MyScratchStores)).unwrap())
+//! }
+//!
+//! conformance_suite!(harness);
+//! ```
+//!
+//! `MyScratchStores` implements [`ScratchStores`]: it creates empty scratch
+//! buckets and reads them back with a client that is not your plugin.
+
+pub mod data;
+pub mod harness;
+pub mod scenarios;
+pub mod scratch;
+
+pub use harness::{built_library, infrastructure_missing, run_scenario, Harness};
+pub use scratch::{BucketToolStores, LocalDirStores, ScratchStore, ScratchStores};
+
+/// Writes one `#[test]` per conformance scenario, each building its
+/// harness with `$harness: fn() -> Option<Harness>`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($harness:path) => {
+        $crate::conformance_suite!(@tests $harness;
+            first_sync_into_an_empty_bucket,
+            a_second_sync_uploads_nothing,
+            a_same_size_change_with_an_older_mtime_is_uploaded,
+            new_and_deleted_files_are_synced_with_delete,
+            without_delete_nothing_is_removed,
+            excluded_paths_are_neither_uploaded_nor_deleted,
+            awkward_keys_round_trip,
+            an_empty_source_empties_the_bucket_only_with_delete,
+            the_dry_run_plan_equals_the_real_actions,
+            a_bucket_syncs_into_another_bucket,
+            a_bucket_syncs_down_into_a_directory,
+            listings_report_sizes_and_checksums,
+            single_object_operations_work,
+            a_missing_bucket_is_a_clear_error,
+        );
+    };
+    (@tests $harness:path; $($scenario:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $scenario() {
+                $crate::run_scenario(stringify!($scenario), $harness, $crate::scenarios::$scenario);
+            }
+        )*
+    };
+}
