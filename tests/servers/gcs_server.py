@@ -18,6 +18,8 @@ stops gsutil from working against it:
   bare "\\n", so a payload ending in "\\r" looks like a CRLF line end); about
   1 in 256 random files came back one byte short. Bodies are parsed
   byte-exactly here, using the line ending of the first boundary line.
+* gsutil starts resumable uploads (files >= 8 MiB) at /resumable/upload/...;
+  served as an alias of /upload/....
 * The emulator's server is single-threaded HTTP/1.0; this one is threaded
   HTTP/1.1 (keep-alive), with request bodies read outside a global lock and
   request handling serialized under it (the emulator's storage has no locking).
@@ -219,6 +221,10 @@ class Handler(emu.RequestHandler):
 
     def _dispatch(self, method):
         self.stowage_sent = False
+        # gsutil (apitools) starts resumable uploads at /resumable/upload/...,
+        # which real GCS accepts as an alias of /upload/....
+        if self.path.startswith("/resumable/upload/"):
+            self.path = self.path[len("/resumable") :]
         try:
             self.stowage_body = read_body(self)
         except Exception as err:  # malformed request

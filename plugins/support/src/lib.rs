@@ -3,5 +3,8 @@
 //!
 //! - [`local_tree`]: walking a local directory as a set of objects, MD5s of
 //!   local files, turning keys into safe relative paths, and atomic writes.
+//! - [`tool`]: driving an external CLI — finding it, a controlled
+//!   environment, streamed output, one-line errors, redaction of secrets.
 
 pub mod local_tree;
+pub mod tool;

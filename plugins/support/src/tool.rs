@@ -1,0 +1,365 @@
+//! Driving an external command-line tool (s3cmd, aws, gsutil) as a child
+//! process: finding it, giving it a controlled environment, streaming its
+//! output, and turning its failures into one-line [`PluginError`]s.
+//!
+//! Credentials reach a tool only through its own config files or its
+//! environment, never its argv; any secret value the plugin knows is also
+//! redacted from every message built here.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+use stowage_core::{ErrorKind, PluginError};
+
+/// How to run one tool.
+#[derive(Clone, Debug)]
+pub struct Tool {
+    /// The plugin's name, for messages ("plugin s3cmd").
+    pub plugin: String,
+    /// The program as configured (`s3cmd`, or a path).
+    pub program: String,
+    /// How to install it, for the "not found" message (`pip install s3cmd`).
+    pub install_hint: String,
+    /// Environment variables set for every run.
+    pub env: Vec<(OsString, OsString)>,
+    /// Arguments put before every command's own (e.g. `-c FILE`).
+    pub base_args: Vec<OsString>,
+    /// Values that must never appear in a message (secret keys).
+    pub secrets: Vec<String>,
+}
+
+/// What a finished run printed.
+#[derive(Clone, Debug)]
+pub struct ToolOutput {
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+impl Tool {
+    /// A tool run as `program` (a name looked up on `PATH`, or a path).
+    pub fn new(plugin: &str, program: &str, install_hint: &str) -> Tool {
+        Tool {
+            plugin: plugin.to_string(),
+            program: program.to_string(),
+            install_hint: install_hint.to_string(),
+            env: Vec::new(),
+            base_args: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// Sets an environment variable for every run.
+    pub fn set_env(&mut self, name: impl Into<OsString>, value: impl Into<OsString>) {
+        self.env.push((name.into(), value.into()));
+    }
+
+    /// The program's full path, or a `ToolMissing` error saying what to do.
+    pub fn resolve(&self) -> Result<PathBuf, PluginError> {
+        let program = Path::new(&self.program);
+        let found = if program.components().count() > 1 {
+            program.is_file().then(|| program.to_path_buf())
+        } else {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(program))
+                    .find(|candidate| is_executable(candidate))
+            })
+        };
+        found.ok_or_else(|| {
+            let place = if program.components().count() > 1 {
+                "at that path"
+            } else {
+                "on PATH"
+            };
+            PluginError::new(
+                ErrorKind::ToolMissing,
+                format!(
+                    "{} not found {place}: `{}`, or set `program` for plugin {} in plugins.toml",
+                    self.program, self.install_hint, self.plugin
+                ),
+            )
+        })
+    }
+
+    /// A command for `args`, with the tool's environment and base arguments,
+    /// no standard input, and a locale that keeps output in UTF-8.
+    pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Command, PluginError> {
+        let mut command = Command::new(self.resolve()?);
+        command
+            .args(&self.base_args)
+            .args(args)
+            .stdin(Stdio::null())
+            .env("LC_ALL", "C.UTF-8")
+            .env("PYTHONIOENCODING", "utf-8")
+            .env("PYTHONUTF8", "1");
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        Ok(command)
+    }
+
+    /// Runs the tool to completion; a non-zero exit is an error built from
+    /// its stderr (see [`Tool::failure`]).
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<ToolOutput, PluginError> {
+        self.run_streaming(args, |_| {}, |_| {})
+    }
+
+    /// Runs the tool, handing each line of stdout and stderr to the
+    /// callbacks as it arrives (for progress), and returns all of it.
+    pub fn run_streaming<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        mut on_stdout: impl FnMut(&str),
+        mut on_stderr: impl FnMut(&str) + Send,
+    ) -> Result<ToolOutput, PluginError> {
+        let (status, output) = self.spawn_and_collect(args, &mut on_stdout, &mut on_stderr)?;
+        if status.success() {
+            Ok(output)
+        } else {
+            Err(self.failure(args, status, &output.stderr))
+        }
+    }
+
+    /// Runs the tool and returns its exit status and output without judging
+    /// them (for tools whose exit codes carry meaning).
+    pub fn run_unchecked<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+    ) -> Result<(ExitStatus, ToolOutput), PluginError> {
+        self.spawn_and_collect(args, &mut |_| {}, &mut |_| {})
+    }
+
+    fn spawn_and_collect<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        on_stdout: &mut dyn FnMut(&str),
+        on_stderr: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(ExitStatus, ToolOutput), PluginError> {
+        let mut child = self
+            .command(args)?
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                PluginError::new(
+                    ErrorKind::ToolMissing,
+                    format!("cannot start {}: {e}", self.program),
+                )
+            })?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (stdout_text, stderr_text) = std::thread::scope(|scope| {
+            let err_reader = scope.spawn(|| read_lines(stderr, on_stderr));
+            let out = read_lines(stdout, on_stdout);
+            (
+                out,
+                err_reader.join().expect("the stderr reader does not panic"),
+            )
+        });
+        let status = child.wait().map_err(|e| {
+            PluginError::new(
+                ErrorKind::ToolFailed,
+                format!("waiting for {} failed: {e}", self.program),
+            )
+        })?;
+        Ok((
+            status,
+            ToolOutput {
+                stdout: stdout_text,
+                stderr: stderr_text,
+            },
+        ))
+    }
+
+    /// The error for a failed run: the tool, its subcommand, the exit code
+    /// and the last meaningful line of stderr, with a kind guessed from
+    /// the usual messages of S3 and GCS tools.
+    pub fn failure<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        status: ExitStatus,
+        stderr: &str,
+    ) -> PluginError {
+        // The verb ("sync", "s3 sync", "rsync"): leading plain words, no
+        // paths, keys or option values.
+        let subcommand: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .filter(|a| !a.starts_with('-'))
+            .take_while(|a| {
+                !a.is_empty()
+                    && a.chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit())
+            })
+            .take(2)
+            .collect();
+        let code = status
+            .code()
+            .map_or("a signal".to_string(), |c| format!("exit code {c}"));
+        let last = last_meaningful_line(stderr).unwrap_or("no error output");
+        let command: Vec<&str> = std::iter::once(self.program.as_str())
+            .chain(subcommand.iter().map(String::as_str))
+            .collect();
+        let message = format!("{} failed ({code}): {last}", command.join(" "));
+        PluginError::new(classify(stderr), self.redact(&message))
+    }
+
+    /// `text` with every known secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(text.to_string(), |t, secret| {
+                t.replace(secret.as_str(), "***")
+            })
+    }
+
+    /// The tool's version: the first line of `args` output (e.g. `--version`),
+    /// with a leading program name removed.
+    pub fn version(&self, args: &[&str]) -> Result<String, PluginError> {
+        let output = self.run(args)?;
+        let text = if output.stdout.trim().is_empty() {
+            &output.stderr
+        } else {
+            &output.stdout
+        };
+        Ok(text.lines().next().unwrap_or("").trim().to_string())
+    }
+}
+
+fn read_lines(stream: impl Read, on_line: &mut (dyn FnMut(&str) + '_)) -> String {
+    let mut all = String::new();
+    let mut reader = BufReader::new(stream);
+    let mut buffer = Vec::new();
+    while let Ok(n) = reader.read_until(b'\n', &mut buffer) {
+        if n == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&buffer).into_owned();
+        on_line(line.trim_end_matches(['\n', '\r']));
+        all.push_str(&line);
+        buffer.clear();
+    }
+    all
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// The last line of `stderr` that says something (not blank, not a
+/// progress or traceback frame).
+pub fn last_meaningful_line(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("File \"") && !l.starts_with('^'))
+        .next_back()
+}
+
+/// The kind of failure the usual S3 / GCS tool messages point to.
+pub fn classify(stderr: &str) -> ErrorKind {
+    let text = stderr.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if any(&[
+        "nosuchbucket",
+        "bucket does not exist",
+        "bucketnotfound",
+        "not found: 404",
+        "no such bucket",
+    ]) {
+        ErrorKind::BucketMissing
+    } else if any(&[
+        "accessdenied",
+        "access denied",
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "403",
+        "401",
+        "credentials",
+        "forbidden",
+    ]) {
+        ErrorKind::Unauthorized
+    } else if any(&[
+        "connection refused",
+        "could not connect",
+        "endpointconnectionerror",
+        "name or service not known",
+        "timed out",
+        "network is unreachable",
+        "connectionerror",
+        "errno 111",
+    ]) {
+        ErrorKind::Unreachable
+    } else {
+        ErrorKind::ToolFailed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_says_how_to_install_it() {
+        let tool = Tool::new("s3cmd", "no-such-tool-stowage", "pip install s3cmd");
+        let err = tool.resolve().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ToolMissing);
+        assert_eq!(
+            err.message.as_str(),
+            "no-such-tool-stowage not found on PATH: `pip install s3cmd`, or set `program` for plugin s3cmd in plugins.toml"
+        );
+    }
+
+    #[test]
+    fn failures_name_the_exit_code_and_the_last_stderr_line_without_secrets() {
+        let mut tool = Tool::new("x", "sh", "apt install dash");
+        tool.secrets.push("hunter2".to_string());
+        let err = tool
+            .run(&[
+                "-c",
+                "echo noise >&2; echo 'AccessDenied for hunter2' >&2; exit 3",
+            ])
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Unauthorized);
+        assert_eq!(
+            err.message.as_str(),
+            "sh failed (exit code 3): AccessDenied for ***"
+        );
+    }
+
+    #[test]
+    fn streaming_hands_over_every_line() {
+        let tool = Tool::new("x", "sh", "");
+        let mut lines = Vec::new();
+        let out = tool
+            .run_streaming(
+                &["-c", "printf 'a\\nb\\n'"],
+                |l| lines.push(l.to_string()),
+                |_| {},
+            )
+            .unwrap();
+        assert_eq!(lines, ["a", "b"]);
+        assert_eq!(out.stdout, "a\nb\n");
+    }
+
+    #[test]
+    fn usual_messages_are_classified() {
+        assert_eq!(
+            classify("An error occurred (NoSuchBucket)"),
+            ErrorKind::BucketMissing
+        );
+        assert_eq!(
+            classify("[Errno 111] Connection refused"),
+            ErrorKind::Unreachable
+        );
+        assert_eq!(classify("something odd"), ErrorKind::ToolFailed);
+    }
+}
