@@ -20,6 +20,10 @@ stops gsutil from working against it:
   byte-exactly here, using the line ending of the first boundary line.
 * gsutil starts resumable uploads (files >= 8 MiB) at /resumable/upload/...;
   served as an alias of /upload/....
+* The emulator writes object names into mediaLink/selfLink unencoded; gsutil
+  downloads from mediaLink, so names containing '#', '%' or '?' gave 404.
+* Metadata is not re-serialized to JSON on every write, and deletes are hard
+  deletes (no soft-delete copies kept in memory).
 * The emulator's server is single-threaded HTTP/1.0; this one is threaded
   HTTP/1.1 (keep-alive), with request bodies read outside a global lock and
   request handling serialized under it (the emulator's storage has no locking).
@@ -45,9 +49,10 @@ import threading
 import traceback
 from email.parser import BytesParser
 from http import server as http_server
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from gcp_storage_emulator import server as emu
+from gcp_storage_emulator.handlers import objects as emu_objects
 from gcp_storage_emulator.storage import Storage
 
 LOCK = threading.Lock()
@@ -197,8 +202,26 @@ class Request(emu.Request):
             self._parsed_url = urlparse(self._full_url)
 
 
+_orig_make_object_resource = emu_objects._make_object_resource
+
+
+def make_object_resource(base_url, bucket_name, object_name, *args, **kwargs):
+    """The emulator puts object names into selfLink/mediaLink unencoded; gsutil
+    downloads from mediaLink, so names with '#', '%' or '?' came back 404."""
+    obj = _orig_make_object_resource(
+        base_url, bucket_name, object_name, *args, **kwargs
+    )
+    b, o = quote(bucket_name, safe=""), quote(object_name, safe="")
+    obj["selfLink"] = "{}/storage/v1/b/{}/o/{}".format(base_url, b, o)
+    obj["mediaLink"] = "{}/download/storage/v1/b/{}/o/{}?generation={}&alt=media".format(
+        base_url, b, o, obj["generation"]
+    )
+    return obj
+
+
 emu._read_data = read_data
 emu.Request = Request
+emu_objects._make_object_resource = make_object_resource
 
 
 class Handler(emu.RequestHandler):
@@ -261,6 +284,21 @@ class Handler(emu.RequestHandler):
                 "%s [%s] %s\n"
                 % (self.address_string(), self.log_date_time_string(), format % args)
             )
+
+
+class MemoryStorage(Storage):
+    """In-memory storage without the per-write JSON dump of all metadata
+    (O(objects) per request) and without soft delete (deleted objects would
+    otherwise stay in memory for 7 days)."""
+
+    def __init__(self):
+        super().__init__(use_memory_fs=True, data_dir=os.getcwd())
+
+    def _write_config_to_file(self):
+        pass
+
+    def _bucket_soft_delete_retention_seconds(self, bucket_name):
+        return 0
 
 
 class ThreadingServer(socketserver.ThreadingMixIn, http_server.HTTPServer):
@@ -371,7 +409,7 @@ def main():
     SCHEME = "http" if args.no_tls else "https"
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
 
-    storage = Storage(use_memory_fs=True, data_dir=os.getcwd())
+    storage = MemoryStorage()
     httpd = ThreadingServer(
         (args.host, args.port), lambda *a, **kw: Handler(storage, *a, **kw)
     )

@@ -33,6 +33,7 @@ use stowage_core::{
     ObjectEntry, PluginError, PluginInfo, Progress, ProgressReporter, StorageProvider, SyncAction,
     SyncOptions, SyncReport, ToolStatus,
 };
+use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::local_tree::{
     io_error, key_to_relative_path, md5_file, remove_file_and_empty_parents, walk,
     write_atomically, LocalFile,
@@ -56,12 +57,7 @@ pub struct FsProvider {
 impl FsProvider {
     /// Builds the provider from its `plugins.toml` table (TOML text).
     pub fn from_config(config: &str) -> Result<FsProvider, PluginError> {
-        let config: FsConfig = toml::from_str(config).map_err(|e| {
-            PluginError::new(
-                ErrorKind::Config,
-                format!("plugin fs: bad config: {}", e.message()),
-            )
-        })?;
+        let config: FsConfig = parse_config("fs", config)?;
         Ok(FsProvider {
             default_parallelism: config.parallelism.unwrap_or(4).max(1),
         })

@@ -3,8 +3,17 @@
 //!
 //! - [`local_tree`]: walking a local directory as a set of objects, MD5s of
 //!   local files, turning keys into safe relative paths, and atomic writes.
+//! - [`config`]: reading a plugin's config table.
+//! - [`paths`]: how tools spell locations, and keys back from their output.
+//! - [`exclude_translation`]: Stowage's exclude globs in each tool's syntax.
+//! - [`sync_driver`]: running a tool's own sync with the rules every sync
+//!   keeps (delete limits, no delete before the transfers succeeded).
 //! - [`tool`]: driving an external CLI — finding it, a controlled
 //!   environment, streamed output, one-line errors, redaction of secrets.
 
+pub mod config;
+pub mod exclude_translation;
 pub mod local_tree;
+pub mod paths;
+pub mod sync_driver;
 pub mod tool;

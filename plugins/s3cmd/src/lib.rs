@@ -1,0 +1,432 @@
+//! # stowage-plugin-s3cmd — S3 through s3cmd
+//!
+//! Drives [s3cmd](https://s3tools.org/s3cmd) as a child process: `s3cmd sync`
+//! for syncs (local → bucket, bucket → local, bucket → bucket), `ls -r
+//! --list-md5` for listings, `put`, `get`, `del`, `mb`. Deletes in a sync run
+//! only after every upload (`--delete-after`).
+//!
+//! s3cmd compares size and MD5, but silently falls back to size only for
+//! objects with a multipart ETag and no s3cmd MD5 metadata; the host's
+//! verification catches what that misses.
+//!
+//! Config table in `plugins.toml` (all optional):
+//!
+//! ```toml
+//! [plugins.s3cmd.config]
+//! program = "s3cmd"              # name on PATH, or a path
+//! config_file = "~/.s3cfg"       # s3cmd -c; holds the credentials
+//! endpoint = "127.0.0.1:9000"    # host_base and host_bucket, for S3-compatible servers
+//! use_https = true               # --ssl / --no-ssl
+//! region = "us-east-1"           # --region
+//! extra_args = []                # put before every command's own arguments
+//! ```
+//!
+//! Credentials stay in s3cmd's config file (or its environment, e.g.
+//! `AWS_ACCESS_KEY_ID`); they never appear in s3cmd's argv.
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use abi_stable::std_types::{ROption, RString};
+use serde::Deserialize;
+use stowage_core::{
+    export_plugin, ActionKind, Capabilities, CompareMode, ErrorKind, Location, ObjectEntry,
+    PluginError, PluginInfo, ProgressReporter, StorageProvider, SyncAction, SyncOptions,
+    SyncReport, ToolStatus,
+};
+use stowage_plugin_support::config::parse_config;
+use stowage_plugin_support::exclude_translation::to_regex;
+use stowage_plugin_support::paths::{expand_home, object_url, quoted_key, remote, sync_root};
+use stowage_plugin_support::sync_driver::{run_sync, SyncCommand};
+use stowage_plugin_support::tool::Tool;
+
+export_plugin!(S3cmdProvider::from_config);
+
+/// How many object URLs one `s3cmd del` gets.
+const DELETE_BATCH: usize = 200;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3cmdConfig {
+    program: Option<String>,
+    config_file: Option<String>,
+    endpoint: Option<String>,
+    use_https: Option<bool>,
+    region: Option<String>,
+    #[serde(default)]
+    extra_args: Vec<String>,
+}
+
+/// The s3cmd provider.
+pub struct S3cmdProvider {
+    tool: Tool,
+}
+
+impl S3cmdProvider {
+    /// Builds the provider from its `plugins.toml` table (TOML text).
+    pub fn from_config(config: &str) -> Result<S3cmdProvider, PluginError> {
+        let config: S3cmdConfig = parse_config("s3cmd", config)?;
+        let program = config.program.as_deref().unwrap_or("s3cmd");
+        let mut tool = Tool::new("s3cmd", program, "pip install s3cmd");
+        if let Some(file) = &config.config_file {
+            let file = expand_home(file);
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                tool.secrets.extend(secret_values(&text));
+            }
+            tool.base_args.push("-c".into());
+            tool.base_args.push(file.into());
+        }
+        if let Some(endpoint) = &config.endpoint {
+            tool.base_args.push(format!("--host={endpoint}").into());
+            tool.base_args
+                .push(format!("--host-bucket={endpoint}").into());
+        }
+        match config.use_https {
+            Some(true) => tool.base_args.push("--ssl".into()),
+            Some(false) => tool.base_args.push("--no-ssl".into()),
+            None => {}
+        }
+        if let Some(region) = &config.region {
+            tool.base_args.push(format!("--region={region}").into());
+        }
+        tool.base_args
+            .extend(config.extra_args.iter().map(OsString::from));
+        if let Ok(secret) = std::env::var("AWS_SECRET_ACCESS_KEY") {
+            tool.secrets.push(secret);
+        }
+        Ok(S3cmdProvider { tool })
+    }
+}
+
+/// The values of `secret_key` / `access_token` lines of an s3cmd config.
+fn secret_values(config_text: &str) -> Vec<String> {
+    config_text
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .filter(|(name, _)| matches!(name.trim(), "secret_key" | "access_token"))
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// One line of `s3cmd ls -r --list-md5`:
+/// `2026-11-26 02:36            3  764efa...  s3://bkt/p/key with spaces`.
+fn parse_listing_line(line: &str, root: &str) -> Option<ObjectEntry> {
+    let start = line.find(root)?;
+    let key = &line[start + root.len()..];
+    let fields: Vec<&str> = line[..start].split_whitespace().collect();
+    let [date, time, size, md5] = fields.as_slice() else {
+        return None;
+    };
+    let etag = md5.to_string();
+    let content_md5 = (etag.len() == 32 && etag.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| RString::from(etag.to_ascii_lowercase()));
+    let last_modified = humantime::parse_rfc3339_weak(&format!("{date} {time}:00"))
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64);
+    Some(ObjectEntry {
+        key: key.into(),
+        size: size.parse().ok()?,
+        md5: content_md5.into(),
+        etag: ROption::RSome(etag.into()),
+        last_modified: last_modified.into(),
+    })
+}
+
+/// `s3cmd sync` as the sync driver runs it.
+struct S3cmdSync;
+
+impl SyncCommand for S3cmdSync {
+    const DELETES_AFTER_TRANSFERS: bool = true;
+
+    fn arguments(
+        &self,
+        source: &Location,
+        destination: &Location,
+        options: &SyncOptions,
+        delete: bool,
+        dry_run: bool,
+    ) -> Result<Vec<OsString>, PluginError> {
+        let mut args: Vec<OsString> = vec!["sync".into(), "--no-progress".into()];
+        if delete {
+            args.extend(["--delete-removed".into(), "--delete-after".into()]);
+        }
+        if dry_run {
+            args.push("--dry-run".into());
+        }
+        if options.compare != CompareMode::Checksum {
+            args.push("--no-check-md5".into());
+        }
+        for glob in &options.excludes {
+            args.push("--rexclude".into());
+            args.push(to_regex(glob).into());
+        }
+        args.push(sync_root(source).into());
+        args.push(sync_root(destination).into());
+        Ok(args)
+    }
+
+    fn parse_action(
+        &self,
+        line: &str,
+        _source: &Location,
+        destination: &Location,
+    ) -> Option<SyncAction> {
+        let action = |kind, key: &str| SyncAction {
+            kind,
+            key: key.into(),
+            bytes: transferred_bytes(line),
+        };
+        if let Some(url) = line.strip_prefix("delete: '") {
+            return quoted_key(url, &sync_root(destination))
+                .map(|key| action(ActionKind::Delete, key));
+        }
+        let (kind, rest) = [
+            ("upload: '", ActionKind::Upload),
+            ("download: '", ActionKind::Download),
+            ("remote copy: '", ActionKind::Copy),
+        ]
+        .into_iter()
+        .find_map(|(prefix, kind)| line.strip_prefix(prefix).map(|rest| (kind, rest)))?;
+        let arrow = format!("' -> '{}", sync_root(destination));
+        let (_, after) = rest.split_once(&arrow)?;
+        let key = quoted_key(
+            &format!("{}{after}", sync_root(destination)),
+            &sync_root(destination),
+        )?
+        .to_string();
+        Some(action(kind, &key))
+    }
+}
+
+/// The byte count of a real run's line, `... (3 bytes in 0.0 seconds ...)`.
+fn transferred_bytes(line: &str) -> u64 {
+    line.rsplit_once(" bytes in ")
+        .and_then(|(before, _)| before.rsplit_once('(').or_else(|| before.rsplit_once(' ')))
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl StorageProvider for S3cmdProvider {
+    fn describe(&self) -> PluginInfo {
+        PluginInfo {
+            name: "s3cmd".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "S3 and S3-compatible storage through s3cmd (s3cmd sync).".into(),
+            tool: ROption::RSome("s3cmd".into()),
+            schemes: vec![RString::from("s3")].into(),
+            capabilities: Capabilities {
+                server_side_copy: true,
+                remote_to_remote_sync: true,
+                listing_md5: true,
+                native_dry_run: true,
+            },
+        }
+    }
+
+    fn check(&self) -> Result<ToolStatus, PluginError> {
+        let version = self.tool.version(&["--version"])?;
+        self.tool.run(&["ls"])?;
+        Ok(ToolStatus {
+            tool_version: ROption::RSome(version.trim_start_matches("s3cmd version ").into()),
+            endpoint: "s3cmd's configured endpoint".into(),
+        })
+    }
+
+    fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
+        let root = sync_root(location);
+        remote(location)?;
+        let output = self.tool.run(&["ls", "-r", "--list-md5", root.as_str()])?;
+        Ok(output
+            .stdout
+            .lines()
+            .filter_map(|line| parse_listing_line(line, &root))
+            .collect())
+    }
+
+    fn sync(
+        &self,
+        source: &Location,
+        destination: &Location,
+        options: &SyncOptions,
+        progress: &ProgressReporter<'_>,
+    ) -> Result<SyncReport, PluginError> {
+        run_sync(
+            &self.tool,
+            &S3cmdSync,
+            source,
+            destination,
+            options,
+            progress,
+        )
+    }
+
+    fn put(&self, file: &str, destination: &Location, key: &str) -> Result<(), PluginError> {
+        let url = object_url(destination, key)?;
+        self.tool
+            .run(&["put", "--no-progress", file, url.as_str()])
+            .map(drop)
+    }
+
+    fn get(&self, source: &Location, key: &str, file: &str) -> Result<(), PluginError> {
+        let url = object_url(source, key)?;
+        self.tool
+            .run(&["get", "--no-progress", "--force", url.as_str(), file])
+            .map(drop)
+    }
+
+    fn copy(
+        &self,
+        source: &Location,
+        destination: &Location,
+        keys: &[RString],
+    ) -> Result<SyncReport, PluginError> {
+        if keys.is_empty() {
+            return Ok(SyncReport::default());
+        }
+        // One server-side `sync` restricted to exactly these keys, instead of
+        // one s3cmd process per key.
+        let mut include = tempfile::NamedTempFile::new().map_err(|e| {
+            PluginError::new(
+                ErrorKind::Other,
+                format!("cannot create a temporary file: {e}"),
+            )
+        })?;
+        for key in keys {
+            writeln!(include, "^{}$", escape_regex(key)).map_err(|e| {
+                PluginError::new(
+                    ErrorKind::Other,
+                    format!("cannot write a temporary file: {e}"),
+                )
+            })?;
+        }
+        let include_path = include.path().to_string_lossy().into_owned();
+        let args = [
+            "sync",
+            "--no-progress",
+            "--exclude",
+            "*",
+            "--rinclude-from",
+            include_path.as_str(),
+            &sync_root(source),
+            &sync_root(destination),
+        ];
+        let output = self.tool.run(&args)?;
+        let mut report = SyncReport::default();
+        for line in output.stdout.lines() {
+            if let Some(action) = S3cmdSync.parse_action(line, source, destination) {
+                report.actions.push(action);
+            }
+        }
+        Ok(report)
+    }
+
+    fn delete(&self, location: &Location, keys: &[RString]) -> Result<SyncReport, PluginError> {
+        let mut report = SyncReport::default();
+        for batch in keys.chunks(DELETE_BATCH) {
+            let mut args: Vec<String> = vec!["del".into()];
+            for key in batch {
+                args.push(object_url(location, key)?);
+            }
+            self.tool.run(&args)?;
+            for key in batch {
+                report.push(ActionKind::Delete, key.clone(), 0);
+            }
+        }
+        Ok(report)
+    }
+
+    fn ensure_bucket(&self, location: &Location) -> Result<bool, PluginError> {
+        let bucket = format!("s3://{}", remote(location)?.bucket);
+        match self.tool.run(&["info", bucket.as_str()]) {
+            Ok(_) => Ok(false),
+            Err(e) if e.kind == ErrorKind::BucketMissing => {
+                self.tool.run(&["mb", bucket.as_str()])?;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `text` with Python regex metacharacters escaped.
+fn escape_regex(text: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        if "\\.^$*+?()[]{}|".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_lines_keep_spaces_and_quotes_in_keys() {
+        let line = "2026-11-26 02:36            3  764efa883dda1e11db47671c4a3bbd9e     s3://bkt/p/d d/it's #1+%.txt";
+        let entry = parse_listing_line(line, "s3://bkt/p/").unwrap();
+        assert_eq!(entry.key.as_str(), "d d/it's #1+%.txt");
+        assert_eq!(entry.size, 3);
+        assert_eq!(
+            entry.md5.unwrap().as_str(),
+            "764efa883dda1e11db47671c4a3bbd9e"
+        );
+    }
+
+    #[test]
+    fn multipart_etags_are_not_taken_for_md5s() {
+        let line =
+            "2026-11-26 02:36      9000000  0123456789abcdef0123456789abcdef-2  s3://bkt/big";
+        let entry = parse_listing_line(line, "s3://bkt/").unwrap();
+        assert!(entry.md5.is_none());
+        assert_eq!(
+            entry.etag.unwrap().as_str(),
+            "0123456789abcdef0123456789abcdef-2"
+        );
+    }
+
+    #[test]
+    fn sync_output_lines_become_actions() {
+        let src = Location::parse("/tmp/src");
+        let dst = Location::parse("s3://bkt/p");
+        let upload = "upload: '/tmp/src/d d/it's.txt' -> 's3://bkt/p/d d/it's.txt' (3 bytes in 0.0 seconds, 466.40 B/s) [1 of 1]";
+        let action = S3cmdSync.parse_action(upload, &src, &dst).unwrap();
+        assert_eq!(
+            (action.kind, action.key.as_str(), action.bytes),
+            (ActionKind::Upload, "d d/it's.txt", 3)
+        );
+        let dry = "upload: '/tmp/src/a' -> 's3://bkt/p/a'";
+        assert_eq!(
+            S3cmdSync
+                .parse_action(dry, &src, &dst)
+                .unwrap()
+                .key
+                .as_str(),
+            "a"
+        );
+        let delete = S3cmdSync
+            .parse_action("delete: 's3://bkt/p/old x'", &src, &dst)
+            .unwrap();
+        assert_eq!(
+            (delete.kind, delete.key.as_str()),
+            (ActionKind::Delete, "old x")
+        );
+        assert!(S3cmdSync
+            .parse_action(
+                "Done. Uploaded 3 bytes in 1.0 seconds, 3.00 B/s.",
+                &src,
+                &dst
+            )
+            .is_none());
+    }
+
+    #[test]
+    fn secret_keys_are_read_from_the_config_for_redaction() {
+        let text = "[default]\naccess_key = AKIA\nsecret_key = s3cr3t\nhost_base = x\n";
+        assert_eq!(secret_values(text), ["s3cr3t"]);
+    }
+}

@@ -1,0 +1,22 @@
+//! The conformance suite against the s3cmd plugin, on the S3 test server
+//! (moto), read back with boto3.
+
+use stowage_conformance::{
+    built_library, conformance_suite, infrastructure_missing, BucketToolStores, Harness,
+};
+
+fn harness() -> Option<Harness> {
+    let (Some(stores), Ok(s3cfg)) = (
+        BucketToolStores::from_env("s3"),
+        std::env::var("STOWAGE_TEST_S3CFG"),
+    ) else {
+        return infrastructure_missing(
+            "the S3 test server (STOWAGE_TEST_VENV, STOWAGE_TEST_S3CFG)",
+        );
+    };
+    let config = format!("config_file = {s3cfg:?}\n");
+    let library = built_library("stowage_plugin_s3cmd");
+    Some(Harness::load(&library, &config, Box::new(stores)).expect("the s3cmd plugin loads"))
+}
+
+conformance_suite!(harness);
