@@ -82,14 +82,10 @@ pub fn quoted_key<'t>(text: &'t str, root: &str) -> Option<&'t str> {
         .char_indices()
         .filter(|&(_, c)| c == '\'')
         .map(|(i, _)| i)
-        .filter(|&i| {
+        .rfind(|&i| {
             let tail = &rest[i + 1..];
-            tail.is_empty()
-                || tail.starts_with(" (")
-                || tail.starts_with(" [")
-                || tail.starts_with("  [")
-        })
-        .last()?;
+            tail.is_empty() || tail.starts_with(" (") || tail.starts_with(" [")
+        })?;
     Some(&rest[..end]).filter(|k| !k.is_empty())
 }
 

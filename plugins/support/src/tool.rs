@@ -260,8 +260,7 @@ pub fn last_meaningful_line(stderr: &str) -> Option<&str> {
     stderr
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("File \"") && !l.starts_with('^'))
-        .next_back()
+        .rfind(|l| !l.is_empty() && !l.starts_with("File \"") && !l.starts_with('^'))
 }
 
 /// The kind of failure the usual S3 / GCS tool messages point to.
