@@ -84,7 +84,7 @@ pub fn quoted_key<'t>(text: &'t str, root: &str) -> Option<&'t str> {
         .map(|(i, _)| i)
         .rfind(|&i| {
             let tail = &rest[i + 1..];
-            tail.is_empty() || tail.starts_with(" (") || tail.starts_with(" [")
+            tail.is_empty() || tail.starts_with(" (") || tail.trim_start().starts_with('[')
         })?;
     Some(&rest[..end]).filter(|k| !k.is_empty())
 }
