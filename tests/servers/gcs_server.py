@@ -227,6 +227,9 @@ emu_objects._make_object_resource = make_object_resource
 class Handler(emu.RequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 120
+    # Headers and body go out in separate writes; with Nagle + delayed ACK
+    # every keep-alive request would take ~40 ms.
+    disable_nagle_algorithm = True
 
     def send_response(self, *args, **kwargs):
         self.stowage_sent = True

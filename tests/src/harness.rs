@@ -88,10 +88,13 @@ pub fn built_library(crate_lib_name: &str) -> PathBuf {
 }
 
 /// What a harness function returns when its test server is not there:
-/// under `CI=true` that is a failure (a missing server must never pass
-/// silently); elsewhere the skip is printed loudly and the test returns.
+/// under `CI=true` (or `STOWAGE_TEST_STRICT=1`, which `scripts/test` sets
+/// there) that is a failure — a missing server must never pass silently;
+/// elsewhere the skip is printed loudly and the test returns.
 pub fn infrastructure_missing<T>(what: &str) -> Option<T> {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
+    let strict = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("STOWAGE_TEST_STRICT").is_ok_and(|v| v == "1");
+    if strict {
         panic!("CI=true but the test infrastructure is missing: {what}; run the tests with scripts/test");
     }
     eprintln!("SKIPPED: {what} is not available; run the tests with scripts/test to include them");

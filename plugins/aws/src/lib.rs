@@ -1,0 +1,1 @@
+//! Work in progress: the aws provider (being written now).
