@@ -5,8 +5,10 @@
 //! | 0 | success |
 //! | 1 | the work failed (a tool failed, verification failed, I/O error) |
 //! | 2 | bad command line |
-//! | 3 | configuration problem: plugins.toml, a plugin that does not load, unknown plugin |
+//! | 3 | configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool |
+//! | 4 | the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed |
 //! | 5 | refused by a safety rule (e.g. more deletions than `--max-delete`); nothing was changed |
+//! | 6 | not found: no backup with that timestamp, no such archive file |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -17,12 +19,38 @@ Exit codes:
   0  success
   1  the work failed (a tool failed, verification failed, I/O error)
   2  bad command line
-  3  configuration problem: plugins.toml, a plugin that does not load, unknown plugin
-  5  refused by a safety rule (e.g. more deletions than --max-delete); nothing was changed";
+  3  configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool
+  4  the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed
+  5  refused by a safety rule (e.g. more deletions than --max-delete); nothing was changed
+  6  not found: no backup with that timestamp, no such archive file";
 
 /// A configuration problem (exit code 3).
 #[derive(Debug)]
 pub struct ConfigError(pub String);
+
+/// An archive that failed validation (exit code 4).
+#[derive(Debug)]
+pub struct InvalidArchive(pub String);
+
+impl fmt::Display for InvalidArchive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid archive: {}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidArchive {}
+
+/// A backup or archive that does not exist (exit code 6).
+#[derive(Debug)]
+pub struct NotFound(pub String);
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
 
 /// A refusal by a safety rule, before anything changed (exit code 5).
 #[derive(Debug)]
@@ -48,8 +76,12 @@ pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
     let chain = || error.chain();
     if chain().any(|e| e.is::<ConfigError>()) {
         ExitCode::from(3)
+    } else if chain().any(|e| e.is::<InvalidArchive>()) {
+        ExitCode::from(4)
     } else if chain().any(|e| e.is::<Refused>()) {
         ExitCode::from(5)
+    } else if chain().any(|e| e.is::<NotFound>()) {
+        ExitCode::from(6)
     } else {
         ExitCode::from(1)
     }

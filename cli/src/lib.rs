@@ -8,12 +8,19 @@
 //! - [`sync`]: a sync as Stowage runs it: plan → the plugin's tool → [`verify`].
 //! - [`commands`]: the command line.
 
+pub mod archive;
+pub mod backup;
+pub mod backup_store;
 pub mod commands;
+pub mod config;
 pub mod exit;
+pub mod fetch;
+pub mod manifest;
 pub mod plan;
 pub mod plugin_errors;
 pub mod plugins_file;
 pub mod progress;
 pub mod registry;
+pub mod restore;
 pub mod sync;
 pub mod verify;

@@ -46,3 +46,41 @@ impl ProgressSink for ProgressBarSink {
         ));
     }
 }
+
+/// A progress bar counting bytes (downloads, extraction).
+pub struct ByteProgress {
+    bar: ProgressBar,
+}
+
+impl ByteProgress {
+    /// A bar for `total` bytes (unknown: a spinner), hidden when stderr is
+    /// not a terminal or `quiet` is set.
+    pub fn new(label: &str, total: Option<u64>, quiet: bool) -> Self {
+        let bar = match total {
+            Some(total) => ProgressBar::new(total),
+            None => ProgressBar::new_spinner(),
+        };
+        if quiet || !std::io::stderr().is_terminal() {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed_precise}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        ByteProgress { bar }
+    }
+
+    /// Sets the bytes done.
+    pub fn set(&self, bytes: u64) {
+        self.bar.set_position(bytes);
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -30,18 +30,39 @@ pub fn run_sync(
     options: &SyncOptions,
     progress: &ProgressReporter<'_>,
 ) -> Result<SyncOutcome> {
+    let excludes = ExcludeMatcher::new(&options.excludes).map_err(|e| anyhow!(e))?;
+    let source_inventory = inventory_of(source, &plugin.provider, &excludes)?;
+    run_sync_from(
+        plugin,
+        source,
+        &source_inventory,
+        destination,
+        options,
+        progress,
+    )
+}
+
+/// [`run_sync`] for a caller that already knows what the source holds
+/// (a restore knows it from the validated archive).
+pub fn run_sync_from(
+    plugin: &LoadedPlugin,
+    source: &Location,
+    source_inventory: &Inventory,
+    destination: &Location,
+    options: &SyncOptions,
+    progress: &ProgressReporter<'_>,
+) -> Result<SyncOutcome> {
     if source.remote().is_none() && destination.remote().is_none() {
         bail!("cannot sync two local directories: one side must be a bucket URL");
     }
     let excludes = ExcludeMatcher::new(&options.excludes).map_err(|e| anyhow!(e))?;
-    let source_inventory = inventory_of(source, &plugin.provider, &excludes)?;
     let destination_inventory = match destination {
         Location::Local { path } if !std::path::Path::new(path.as_str()).exists() => {
             Inventory::new()
         }
         _ => inventory_of(destination, &plugin.provider, &excludes)?,
     };
-    let plan = SyncPlan::new(&source_inventory, &destination_inventory, options.delete);
+    let plan = SyncPlan::new(source_inventory, &destination_inventory, options.delete);
     if let Some(max) = options.max_deletes.into_option() {
         if plan.delete.len() as u64 > max {
             return Err(Refused(format!(
@@ -72,7 +93,7 @@ pub fn run_sync(
         &plugin.provider,
         source,
         destination,
-        &source_inventory,
+        source_inventory,
         &excludes,
         options.delete,
     )?;

@@ -19,9 +19,17 @@ fn secret() -> Option<String> {
 }
 
 fn s3cmd() -> Harness {
-    let config = format!("config_file = {:?}\n", std::env::var("STOWAGE_TEST_S3CFG").unwrap());
+    let config = format!(
+        "config_file = {:?}\n",
+        std::env::var("STOWAGE_TEST_S3CFG").unwrap()
+    );
     let stores = BucketToolStores::from_env("s3").unwrap();
-    Harness::load(&built_library("stowage_plugin_s3cmd"), &config, Box::new(stores)).unwrap()
+    Harness::load(
+        &built_library("stowage_plugin_s3cmd"),
+        &config,
+        Box::new(stores),
+    )
+    .unwrap()
 }
 
 fn aws() -> Harness {
@@ -33,15 +41,27 @@ fn aws() -> Harness {
         env("STOWAGE_TEST_S3_ENDPOINT")
     );
     let stores = BucketToolStores::from_env("s3").unwrap();
-    Harness::load(&built_library("stowage_plugin_aws"), &config, Box::new(stores)).unwrap()
+    Harness::load(
+        &built_library("stowage_plugin_aws"),
+        &config,
+        Box::new(stores),
+    )
+    .unwrap()
 }
 
 /// Command lines of every process on the machine whose argv mentions `tool`.
 fn command_lines_mentioning(tool: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
         .filter(|line| line.contains(tool))
@@ -52,7 +72,8 @@ fn command_lines_mentioning(tool: &str) -> Vec<String> {
 fn sync_while_watching(harness: &Harness, tool: &str) -> (Vec<String>, String) {
     let tree = LocalTree::new().unwrap();
     for i in 0..40u64 {
-        tree.write(&format!("dir {i}/file {i}.bin"), &content(i, 20_000)).unwrap();
+        tree.write(&format!("dir {i}/file {i}.bin"), &content(i, 20_000))
+            .unwrap();
     }
     tree.write("big.bin", &content(99, 6 << 20)).unwrap();
     let bucket = harness.bucket("secrets").unwrap();
@@ -84,12 +105,24 @@ fn assert_no_secret_leaks(harness: Harness, tool: &str, secret: &str) {
         "the watcher never saw `{tool} sync` running, so it proves nothing: {command_lines:?}"
     );
     for line in &command_lines {
-        assert!(!line.contains(secret), "the secret is in a child's argv: {line}");
+        assert!(
+            !line.contains(secret),
+            "the secret is in a child's argv: {line}"
+        );
     }
     assert!(!report.contains(secret), "the secret is in the report");
     let missing = Location::parse("s3://stowage-no-such-bucket-for-secrets");
-    let error = harness.plugin.provider.list(&missing).into_result().unwrap_err();
-    assert!(!error.message.contains(secret), "the secret is in an error: {}", error.message);
+    let error = harness
+        .plugin
+        .provider
+        .list(&missing)
+        .into_result()
+        .unwrap_err();
+    assert!(
+        !error.message.contains(secret),
+        "the secret is in an error: {}",
+        error.message
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! The command line: argument definitions and one module per command.
 
+mod backup;
 mod ls;
 mod plugins;
+mod restore;
 mod sync;
 
 use std::path::PathBuf;
@@ -49,6 +51,15 @@ pub enum Command {
     Plugins,
     /// List the objects below a bucket URL, with size and MD5.
     Ls(ls::LsArgs),
+    /// Back up every component's bucket into one archive in the backup
+    /// destination (components and destination come from stowage.toml).
+    Backup(backup::BackupArgs),
+    /// Restore buckets from an archive by sync: upload only what is missing
+    /// or changed, delete only what is extraneous, snapshot what changes
+    /// first, verify after.
+    Restore(restore::RestoreArgs),
+    /// Work with the stored backups.
+    Backups(backup::BackupsArgs),
     /// Make DST hold what SRC holds: transfer what is missing or changed
     /// (compared by checksum), optionally delete what is extraneous, then
     /// verify the result and repair what the tool missed.
@@ -67,6 +78,9 @@ impl Cli {
             Command::Plugins => plugins::run(&registry()?, self.json),
             Command::Ls(args) => ls::run(&registry()?, args, self.json),
             Command::Sync(args) => sync::run(&registry()?, args, self.json),
+            Command::Backup(args) => backup::run(&registry()?, args, self.json),
+            Command::Restore(args) => restore::run(&registry()?, args, self.json),
+            Command::Backups(args) => backup::run_backups(&registry()?, args, self.json),
         }
     }
 }

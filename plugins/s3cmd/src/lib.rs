@@ -189,13 +189,18 @@ impl SyncCommand for S3cmdSync {
         ]
         .into_iter()
         .find_map(|(prefix, kind)| line.strip_prefix(prefix).map(|rest| (kind, rest)))?;
-        let arrow = format!("' -> '{}", sync_root(destination));
-        let (_, after) = rest.split_once(&arrow)?;
-        let key = quoted_key(
-            &format!("{}{after}", sync_root(destination)),
-            &sync_root(destination),
-        )?
-        .to_string();
+        let root = sync_root(destination);
+        let key = match rest.split_once(&format!("' -> '{root}")) {
+            Some((_, after)) => quoted_key(&format!("{root}{after}"), &root)?.to_string(),
+            // s3cmd uploads a file whose content it already uploaded in this
+            // run as a server-side copy, printed with keys relative to the
+            // destination: `remote copy: 'a.bin' -> 'same as a.bin'`.
+            None if kind == ActionKind::Copy => {
+                let (_, after) = rest.split_once("' -> '")?;
+                quoted_key(&format!("{root}{after}"), &root)?.to_string()
+            }
+            None => return None,
+        };
         Some(action(kind, &key))
     }
 }

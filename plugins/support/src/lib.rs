@@ -6,6 +6,7 @@
 //! - [`config`]: reading a plugin's config table.
 //! - [`paths`]: how tools spell locations, and keys back from their output.
 //! - [`exclude_translation`]: Stowage's exclude globs in each tool's syntax.
+//! - [`glob_alternates`]: `{a,b}` alternatives expanded, for tools without them.
 //! - [`sync_driver`]: running a tool's own sync with the rules every sync
 //!   keeps (delete limits, no delete before the transfers succeeded).
 //! - [`tool`]: driving an external CLI — finding it, a controlled
@@ -13,6 +14,7 @@
 
 pub mod config;
 pub mod exclude_translation;
+pub mod glob_alternates;
 pub mod local_tree;
 pub mod paths;
 pub mod sync_driver;

@@ -1,0 +1,17 @@
+//! Backup archives, in the layout GitLab's backup-utility writes, so each
+//! tool can read the other's object-storage parts:
+//!
+//! ```text
+//! 1764124800_2026_11_26_stowage_gitlab_backup.tar   (plain tar)
+//! ├── backup_information.yml
+//! ├── manifests/<component>.json                     (Stowage's: key, size, MD5 of every object)
+//! └── <component>.tar.gz                             (like `tar -C <dir> . | gzip`)
+//! ```
+//!
+//! Reading is strict: [`read::validate_archive`] reads everything to the
+//! end and refuses the archive on the first doubt, before any bucket is
+//! touched.
+
+pub mod name;
+pub mod read;
+pub mod write;

@@ -1,0 +1,449 @@
+//! Reading archives strictly: validating a whole archive before any bucket
+//! is touched, and extracting one component at a time.
+//!
+//! An archive is refused — with one line naming the entry and the reason —
+//! when: a tar (outer or inner) ends before its end-of-archive marker or
+//! has anything but zeros after it; a gzip member's CRC or length does not
+//! hold; an entry is a link, a device or anything but a file or folder; a
+//! name is absolute, has a `..` segment, is not UTF-8, holds a control
+//! character, or appears twice; a size passes the extraction limit; or a
+//! component's content differs from its manifest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use filetime::FileTime;
+use flate2::read::MultiGzDecoder;
+use md5::{Digest, Md5};
+use stowage_plugin_support::local_tree::{hex, key_to_relative_path, write_atomically};
+
+use crate::exit::InvalidArchive;
+use crate::manifest::Manifest;
+use crate::plan::{Fingerprint, Inventory};
+
+/// Size of a tar block.
+const BLOCK: u64 = 512;
+
+/// Bounds on what reading an archive may produce.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Most bytes one component may decompress to (a gzip bomb stops here).
+    pub max_component_bytes: u64,
+}
+
+/// What a validated archive holds.
+#[derive(Clone, Debug, Default)]
+pub struct ArchiveIndex {
+    /// The text of `backup_information.yml`, if present.
+    pub information: Option<String>,
+    /// Component name → its objects, MD5s computed from the archive's bytes.
+    pub components: BTreeMap<String, ComponentIndex>,
+    /// Top-level entries that are not object storage (`db`, `repositories`, ...).
+    pub ignored: BTreeSet<String>,
+}
+
+/// One component of a validated archive.
+#[derive(Clone, Debug, Default)]
+pub struct ComponentIndex {
+    /// Its objects.
+    pub inventory: Inventory,
+    /// Whether a Stowage manifest was present (and matched).
+    pub has_manifest: bool,
+}
+
+fn invalid(message: String) -> anyhow::Error {
+    InvalidArchive(message).into()
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// An entry's kind, after its name and type were checked.
+enum Checked {
+    /// A regular file, with its key (`./a/b` → `a/b`).
+    File(String),
+    /// A folder (nothing to do).
+    Folder,
+}
+
+/// Checks an entry's name and type; `what` names the tar for messages.
+fn check_entry<R: Read>(entry: &tar::Entry<'_, R>, what: &str) -> Result<Checked> {
+    let raw = entry.path_bytes();
+    let name = std::str::from_utf8(&raw).map_err(|_| {
+        invalid(format!(
+            "{what}: an entry name is not valid UTF-8 ({})",
+            String::from_utf8_lossy(&raw)
+        ))
+    })?;
+    if name.chars().any(char::is_control) {
+        bail!(invalid(format!(
+            "{what}: entry name {name:?} holds a control character"
+        )));
+    }
+    if name.starts_with('/') {
+        bail!(invalid(format!(
+            "{what}: entry {name:?} has an absolute path"
+        )));
+    }
+    if name.split('/').any(|segment| segment == "..") {
+        bail!(invalid(format!(
+            "{what}: entry {name:?} has a '..' segment"
+        )));
+    }
+    let kind = entry.header().entry_type();
+    let key = name.trim_start_matches("./").trim_end_matches('/');
+    match kind {
+        tar::EntryType::Directory => Ok(Checked::Folder),
+        tar::EntryType::Regular | tar::EntryType::Continuous => {
+            key_to_relative_path(key)
+                .map_err(|e| invalid(format!("{what}: entry {name:?}: {e}")))?;
+            Ok(Checked::File(key.to_string()))
+        }
+        other => bail!(invalid(format!(
+            "{what}: entry {name:?} is a {}, not a file or folder",
+            describe_type(other)
+        ))),
+    }
+}
+
+fn describe_type(kind: tar::EntryType) -> &'static str {
+    match kind {
+        tar::EntryType::Symlink => "symbolic link",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Char | tar::EntryType::Block => "device",
+        tar::EntryType::Fifo => "FIFO",
+        _ => "special entry",
+    }
+}
+
+/// The end of an entry's data, padded to the next block.
+fn entry_end<R: Read>(entry: &tar::Entry<'_, R>) -> u64 {
+    entry.raw_file_position() + entry.size().div_ceil(BLOCK) * BLOCK
+}
+
+/// After the last entry ending at `end`, a tar holds its end-of-archive
+/// marker (two zero blocks), then nothing but zero padding. `consumed` is
+/// how much was read so far; the rest is read from `rest`.
+fn check_end(what: &str, end: u64, consumed: u64, rest: &mut impl Read) -> Result<()> {
+    let mut tail = 0u64;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = rest
+            .read(&mut buffer)
+            .map_err(|e| invalid(format!("{what}: cannot read to its end: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        if buffer[..n].iter().any(|&b| b != 0) {
+            bail!(invalid(format!(
+                "{what}: data after the end of the archive"
+            )));
+        }
+        tail += n as u64;
+    }
+    if consumed + tail < end + 2 * BLOCK {
+        bail!(invalid(format!(
+            "{what}: truncated (no end-of-archive marker)"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a component's `.tar.gz` stream to its very end (so every gzip
+/// CRC is checked), handing each file to `on_file(key, size, mtime, data)`.
+fn read_component<R: Read>(
+    stream: R,
+    component: &str,
+    limits: Limits,
+    mut on_file: impl FnMut(&str, u64, u64, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let what = format!("{component}.tar.gz");
+    let mut decoded = Counting {
+        inner: MultiGzDecoder::new(stream),
+        count: 0,
+    };
+    let mut seen = BTreeSet::new();
+    let mut end = 0;
+    {
+        let mut archive = tar::Archive::new(&mut decoded);
+        let entries = archive
+            .entries()
+            .map_err(|e| invalid(format!("{what}: not a tar.gz: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| invalid(format!("{what}: {e}")))?;
+            end = entry_end(&entry);
+            if end > limits.max_component_bytes {
+                bail!(invalid(format!(
+                    "{what}: more than the extraction limit of {} bytes",
+                    limits.max_component_bytes
+                )));
+            }
+            let Checked::File(key) = check_entry(&entry, &what)? else {
+                continue;
+            };
+            if !seen.insert(key.clone()) {
+                bail!(invalid(format!("{what}: entry {key:?} appears twice")));
+            }
+            let size = entry.size();
+            let mtime = entry.header().mtime().unwrap_or(0);
+            on_file(&key, size, mtime, &mut entry)?;
+        }
+    }
+    let consumed = decoded.count;
+    check_end(&what, end, consumed, &mut decoded)
+}
+
+/// Hashes everything `data` yields, checking it is `size` bytes.
+fn hash_exactly(
+    data: &mut dyn Read,
+    size: u64,
+    sink: &mut dyn Write,
+    what: &str,
+) -> Result<String> {
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = data
+            .read(&mut buffer)
+            .map_err(|e| invalid(format!("{what}: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        sink.write_all(&buffer[..n])?;
+        total += n as u64;
+    }
+    if total != size {
+        bail!(invalid(format!(
+            "{what}: {total} bytes where the header says {size}"
+        )));
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// The component a top-level entry name is the tarball of.
+fn tarball_component(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix(".tar.gz")?;
+    (!stem.is_empty()
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then_some(stem)
+}
+
+/// Walks the outer tar at `path`, checking every entry, and hands each
+/// top-level entry to `on_entry(name, entry)`; stops early when it returns
+/// `false` (then the end of the archive is not checked).
+fn walk_outer(
+    path: &Path,
+    mut on_entry: impl FnMut(&str, &mut dyn Read) -> Result<bool>,
+) -> Result<bool> {
+    let what = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let file =
+        File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
+    let mut counted = Counting {
+        inner: BufReader::new(file),
+        count: 0,
+    };
+    let mut seen = BTreeSet::new();
+    let mut end = 0;
+    {
+        let mut archive = tar::Archive::new(&mut counted);
+        let entries = archive
+            .entries()
+            .map_err(|e| invalid(format!("{what}: not a tar archive: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| invalid(format!("{what}: {e}")))?;
+            end = entry_end(&entry);
+            let name = match check_entry(&entry, &what)? {
+                Checked::File(key) => key,
+                Checked::Folder => continue,
+            };
+            if !seen.insert(name.clone()) {
+                bail!(invalid(format!("{what}: entry {name:?} appears twice")));
+            }
+            if !on_entry(&name, &mut entry)? {
+                return Ok(false);
+            }
+        }
+    }
+    let consumed = counted.count;
+    check_end(&what, end, consumed, &mut counted)?;
+    Ok(true)
+}
+
+/// Reads the whole archive at `path` and checks everything listed in the
+/// module docs. Nothing is written anywhere.
+pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
+    let mut index = ArchiveIndex::default();
+    let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
+    walk_outer(path, |name, data| {
+        if name == "backup_information.yml" {
+            let mut text = String::new();
+            data.take(1 << 20)
+                .read_to_string(&mut text)
+                .map_err(|e| invalid(format!("{name}: {e}")))?;
+            index.information = Some(text);
+        } else if let Some(component) = name
+            .strip_prefix("manifests/")
+            .and_then(|n| n.strip_suffix(".json"))
+        {
+            let manifest: Manifest = serde_json::from_reader(data)
+                .map_err(|e| invalid(format!("{name}: not a valid manifest: {e}")))?;
+            if manifest.component != component {
+                bail!(invalid(format!(
+                    "{name}: names component {:?}",
+                    manifest.component
+                )));
+            }
+            manifests.insert(component.to_string(), manifest);
+        } else if let Some(component) = tarball_component(name) {
+            let mut inventory = Inventory::new();
+            read_component(data, component, limits, |key, size, _mtime, content| {
+                let md5 = hash_exactly(
+                    content,
+                    size,
+                    &mut io::sink(),
+                    &format!("{component}.tar.gz: {key}"),
+                )?;
+                inventory.insert(
+                    key.to_string(),
+                    Fingerprint {
+                        size,
+                        md5: Some(md5),
+                    },
+                );
+                Ok(())
+            })?;
+            index.components.insert(
+                component.to_string(),
+                ComponentIndex {
+                    inventory,
+                    has_manifest: false,
+                },
+            );
+        } else {
+            let top = name.split('/').next().unwrap_or(name);
+            index.ignored.insert(top.to_string());
+            io::copy(data, &mut io::sink()).map_err(|e| invalid(format!("{name}: {e}")))?;
+        }
+        Ok(true)
+    })?;
+    for (component, manifest) in manifests {
+        let Some(found) = index.components.get_mut(&component) else {
+            bail!(invalid(format!(
+                "manifests/{component}.json has no {component}.tar.gz"
+            )));
+        };
+        if let Some(difference) = first_difference(&manifest.inventory(), &found.inventory) {
+            bail!(invalid(format!(
+                "{component}.tar.gz differs from its manifest: {difference}"
+            )));
+        }
+        found.has_manifest = true;
+    }
+    Ok(index)
+}
+
+/// The first key where two inventories differ, described.
+fn first_difference(expected: &Inventory, actual: &Inventory) -> Option<String> {
+    for (key, want) in expected {
+        match actual.get(key) {
+            None => return Some(format!("{key} is missing")),
+            Some(got) if got != want => return Some(format!("{key} has other content")),
+            Some(_) => {}
+        }
+    }
+    actual
+        .keys()
+        .find(|k| !expected.contains_key(*k))
+        .map(|k| format!("{k} is not in the manifest"))
+}
+
+/// Extracts the files of `component` that `expected` lists from the
+/// archive into `destination` (which must be empty or absent), setting each
+/// file's mtime to `mtime_for(key)` or, when that is `None`, to the time in
+/// the archive. The content must match `expected` (from
+/// [`validate_archive`]): the archive may not have changed since it was
+/// validated.
+pub fn extract_component(
+    path: &Path,
+    component: &str,
+    destination: &Path,
+    expected: &Inventory,
+    limits: Limits,
+    mtime_for: impl Fn(&str) -> Option<i64>,
+) -> Result<()> {
+    std::fs::create_dir_all(destination)
+        .with_context(|| format!("cannot create {}", destination.display()))?;
+    let tarball = format!("{component}.tar.gz");
+    let mut extracted = Inventory::new();
+    let mut found = false;
+    walk_outer(path, |name, data| {
+        if name != tarball {
+            io::copy(data, &mut io::sink())?;
+            return Ok(true);
+        }
+        found = true;
+        read_component(
+            data,
+            component,
+            limits,
+            |key, size, archive_mtime, content| {
+                if !expected.contains_key(key) {
+                    // Left out on purpose (an excluded path): read past it.
+                    io::copy(content, &mut io::sink())?;
+                    return Ok(());
+                }
+                let target = destination.join(key_to_relative_path(key)?);
+                let mut md5 = String::new();
+                write_atomically(&target, |partial| {
+                    let mut file = io::BufWriter::new(File::create(partial)?);
+                    md5 = hash_exactly(content, size, &mut file, key).map_err(io::Error::other)?;
+                    file.flush()?;
+                    let mtime = mtime_for(key).unwrap_or(archive_mtime as i64);
+                    filetime::set_file_mtime(partial, FileTime::from_unix_time(mtime, 0))
+                })?;
+                extracted.insert(
+                    key.to_string(),
+                    Fingerprint {
+                        size,
+                        md5: Some(md5),
+                    },
+                );
+                Ok(())
+            },
+        )?;
+        Ok(false)
+    })?;
+    if !found {
+        bail!(invalid(format!(
+            "{tarball} is no longer in {}",
+            path.display()
+        )));
+    }
+    if let Some(difference) = first_difference(expected, &extracted) {
+        bail!(invalid(format!(
+            "{tarball} changed since it was validated: {difference}"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Writing archives: one `<component>.tar.gz` per component, then the outer tar.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use md5::{Digest, Md5};
+use stowage_core::ExcludeMatcher;
+use stowage_plugin_support::local_tree::{hex, walk, write_atomically};
+
+use crate::manifest::Manifest;
+use crate::plan::{Fingerprint, Inventory};
+
+/// Reads through to an inner reader, hashing what passes.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Md5,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Packs every file below `dir` but the excluded ones into the
+/// gzip-compressed tar `tarball`, as `tar -C <dir> . | gzip` would (the
+/// tar crate writes `key` where tar writes `./key`; both extract alike, and
+/// reading accepts both), and returns the inventory of what it packed, MD5s computed
+/// from the bytes written.
+pub fn pack_component(dir: &Path, tarball: &Path, excludes: &[String]) -> Result<Inventory> {
+    let excludes = ExcludeMatcher::new(excludes).map_err(anyhow::Error::msg)?;
+    let mut inventory = Inventory::new();
+    write_atomically(tarball, |partial| {
+        let file = BufWriter::new(File::create(partial)?);
+        let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::default()));
+        builder.mode(tar::HeaderMode::Deterministic);
+        let files = walk(dir).map_err(io::Error::other)?;
+        for file in files.into_iter().filter(|f| !excludes.is_excluded(&f.key)) {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(file.size);
+            header.set_mode(0o644);
+            header.set_mtime(file.mtime.max(0) as u64);
+            header.set_entry_type(tar::EntryType::Regular);
+            let mut reader = HashingReader {
+                inner: File::open(&file.path)?,
+                hasher: Md5::new(),
+            };
+            builder.append_data(&mut header, format!("./{}", file.key), &mut reader)?;
+            inventory.insert(
+                file.key,
+                Fingerprint {
+                    size: file.size,
+                    md5: Some(hex(&reader.hasher.finalize())),
+                },
+            );
+        }
+        builder.into_inner()?.finish()?.flush()
+    })
+    .with_context(|| format!("cannot pack {} into {}", dir.display(), tarball.display()))?;
+    Ok(inventory)
+}
+
+/// What goes into the outer tar.
+pub struct ArchiveContents<'a> {
+    /// The text of `backup_information.yml`.
+    pub information: String,
+    /// One manifest per component.
+    pub manifests: &'a [Manifest],
+    /// `(component, path of its .tar.gz)`.
+    pub tarballs: &'a [(String, PathBuf)],
+}
+
+/// Writes the outer (uncompressed) tar at `path`, atomically.
+pub fn write_archive(path: &Path, contents: &ArchiveContents<'_>) -> Result<()> {
+    write_atomically(path, |partial| {
+        let mut builder = tar::Builder::new(BufWriter::new(File::create(partial)?));
+        append_bytes(
+            &mut builder,
+            "backup_information.yml",
+            contents.information.as_bytes(),
+        )?;
+        for manifest in contents.manifests {
+            let json = serde_json::to_vec_pretty(manifest)?;
+            append_bytes(
+                &mut builder,
+                &format!("manifests/{}.json", manifest.component),
+                &json,
+            )?;
+        }
+        for (component, tarball) in contents.tarballs {
+            builder.append_path_with_name(tarball, format!("{component}.tar.gz"))?;
+        }
+        builder.into_inner()?.flush()
+    })
+    .with_context(|| format!("cannot write archive {}", path.display()))
+}
+
+fn append_bytes<W: Write>(
+    builder: &mut tar::Builder<W>,
+    name: &str,
+    data: &[u8],
+) -> io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    );
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, name, data)
+}

@@ -1,0 +1,238 @@
+//! `stowage backup`: mirror each component's bucket into staging with its
+//! plugin, pack it with a manifest, write the archive, store it, prune.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+use stowage_core::provider::progress_reporter;
+use stowage_core::{ErrorKind, Location, SyncOptions};
+
+use crate::archive::name::ArchiveName;
+use crate::archive::write::{pack_component, write_archive, ArchiveContents};
+use crate::backup_store::BackupStore;
+use crate::config::{Component, Settings};
+use crate::manifest::Manifest;
+use crate::plugin_errors::plugin_error_kind;
+use crate::progress::ProgressBarSink;
+use crate::registry::Registry;
+use crate::sync::run_sync;
+
+/// What `stowage backup` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct BackupRequest {
+    /// Components to leave out.
+    pub skip: Vec<String>,
+    /// Keep at most this many archives of this label (the new one included).
+    pub maximum_backups: Option<usize>,
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+/// What one component contributed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComponentSummary {
+    /// Its name.
+    pub name: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// Objects in the archive.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Objects downloaded this time (the staging mirror keeps the rest).
+    pub downloaded: u64,
+}
+
+/// The sidecar stored next to each archive (`<archive>.json`), so listing
+/// backups needs no download of the archives themselves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupInformation {
+    /// The archive's file name.
+    pub archive: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    /// The Stowage version that made it.
+    pub stowage_version: String,
+    /// The components in it.
+    pub components: Vec<ComponentSummary>,
+    /// Components left out with `--skip`.
+    pub skipped: Vec<String>,
+}
+
+/// What a backup did.
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    /// The archive and its contents.
+    pub information: BackupInformation,
+    /// Where it was stored.
+    pub destination: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Archives removed by `--maximum-backups`.
+    pub pruned: Vec<String>,
+    /// Seconds taken.
+    pub duration_secs: f64,
+}
+
+/// The name of an archive's sidecar.
+pub fn sidecar_name(archive: &str) -> String {
+    format!("{archive}.json")
+}
+
+/// Runs a backup of the selected components.
+pub fn run_backup(
+    settings: &Settings,
+    registry: &Registry,
+    request: &BackupRequest,
+) -> Result<BackupReport> {
+    let started = Instant::now();
+    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let name = ArchiveName {
+        timestamp,
+        label: settings.label.clone(),
+    }
+    .file_name();
+    let components = settings.select(&[], &request.skip)?;
+    let store = BackupStore::open(&settings.destination, registry)?;
+    let work = settings.staging_dir.join("backup");
+    let run_dir = work.join(format!("run.{timestamp}"));
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
+
+    let result = (|| -> Result<BackupReport> {
+        let mut summaries = Vec::new();
+        let mut manifests = Vec::new();
+        let mut tarballs = Vec::new();
+        for component in &components {
+            let mirror = work.join("mirror").join(&component.name);
+            let downloaded = mirror_component(component, &mirror, registry, request.quiet)?;
+            let tarball = run_dir.join(format!("{}.tar.gz", component.name));
+            let inventory = pack_component(&mirror, &tarball, &component.excludes)?;
+            summaries.push(ComponentSummary {
+                name: component.name.clone(),
+                bucket: component.bucket.to_string(),
+                objects: inventory.len() as u64,
+                bytes: inventory.values().map(|f| f.size).sum(),
+                downloaded,
+            });
+            manifests.push(Manifest::new(&component.name, &inventory));
+            tarballs.push((component.name.clone(), tarball));
+        }
+        let information = BackupInformation {
+            archive: name.clone(),
+            created_at: timestamp,
+            stowage_version: env!("CARGO_PKG_VERSION").to_string(),
+            components: summaries,
+            skipped: request.skip.clone(),
+        };
+        let archive = run_dir.join(&name);
+        write_archive(
+            &archive,
+            &ArchiveContents {
+                information: information_yml(&information),
+                manifests: &manifests,
+                tarballs: &tarballs,
+            },
+        )?;
+        let size = std::fs::metadata(&archive)?.len();
+        store.upload(&archive, &name)?;
+        let sidecar = run_dir.join(sidecar_name(&name));
+        std::fs::write(&sidecar, serde_json::to_vec_pretty(&information)?)?;
+        store.upload(&sidecar, &sidecar_name(&name))?;
+        let pruned = match request.maximum_backups {
+            Some(keep) => prune(&store, &settings.label, keep)?,
+            None => Vec::new(),
+        };
+        Ok(BackupReport {
+            information,
+            destination: store.location().to_string(),
+            size,
+            pruned,
+            duration_secs: started.elapsed().as_secs_f64(),
+        })
+    })();
+    let _ = std::fs::remove_dir_all(&run_dir);
+    result
+}
+
+/// Mirrors one component's bucket into `mirror` (verified against the
+/// bucket's listing) and returns how many objects it downloaded. A missing
+/// bucket is an error that says how to skip it.
+fn mirror_component(
+    component: &Component,
+    mirror: &Path,
+    registry: &Registry,
+    quiet: bool,
+) -> Result<u64> {
+    let plugin = registry.for_location(&component.bucket, None)?;
+    std::fs::create_dir_all(mirror)
+        .with_context(|| format!("cannot create {}", mirror.display()))?;
+    let destination = Location::Local {
+        path: mirror.to_string_lossy().as_ref().into(),
+    };
+    let options = SyncOptions {
+        delete: true,
+        excludes: component
+            .excludes
+            .iter()
+            .map(|e| e.as_str().into())
+            .collect(),
+        ..SyncOptions::default()
+    };
+    let bar = ProgressBarSink::new(&format!("backup {}", component.name), 0, quiet);
+    let outcome = run_sync(
+        plugin,
+        &component.bucket,
+        &destination,
+        &options,
+        &progress_reporter(&bar),
+    );
+    bar.finish();
+    let outcome = outcome.map_err(|e| match plugin_error_kind(&e) {
+        Some(ErrorKind::BucketMissing) => anyhow!(
+            "component {}: bucket {} does not exist (leave it out with --skip {})",
+            component.name,
+            component.bucket,
+            component.name
+        ),
+        _ => e.context(format!("component {}", component.name)),
+    })?;
+    Ok(outcome.plan.transfer.len() as u64)
+}
+
+/// GitLab-style `backup_information.yml`.
+fn information_yml(information: &BackupInformation) -> String {
+    let created = humantime::format_rfc3339_seconds(
+        UNIX_EPOCH + std::time::Duration::from_secs(information.created_at),
+    );
+    let names: Vec<&str> = information
+        .components
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    format!(
+        ":backup_created_at: {created}\n:stowage_version: {}\n:object_storage_components: {}\n:skipped: {}\n",
+        information.stowage_version,
+        names.join(","),
+        information.skipped.join(",")
+    )
+}
+
+/// Deletes the oldest archives of `label` (and their sidecars) beyond `keep`.
+fn prune(store: &BackupStore<'_>, label: &str, keep: usize) -> Result<Vec<String>> {
+    let ours: Vec<_> = store
+        .archives()?
+        .into_iter()
+        .filter(|a| a.label == label)
+        .collect();
+    let excess = ours.len().saturating_sub(keep.max(1));
+    let doomed: Vec<String> = ours[..excess].iter().map(|a| a.file_name.clone()).collect();
+    let with_sidecars: Vec<String> = doomed
+        .iter()
+        .flat_map(|n| [n.clone(), sidecar_name(n)])
+        .collect();
+    store.delete(&with_sidecars)?;
+    Ok(doomed)
+}

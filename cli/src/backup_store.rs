@@ -1,0 +1,214 @@
+//! Where archives live: a local directory, or a bucket served by a plugin.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use stowage_core::Location;
+use stowage_plugin_support::local_tree::write_atomically;
+
+use crate::archive::name::ArchiveName;
+use crate::exit::ConfigError;
+use crate::plugin_errors::from_plugin;
+use crate::registry::{LoadedPlugin, Registry};
+use crate::verify::to_rvec;
+
+/// One archive found in a store.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoredArchive {
+    /// Its file name.
+    pub file_name: String,
+    /// Its timestamp (seconds since the epoch).
+    pub timestamp: u64,
+    /// Its label.
+    pub label: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The backup destination.
+pub struct BackupStore<'r> {
+    location: Location,
+    plugin: Option<&'r LoadedPlugin>,
+}
+
+impl<'r> BackupStore<'r> {
+    /// The store at `location`, with the plugin that serves it if it is a bucket.
+    pub fn open(location: &Location, registry: &'r Registry) -> Result<Self> {
+        let plugin = match location {
+            Location::Local { .. } => None,
+            Location::Remote { .. } => Some(registry.for_location(location, None)?),
+        };
+        Ok(BackupStore {
+            location: location.clone(),
+            plugin,
+        })
+    }
+
+    /// Where it is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn local_dir(&self) -> Option<PathBuf> {
+        match &self.location {
+            Location::Local { path } => Some(PathBuf::from(path.as_str())),
+            Location::Remote { .. } => None,
+        }
+    }
+
+    /// The name and size of every file at the top level.
+    fn files(&self) -> Result<Vec<(String, u64)>> {
+        if let Some(dir) = self.local_dir() {
+            if !dir.is_dir() {
+                bail!(ConfigError(format!(
+                    "backup destination {} does not exist",
+                    dir.display()
+                )));
+            }
+            let mut files = Vec::new();
+            for entry in
+                std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+            {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    files.push((
+                        entry.file_name().to_string_lossy().into_owned(),
+                        entry.metadata()?.len(),
+                    ));
+                }
+            }
+            return Ok(files);
+        }
+        let plugin = self.plugin.expect("a remote store has a plugin");
+        let entries = plugin
+            .provider
+            .list(&self.location)
+            .into_result()
+            .map_err(|e| {
+                from_plugin(
+                    format_args!("cannot list backup destination {}", self.location),
+                    e,
+                )
+            })?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| !e.key.contains('/'))
+            .map(|e| (e.key.into_string(), e.size))
+            .collect())
+    }
+
+    /// Every archive in the store, oldest first.
+    pub fn archives(&self) -> Result<Vec<StoredArchive>> {
+        let mut archives: Vec<StoredArchive> = self
+            .files()?
+            .into_iter()
+            .filter_map(|(file_name, size)| {
+                let name = ArchiveName::parse(&file_name)?;
+                Some(StoredArchive {
+                    file_name,
+                    timestamp: name.timestamp,
+                    label: name.label,
+                    size,
+                })
+            })
+            .collect();
+        archives.sort_by(|a, b| (a.timestamp, &a.file_name).cmp(&(b.timestamp, &b.file_name)));
+        Ok(archives)
+    }
+
+    /// Stores the local `file` as `file_name`, then checks it is there with its size.
+    pub fn upload(&self, file: &Path, file_name: &str) -> Result<()> {
+        let size = std::fs::metadata(file)?.len();
+        if let Some(dir) = self.local_dir() {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            write_atomically(&dir.join(file_name), |partial| {
+                std::fs::copy(file, partial).map(drop)
+            })?;
+        } else {
+            let plugin = self.plugin.expect("a remote store has a plugin");
+            let context = || format!("cannot upload {file_name} to {}", self.location);
+            plugin
+                .provider
+                .ensure_bucket(&self.location)
+                .into_result()
+                .map_err(|e| from_plugin(context(), e))?;
+            let path = file.to_string_lossy();
+            plugin
+                .provider
+                .put(path.as_ref().into(), &self.location, file_name.into())
+                .into_result()
+                .map_err(|e| from_plugin(context(), e))?;
+        }
+        let stored = self
+            .files()?
+            .into_iter()
+            .find(|(name, _)| name == file_name);
+        match stored {
+            Some((_, stored_size)) if stored_size == size => Ok(()),
+            Some((_, stored_size)) => bail!(
+                "{file_name} in {} has {stored_size} bytes, not {size}",
+                self.location
+            ),
+            None => bail!("{file_name} is not in {} after the upload", self.location),
+        }
+    }
+
+    /// Fetches `file_name` into the local `file`.
+    pub fn download(&self, file_name: &str, file: &Path) -> Result<()> {
+        if let Some(dir) = self.local_dir() {
+            write_atomically(file, |partial| {
+                std::fs::copy(dir.join(file_name), partial).map(drop)
+            })?;
+            return Ok(());
+        }
+        let plugin = self.plugin.expect("a remote store has a plugin");
+        let path = file.to_string_lossy();
+        plugin
+            .provider
+            .get(&self.location, file_name.into(), path.as_ref().into())
+            .into_result()
+            .map_err(|e| {
+                from_plugin(
+                    format_args!("cannot download {file_name} from {}", self.location),
+                    e,
+                )
+            })
+    }
+
+    /// The local path of `file_name` when the store is a local directory
+    /// (no copy needed), else `None`.
+    pub fn local_path(&self, file_name: &str) -> Option<PathBuf> {
+        self.local_dir().map(|dir| dir.join(file_name))
+    }
+
+    /// Removes `file_names` (missing ones are not an error).
+    pub fn delete(&self, file_names: &[String]) -> Result<()> {
+        if file_names.is_empty() {
+            return Ok(());
+        }
+        if let Some(dir) = self.local_dir() {
+            for name in file_names {
+                match std::fs::remove_file(dir.join(name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("cannot delete {name}"))
+                    }
+                    _ => {}
+                }
+            }
+            return Ok(());
+        }
+        let plugin = self.plugin.expect("a remote store has a plugin");
+        plugin
+            .provider
+            .delete(&self.location, &to_rvec(file_names))
+            .into_result()
+            .map_err(|e| {
+                from_plugin(
+                    format_args!("cannot delete old archives from {}", self.location),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! `stowage backup` and `stowage backups list`.
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use crate::backup::{run_backup, sidecar_name, BackupInformation, BackupRequest};
+use crate::backup_store::{BackupStore, StoredArchive};
+use crate::config::{ConfigArgs, Settings};
+use crate::registry::Registry;
+
+/// Arguments of `stowage backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Leave this component out (repeatable).
+    #[arg(long, value_name = "COMPONENT")]
+    skip: Vec<String>,
+    /// Keep at most N archives with this label in the destination (the new
+    /// one included); older ones are deleted.
+    #[arg(long, value_name = "N")]
+    maximum_backups: Option<usize>,
+}
+
+/// Runs a backup and prints what it stored.
+pub fn run(registry: &Registry, args: &BackupArgs, json: bool) -> Result<()> {
+    let settings = Settings::resolve(&args.config)?;
+    let request = BackupRequest {
+        skip: args.skip.clone(),
+        maximum_backups: args.maximum_backups,
+        quiet: json,
+    };
+    let report = run_backup(&settings, registry, &request)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for c in &report.information.components {
+        println!(
+            "{:<16} {:>8} objects {:>14} bytes  ({} downloaded)  from {}",
+            c.name, c.objects, c.bytes, c.downloaded, c.bucket
+        );
+    }
+    for name in &report.pruned {
+        println!("pruned {name}");
+    }
+    println!(
+        "backup {} ({} bytes) stored in {} in {:.1}s",
+        report.information.archive, report.size, report.destination, report.duration_secs
+    );
+    Ok(())
+}
+
+/// Arguments of `stowage backups`.
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    #[command(subcommand)]
+    command: BackupsCommand,
+}
+
+/// What to do with the stored backups.
+#[derive(Debug, Subcommand)]
+enum BackupsCommand {
+    /// List the archives in the backup destination: timestamp, size, components.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+/// One row of `stowage backups list`.
+#[derive(serde::Serialize)]
+struct BackupRow {
+    #[serde(flatten)]
+    archive: StoredArchive,
+    components: Option<Vec<String>>,
+}
+
+/// Lists the stored archives, oldest first.
+pub fn run_backups(registry: &Registry, args: &BackupsArgs, json: bool) -> Result<()> {
+    let BackupsCommand::List { config } = &args.command;
+    let settings = Settings::resolve(config)?;
+    let store = BackupStore::open(&settings.destination, registry)?;
+    let scratch = tempfile::tempdir()?;
+    let rows: Vec<BackupRow> = store
+        .archives()?
+        .into_iter()
+        .map(|archive| {
+            let sidecar = scratch.path().join(sidecar_name(&archive.file_name));
+            let components = store
+                .download(&sidecar_name(&archive.file_name), &sidecar)
+                .ok()
+                .and_then(|()| std::fs::read(&sidecar).ok())
+                .and_then(|bytes| serde_json::from_slice::<BackupInformation>(&bytes).ok())
+                .map(|info| info.components.into_iter().map(|c| c.name).collect());
+            BackupRow {
+                archive,
+                components,
+            }
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    for row in &rows {
+        let components = row
+            .components
+            .as_ref()
+            .map_or("?".to_string(), |c| c.join(","));
+        println!(
+            "{}  {:>14} bytes  {}  {}",
+            row.archive.timestamp, row.archive.size, row.archive.file_name, components
+        );
+    }
+    Ok(())
+}

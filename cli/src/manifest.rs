@@ -1,0 +1,62 @@
+//! Manifests: the key, size and MD5 of every object of a component, stored
+//! in the archive beside its tarball (`manifests/<component>.json`) so a
+//! restore can check the tarball against what the backup saw.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Fingerprint, Inventory};
+
+/// One component's manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The component's name.
+    pub component: String,
+    /// Every object, sorted by key.
+    pub objects: Vec<ManifestObject>,
+}
+
+/// One object of a manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestObject {
+    /// Key relative to the bucket.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lowercase hex MD5 of the content.
+    pub md5: String,
+}
+
+impl Manifest {
+    /// The manifest of `inventory`, whose MD5s must all be known.
+    pub fn new(component: &str, inventory: &Inventory) -> Manifest {
+        Manifest {
+            component: component.to_string(),
+            objects: inventory
+                .iter()
+                .map(|(key, f)| ManifestObject {
+                    key: key.clone(),
+                    size: f.size,
+                    md5: f.md5.clone().unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The manifest as an inventory.
+    pub fn inventory(&self) -> Inventory {
+        self.objects
+            .iter()
+            .map(|o| {
+                (
+                    o.key.clone(),
+                    Fingerprint {
+                        size: o.size,
+                        md5: Some(o.md5.clone()),
+                    },
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,632 @@
+//! `stowage restore`: make each component's bucket equal to the archive,
+//! moving only what differs, and prove it.
+//!
+//! The story, top to bottom:
+//! 1. **fetch** the archive onto this machine ([`crate::fetch`]);
+//! 2. **validate** all of it before any bucket is touched ([`validate_archive`]);
+//! 3. **plan** each component from the bucket's listing and the archive's
+//!    MD5s — not from a tool's dry run, which can miss changes;
+//! 4. refuse what the safety rules forbid, stop here on `--dry-run`, ask;
+//! 5. per component: **snapshot** what the plan will overwrite or delete
+//!    into the tmp bucket, **extract** into staging, **sync** with the
+//!    plugin's tool (deleting only after the uploads succeeded), **verify**
+//!    and repair;
+//! 6. **report**.
+//!
+//! A re-run after a crash converges: every step reads the bucket afresh,
+//! and a second identical restore plans nothing and changes nothing.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Result};
+use serde::Serialize;
+use stowage_core::provider::progress_reporter;
+use stowage_core::{ErrorKind, ExcludeMatcher, Location, ObjectEntry, SyncOptions};
+
+use crate::archive::read::{extract_component, validate_archive, ArchiveIndex, Limits};
+use crate::config::{Component, Settings};
+use crate::exit::{ConfigError, Refused};
+use crate::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
+use crate::plan::{listed_inventory, Inventory, PlannedObject, SyncPlan};
+use crate::plugin_errors::from_plugin;
+use crate::progress::ProgressBarSink;
+use crate::registry::{LoadedPlugin, Registry};
+use crate::sync::run_sync_from;
+use crate::verify::{to_rvec, Verification};
+
+/// What the snapshot before a restore holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// Only the existing objects the restore will overwrite, delete, or may overwrite.
+    Changed,
+    /// Every object of the bucket (what GitLab's backup-utility does).
+    Full,
+    /// Nothing (needs --yes).
+    None,
+}
+
+/// What `stowage restore` was asked.
+#[derive(Clone, Debug)]
+pub struct RestoreRequest {
+    /// The archive.
+    pub source: ArchiveSource,
+    /// Only these components (all when empty).
+    pub only: Vec<String>,
+    /// Leave these out.
+    pub skip: Vec<String>,
+    /// Plan and stop.
+    pub dry_run: bool,
+    /// What to snapshot first.
+    pub snapshot: SnapshotMode,
+    /// Do not ask before changing buckets.
+    pub yes: bool,
+    /// Allow restoring an empty component over a non-empty bucket.
+    pub allow_empty: bool,
+    /// Refuse a component whose restore would delete more objects.
+    pub max_delete: Option<u64>,
+    /// Components restored at once.
+    pub jobs: usize,
+    /// Hide progress bars.
+    pub quiet: bool,
+    /// Bounds on decompression.
+    pub limits: Limits,
+}
+
+/// One component's plan.
+#[derive(Debug, Serialize)]
+pub struct ComponentPlan {
+    /// The component.
+    pub component: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// The plugin that serves it.
+    pub plugin: String,
+    /// Whether the bucket exists (a fresh instance has none yet).
+    pub bucket_exists: bool,
+    /// Objects in the archive.
+    pub objects: u64,
+    /// Upload, delete, possibly changed, unchanged.
+    #[serde(flatten)]
+    pub plan: SyncPlan,
+    /// The keys the snapshot will copy.
+    pub snapshot_keys: Vec<String>,
+}
+
+/// One component's outcome.
+#[derive(Debug, Serialize)]
+pub struct ComponentOutcome {
+    /// The plan it followed.
+    #[serde(flatten)]
+    pub plan: ComponentPlan,
+    /// Where the snapshot went, if one was taken.
+    pub snapshot: Option<String>,
+    /// Objects uploaded (by the tool, plus repairs).
+    pub uploaded: u64,
+    /// Bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Objects deleted.
+    pub deleted: u64,
+    /// What verification found.
+    pub verification: Option<Verification>,
+    /// Seconds taken.
+    pub duration_secs: f64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// What a restore did (or, in a dry run, would do).
+#[derive(Debug, Serialize)]
+pub struct RestoreReport {
+    /// The archive's file name.
+    pub archive: String,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Top-level archive entries that are not object storage.
+    pub ignored_entries: Vec<String>,
+    /// Archive components not restored (not configured, or not selected).
+    pub not_restored: Vec<String>,
+    /// Per component.
+    pub components: Vec<ComponentOutcome>,
+}
+
+impl RestoreReport {
+    /// Whether every component succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.components.iter().all(|c| c.error.is_none())
+    }
+}
+
+/// A plan and the bucket listing it was made from (the snapshot is checked,
+/// and extracted files get their mtimes, against that listing).
+struct Planned {
+    plan: ComponentPlan,
+    listing: Vec<ObjectEntry>,
+}
+
+/// A component ready to plan: its config, plugin and archive inventory.
+struct Target<'r> {
+    component: Component,
+    plugin: &'r LoadedPlugin,
+    inventory: Inventory,
+}
+
+/// Runs a restore. `confirm` is asked (with a summary) before any bucket
+/// changes, unless `request.yes`.
+pub fn run_restore(
+    settings: &Settings,
+    registry: &Registry,
+    request: &RestoreRequest,
+    confirm: &dyn Fn(&str) -> Result<bool>,
+) -> Result<RestoreReport> {
+    let restore_time = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let work = settings.staging_dir.join("restore");
+
+    // 1. Fetch, 2. validate: nothing below touches a bucket before this passed.
+    let archive = fetch_archive(
+        &request.source,
+        &settings.destination,
+        registry,
+        &work.join("archives"),
+        request.quiet,
+    )?;
+    let index = validate_archive(&archive.path, request.limits)?;
+
+    // 3. Plan every component.
+    let (targets, not_restored) = targets(settings, registry, request, &index)?;
+    let mut plans = Vec::new();
+    for target in &targets {
+        plans.push(plan_component(target, request.snapshot)?);
+    }
+
+    // 4. Safety rules, dry run, confirmation.
+    check_rules(settings, request, &targets, &plans)?;
+    let mut report = RestoreReport {
+        archive: archive.file_name.clone(),
+        dry_run: request.dry_run,
+        ignored_entries: index.ignored.iter().cloned().collect(),
+        not_restored,
+        components: Vec::new(),
+    };
+    if request.dry_run {
+        report.components = plans
+            .into_iter()
+            .map(|planned| outcome_of(planned.plan))
+            .collect();
+        return Ok(report);
+    }
+    if !request.yes && !confirm(&summary(&plans))? {
+        bail!(Refused(
+            "restore cancelled; nothing was changed".to_string()
+        ));
+    }
+
+    // 5. Each component: snapshot, extract, sync, verify — `jobs` at a time.
+    let next = AtomicUsize::new(0);
+    let work_items: Vec<Mutex<Option<Planned>>> =
+        plans.into_iter().map(|p| Mutex::new(Some(p))).collect();
+    let results: Vec<Mutex<Option<ComponentOutcome>>> =
+        targets.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..request.jobs.clamp(1, targets.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(target) = targets.get(i) else { return };
+                let planned = work_items[i]
+                    .lock()
+                    .expect("not poisoned")
+                    .take()
+                    .expect("taken once");
+                let outcome = restore_component(
+                    target,
+                    planned,
+                    &archive,
+                    settings,
+                    request,
+                    restore_time,
+                    &work,
+                );
+                *results[i].lock().expect("not poisoned") = Some(outcome);
+            });
+        }
+    });
+    report.components = results
+        .into_iter()
+        .map(|r| {
+            r.into_inner()
+                .expect("not poisoned")
+                .expect("every component ran")
+        })
+        .collect();
+    if archive.downloaded && report.succeeded() {
+        let _ = std::fs::remove_file(&archive.path);
+    }
+    Ok(report)
+}
+
+/// The components to restore: configured, selected, and in the archive.
+fn targets<'r>(
+    settings: &Settings,
+    registry: &'r Registry,
+    request: &RestoreRequest,
+    index: &ArchiveIndex,
+) -> Result<(Vec<Target<'r>>, Vec<String>)> {
+    let selected = settings.select(&request.only, &request.skip)?;
+    let mut not_restored: Vec<String> = index
+        .components
+        .keys()
+        .filter(|name| !selected.iter().any(|c| &c.name == *name))
+        .cloned()
+        .collect();
+    let mut targets = Vec::new();
+    for component in selected {
+        let Some(found) = index.components.get(&component.name) else {
+            if !request.only.is_empty() {
+                bail!(ConfigError(format!(
+                    "component {} is not in the archive",
+                    component.name
+                )));
+            }
+            not_restored.push(format!(
+                "{} (configured, not in the archive)",
+                component.name
+            ));
+            continue;
+        };
+        let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
+        let inventory = found
+            .inventory
+            .iter()
+            .filter(|(key, _)| !excludes.is_excluded(key))
+            .map(|(k, f)| (k.clone(), f.clone()))
+            .collect();
+        let plugin = registry.for_location(&component.bucket, None)?;
+        targets.push(Target {
+            component,
+            plugin,
+            inventory,
+        });
+    }
+    Ok((targets, not_restored))
+}
+
+/// Lists the bucket and compares it with the archive. A missing bucket is
+/// an empty one (a fresh instance); the restore will create it.
+fn plan_component(target: &Target<'_>, mode: SnapshotMode) -> Result<Planned> {
+    let bucket = &target.component.bucket;
+    let (listing, bucket_exists) = match target.plugin.provider.list(bucket).into_result() {
+        Ok(entries) => (Vec::from(entries), true),
+        Err(e) if e.kind == ErrorKind::BucketMissing => (Vec::new(), false),
+        Err(e) => {
+            return Err(from_plugin(
+                format_args!("component {}: cannot list {bucket}", target.component.name),
+                e,
+            ))
+        }
+    };
+    let excludes = ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
+    let listing: Vec<ObjectEntry> = listing
+        .into_iter()
+        .filter(|e| !excludes.is_excluded(&e.key))
+        .collect();
+    let bucket_inventory = listed_inventory(listing.clone(), &excludes);
+    let plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
+    let snapshot_keys = match mode {
+        SnapshotMode::None => Vec::new(),
+        SnapshotMode::Full => bucket_inventory.keys().cloned().collect(),
+        SnapshotMode::Changed => {
+            let existing = |o: &PlannedObject| bucket_inventory.contains_key(&o.key);
+            let mut keys: Vec<String> = plan
+                .transfer
+                .iter()
+                .chain(&plan.possibly_changed)
+                .chain(&plan.delete)
+                .filter(|o| existing(o))
+                .map(|o| o.key.clone())
+                .collect();
+            keys.sort();
+            keys
+        }
+    };
+    Ok(Planned {
+        plan: ComponentPlan {
+            component: target.component.name.clone(),
+            bucket: bucket.to_string(),
+            plugin: target.plugin.name.clone(),
+            bucket_exists,
+            objects: target.inventory.len() as u64,
+            plan,
+            snapshot_keys,
+        },
+        listing,
+    })
+}
+
+/// Refuses, before anything changes, what the safety rules forbid.
+fn check_rules(
+    settings: &Settings,
+    request: &RestoreRequest,
+    targets: &[Target<'_>],
+    plans: &[Planned],
+) -> Result<()> {
+    if request.snapshot == SnapshotMode::None && !request.yes && !request.dry_run {
+        bail!(Refused(
+            "--snapshot none restores without a way back; add --yes to confirm".to_string()
+        ));
+    }
+    if request.snapshot != SnapshotMode::None && settings.tmp_bucket.is_none() {
+        bail!(ConfigError(
+            "no tmp bucket for restore snapshots: set tmp_bucket in stowage.toml or --tmp-bucket (or --snapshot none --yes)"
+                .to_string()
+        ));
+    }
+    for (target, Planned { plan, listing }) in targets.iter().zip(plans) {
+        if let Some(tmp) = settings
+            .tmp_bucket
+            .as_ref()
+            .filter(|_| !plan.snapshot_keys.is_empty())
+        {
+            if tmp.scheme() != target.component.bucket.scheme() {
+                bail!(ConfigError(format!(
+                    "component {}: the tmp bucket {tmp} must be on the same storage as {} to snapshot it",
+                    plan.component, plan.bucket
+                )));
+            }
+        }
+        if target.inventory.is_empty() && !listing.is_empty() && !request.allow_empty {
+            bail!(Refused(format!(
+                "component {} is empty in the archive but its bucket {} holds {} objects; restoring would empty it (add --allow-empty to do that)",
+                plan.component,
+                plan.bucket,
+                listing.len()
+            )));
+        }
+        if let Some(max) = request.max_delete {
+            if plan.plan.delete.len() as u64 > max {
+                bail!(Refused(format!(
+                    "component {} would delete {} objects from {}, more than --max-delete {max}; nothing was changed",
+                    plan.component,
+                    plan.plan.delete.len(),
+                    plan.bucket
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The one-paragraph summary shown before asking.
+fn summary(plans: &[Planned]) -> String {
+    plans
+        .iter()
+        .map(|Planned { plan: p, .. }| {
+            format!(
+                "{}: upload {} ({} bytes), delete {}, possibly changed {}, unchanged {} in {}",
+                p.component,
+                p.plan.transfer.len(),
+                p.plan.transfer_bytes(),
+                p.plan.delete.len(),
+                p.plan.possibly_changed.len(),
+                p.plan.unchanged,
+                p.bucket
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn outcome_of(plan: ComponentPlan) -> ComponentOutcome {
+    ComponentOutcome {
+        plan,
+        snapshot: None,
+        uploaded: 0,
+        uploaded_bytes: 0,
+        deleted: 0,
+        verification: None,
+        duration_secs: 0.0,
+        error: None,
+    }
+}
+
+/// Snapshot, extract, sync, verify one component; failures end up in the outcome.
+#[allow(clippy::too_many_arguments)]
+fn restore_component(
+    target: &Target<'_>,
+    planned: Planned,
+    archive: &FetchedArchive,
+    settings: &Settings,
+    request: &RestoreRequest,
+    restore_time: u64,
+    work: &Path,
+) -> ComponentOutcome {
+    let started = Instant::now();
+    let staging = work.join("extract").join(&target.component.name);
+    let listing = planned.listing.as_slice();
+    let mut outcome = outcome_of(planned.plan);
+    let result = (|| -> Result<()> {
+        outcome.snapshot = take_snapshot(target, &outcome.plan, listing, settings, restore_time)?;
+        let nothing_to_do = outcome.plan.plan.transfer.is_empty()
+            && outcome.plan.plan.delete.is_empty()
+            && outcome.plan.plan.possibly_changed.is_empty();
+        if nothing_to_do && outcome.plan.bucket_exists {
+            // The listing just taken is the proof: every object already matches.
+            outcome.verification = Some(Verification {
+                verified: outcome.plan.plan.unchanged,
+                ..Verification::default()
+            });
+            return Ok(());
+        }
+        extract(target, &outcome.plan, listing, archive, request, &staging)?;
+        let bucket = &target.component.bucket;
+        target
+            .plugin
+            .provider
+            .ensure_bucket(bucket)
+            .into_result()
+            .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
+        let options = SyncOptions {
+            delete: true,
+            excludes: target
+                .component
+                .excludes
+                .iter()
+                .map(|e| e.as_str().into())
+                .collect(),
+            max_deletes: request.max_delete.into(),
+            ..SyncOptions::default()
+        };
+        let source = Location::Local {
+            path: staging.to_string_lossy().as_ref().into(),
+        };
+        let bar = ProgressBarSink::new(
+            &format!("restore {}", target.component.name),
+            outcome.plan.plan.transfer.len() as u64,
+            request.quiet,
+        );
+        let synced = run_sync_from(
+            target.plugin,
+            &source,
+            &target.inventory,
+            bucket,
+            &options,
+            &progress_reporter(&bar),
+        );
+        bar.finish();
+        let synced = synced?;
+        let verification = synced.verification.unwrap_or_default();
+        if let Some(report) = &synced.tool_report {
+            let uploads = report.total(stowage_core::ActionKind::Upload);
+            outcome.uploaded = uploads.objects;
+            outcome.uploaded_bytes = uploads.bytes;
+            outcome.deleted = report.total(stowage_core::ActionKind::Delete).objects;
+        }
+        outcome.uploaded += verification.repaired.len() as u64;
+        outcome.deleted += verification.removed.len() as u64;
+        outcome.verification = Some(verification);
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    outcome.error = result.err().map(|e| format!("{e:#}"));
+    outcome.duration_secs = started.elapsed().as_secs_f64();
+    outcome
+}
+
+/// Copies the plan's snapshot keys to `<tmp>/<component>.<restore time>/`
+/// and checks the copies against the listing before anything is changed.
+fn take_snapshot(
+    target: &Target<'_>,
+    plan: &ComponentPlan,
+    listing: &[ObjectEntry],
+    settings: &Settings,
+    restore_time: u64,
+) -> Result<Option<String>> {
+    if plan.snapshot_keys.is_empty() {
+        return Ok(None);
+    }
+    let tmp = settings
+        .tmp_bucket
+        .as_ref()
+        .expect("checked by check_rules");
+    let tmp_plugin = target.plugin;
+    let snapshot = tmp.join(&format!("{}.{restore_time}", target.component.name));
+    let context = || {
+        format!(
+            "component {}: snapshot into {snapshot}",
+            target.component.name
+        )
+    };
+    tmp_plugin
+        .provider
+        .ensure_bucket(tmp)
+        .into_result()
+        .map_err(|e| from_plugin(context(), e))?;
+    tmp_plugin
+        .provider
+        .copy(
+            &target.component.bucket,
+            &snapshot,
+            &to_rvec(&plan.snapshot_keys),
+        )
+        .into_result()
+        .map_err(|e| from_plugin(context(), e))?;
+    let copied = tmp_plugin
+        .provider
+        .list(&snapshot)
+        .into_result()
+        .map_err(|e| from_plugin(context(), e))?;
+    let copied: BTreeMap<&str, &ObjectEntry> = copied.iter().map(|e| (e.key.as_str(), e)).collect();
+    let originals: BTreeMap<&str, &ObjectEntry> =
+        listing.iter().map(|e| (e.key.as_str(), e)).collect();
+    for key in &plan.snapshot_keys {
+        let original = originals[key.as_str()];
+        let same = copied.get(key.as_str()).is_some_and(|c| {
+            c.size == original.size
+                && (c.md5.is_none() || original.md5.is_none() || c.md5 == original.md5)
+        });
+        if !same {
+            bail!(
+                "{}: {key} did not arrive intact; nothing was changed",
+                context()
+            );
+        }
+    }
+    Ok(Some(snapshot.to_string()))
+}
+
+/// Extracts the component into a fresh staging directory. Files the plan
+/// uploads get the current time as mtime (tools that compare mtimes then
+/// upload them); all others get the bucket object's time, so no tool
+/// rewrites an object the plan did not name.
+fn extract(
+    target: &Target<'_>,
+    plan: &ComponentPlan,
+    listing: &[ObjectEntry],
+    archive: &FetchedArchive,
+    request: &RestoreRequest,
+    staging: &PathBuf,
+) -> Result<()> {
+    let _ = std::fs::remove_dir_all(staging);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+    let uploads: std::collections::HashSet<&str> =
+        plan.plan.transfer.iter().map(|o| o.key.as_str()).collect();
+    let bucket_times: BTreeMap<&str, i64> = listing
+        .iter()
+        .filter_map(|e| e.last_modified.into_option().map(|t| (e.key.as_str(), t)))
+        .collect();
+    extract_component(
+        &archive.path,
+        &target.component.name,
+        staging,
+        &target.inventory,
+        request.limits,
+        |key| {
+            if uploads.contains(key) {
+                Some(now)
+            } else {
+                bucket_times.get(key).copied()
+            }
+        },
+    )
+    .map_err(|e| anyhow!("component {}: {e:#}", target.component.name))
+}
+
+/// Asks on the terminal; without one, refuses (never waits for input that
+/// cannot come).
+pub fn confirm_on_terminal(summary: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        bail!(Refused(
+            "restore changes buckets and there is no terminal to confirm on; add --yes".to_string()
+        ));
+    }
+    eprintln!("{summary}");
+    eprint!("Restore these components now? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
