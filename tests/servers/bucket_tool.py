@@ -138,6 +138,9 @@ class S3:
                 Bucket=bucket, Key=up["Key"], UploadId=up["UploadId"]
             )
 
+    def delete(self, bucket, key):
+        self.client.delete_object(Bucket=bucket, Key=key)
+
     def rb(self, bucket):
         if not self.exists(bucket):
             return
@@ -285,6 +288,7 @@ def run(argv):
         "dump": (1, 2),
         "list": (1, 2),
         "exists": (1, 1),
+        "rm": (2, 2),
     }
     if cmd not in arity:
         raise ToolError(f"unknown command {cmd!r}")
@@ -304,6 +308,8 @@ def run(argv):
         store.clear(bucket)
     elif cmd == "put":
         store.put(bucket, args[1], args[2])
+    elif cmd == "rm":
+        store.delete(bucket, args[1])
     elif cmd == "seed":
         prefix = args[2] if len(args) > 2 else ""
         files = walk(args[1])

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
-use stowage::registry::LoadedPlugin;
+use stowage::plugins_file::PluginsFile;
+use stowage::registry::{LoadedPlugin, Registry};
 use stowage::sync::{run_sync, SyncOutcome};
 use stowage_core::loader::{load_module, new_provider};
 use stowage_core::provider::ignore_progress;
@@ -15,6 +16,8 @@ use crate::scratch::{ScratchStore, ScratchStores};
 pub struct Harness {
     /// The plugin, loaded from its library like `stowage` loads it.
     pub plugin: LoadedPlugin,
+    /// Its config table (TOML text).
+    pub config: String,
     stores: Box<dyn ScratchStores>,
 }
 
@@ -31,8 +34,27 @@ impl Harness {
                 info,
                 provider,
             },
+            config: config.to_string(),
             stores,
         })
+    }
+
+    /// A registry holding only this plugin, mapped to its schemes, loaded
+    /// through a `plugins.toml` the way `stowage` loads one.
+    pub fn registry(&self) -> Result<Registry> {
+        let dir = tempfile::tempdir()?;
+        let name = &self.plugin.name;
+        let mut text = String::from("[schemes]\n");
+        for scheme in self.plugin.info.schemes.iter() {
+            text.push_str(&format!("{scheme} = {name:?}\n"));
+        }
+        text.push_str(&format!(
+            "[plugins.{name}]\nlibrary = {:?}\n[plugins.{name}.config]\n{}\n",
+            self.plugin.library, self.config
+        ));
+        let path = dir.path().join("plugins.toml");
+        std::fs::write(&path, text)?;
+        Ok(Registry::load(&PluginsFile::read(&path)?, false))
     }
 
     /// A fresh scratch bucket, created and empty.

@@ -27,9 +27,12 @@
 //!
 //! `MyScratchStores` implements [`ScratchStores`]: it creates empty scratch
 //! buckets and reads them back with a client that is not your plugin.
+//! `restore_suite!(harness);` adds the end-to-end backup and restore
+//! scenarios ([`restore_scenarios`]) for the same plugin.
 
 pub mod data;
 pub mod harness;
+pub mod restore_scenarios;
 pub mod scenarios;
 pub mod scratch;
 
@@ -63,6 +66,28 @@ macro_rules! conformance_suite {
             #[test]
             fn $scenario() {
                 $crate::run_scenario(stringify!($scenario), $harness, $crate::scenarios::$scenario);
+            }
+        )*
+    };
+}
+
+/// Writes one `#[test]` per end-to-end backup/restore scenario, each
+/// building its harness with `$harness: fn() -> Option<Harness>`.
+#[macro_export]
+macro_rules! restore_suite {
+    ($harness:path) => {
+        $crate::restore_suite!(@tests $harness;
+            a_restore_moves_only_the_changes_and_snapshots_what_it_replaces,
+            a_restore_into_a_fresh_instance_creates_the_buckets_and_a_second_changes_nothing,
+            a_gitlab_made_archive_restores,
+            invalid_archives_are_refused_before_any_bucket_changes,
+        );
+    };
+    (@tests $harness:path; $($scenario:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $scenario() {
+                $crate::run_scenario(stringify!($scenario), $harness, $crate::restore_scenarios::$scenario);
             }
         )*
     };

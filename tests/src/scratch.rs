@@ -19,6 +19,10 @@ pub trait ScratchStore {
     fn create(&self) -> Result<()>;
     /// Writes one object.
     fn put(&self, key: &str, data: &[u8]) -> Result<()>;
+    /// Writes every file below `dir` as an object keyed by its relative path.
+    fn seed(&self, dir: &Path) -> Result<()>;
+    /// Deletes one object.
+    fn delete(&self, key: &str) -> Result<()>;
     /// Key → hex MD5 of the bytes actually stored (read back, not from ETags).
     fn contents(&self) -> Result<BTreeMap<String, String>>;
     /// Whether the bucket exists.
@@ -98,6 +102,17 @@ impl ScratchStore for LocalDirStore {
         let path = self.dir.join(key_to_relative_path(key)?);
         std::fs::create_dir_all(path.parent().expect("a key has a parent"))?;
         Ok(std::fs::write(path, data)?)
+    }
+    fn seed(&self, dir: &Path) -> Result<()> {
+        for file in walk(dir)? {
+            self.put(&file.key, &std::fs::read(&file.path)?)?;
+        }
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        Ok(std::fs::remove_file(
+            self.dir.join(key_to_relative_path(key)?),
+        )?)
     }
     fn contents(&self) -> Result<BTreeMap<String, String>> {
         walk(&self.dir)?
@@ -193,6 +208,13 @@ impl ScratchStore for BucketToolStore {
         std::fs::write(file.path(), data)?;
         let path = file.path().to_string_lossy();
         self.run_ok(&["put", &self.bucket, key, &path]).map(drop)
+    }
+    fn seed(&self, dir: &Path) -> Result<()> {
+        let dir = dir.to_string_lossy();
+        self.run_ok(&["seed", &self.bucket, &dir]).map(drop)
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.run_ok(&["rm", &self.bucket, key]).map(drop)
     }
     fn contents(&self) -> Result<BTreeMap<String, String>> {
         let out = self.run_ok(&["dump", &self.bucket])?;

@@ -1,6 +1,8 @@
 //! The conformance suite against the fs plugin.
 
-use stowage_conformance::{built_library, conformance_suite, Harness, LocalDirStores};
+use stowage_conformance::{
+    built_library, conformance_suite, restore_suite, Harness, LocalDirStores,
+};
 
 fn harness() -> Option<Harness> {
     let stores = LocalDirStores::new().expect("a temporary directory");
@@ -9,3 +11,4 @@ fn harness() -> Option<Harness> {
 }
 
 conformance_suite!(harness);
+restore_suite!(harness);

@@ -2,7 +2,8 @@
 //! (moto), read back with boto3.
 
 use stowage_conformance::{
-    built_library, conformance_suite, infrastructure_missing, BucketToolStores, Harness,
+    built_library, conformance_suite, infrastructure_missing, restore_suite, BucketToolStores,
+    Harness,
 };
 
 fn harness() -> Option<Harness> {
@@ -20,3 +21,4 @@ fn harness() -> Option<Harness> {
 }
 
 conformance_suite!(harness);
+restore_suite!(harness);

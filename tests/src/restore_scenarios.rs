@@ -1,0 +1,479 @@
+//! End-to-end backup and restore scenarios, run for every plugin against
+//! its real server: the `stowage backup` and `stowage restore` workflows,
+//! checked with the independent reader.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{ensure, Context, Result};
+use stowage::archive::read::Limits;
+use stowage::backup::{run_backup, BackupRequest};
+use stowage::config::{Component, Settings};
+use stowage::exit::InvalidArchive;
+use stowage::fetch::ArchiveSource;
+use stowage::restore::{
+    run_restore, ComponentOutcome, RestoreReport, RestoreRequest, SnapshotMode,
+};
+use stowage_core::Location;
+
+use crate::data::{content, LocalTree};
+use crate::harness::Harness;
+use crate::scratch::{md5_hex, ScratchStore};
+
+/// Three populated buckets, a backup bucket, a tmp bucket (not created)
+/// and a staging directory: a small GitLab.
+struct Instance {
+    uploads: Box<dyn ScratchStore>,
+    artifacts: Box<dyn ScratchStore>,
+    lfs: Box<dyn ScratchStore>,
+    backups: Box<dyn ScratchStore>,
+    tmp: Box<dyn ScratchStore>,
+    staging: tempfile::TempDir,
+}
+
+impl Instance {
+    fn new(h: &Harness) -> Result<Instance> {
+        let instance = Instance {
+            uploads: h.bucket("uploads")?,
+            artifacts: h.bucket("artifacts")?,
+            lfs: h.bucket("lfs")?,
+            backups: h.bucket("backups")?,
+            tmp: h.missing_bucket("tmp"),
+            staging: tempfile::tempdir()?,
+        };
+        let uploads = LocalTree::new()?;
+        for i in 0..6u64 {
+            uploads.write(
+                &format!("@hashed/{i:02x}/upload {i}'s #{i}.bin"),
+                &content(100 + i, 1000 + 37 * i as usize),
+            )?;
+        }
+        uploads.write("avatars/ünïcødé + more%.png", &content(110, 2048))?;
+        instance.uploads.seed(uploads.path())?;
+        let artifacts = LocalTree::new()?;
+        artifacts.write("2026/job 1/artifacts.zip", &content(120, 5000))?;
+        artifacts.write("2026/job 2/artifacts.zip", &content(121, 5000))?;
+        artifacts.write("tmp/builds/7/trace.log", &content(122, 300))?;
+        instance.artifacts.seed(artifacts.path())?;
+        let lfs = LocalTree::new()?;
+        lfs.write("aa/bb/object", &content(130, 70_000))?;
+        instance.lfs.seed(lfs.path())?;
+        Ok(instance)
+    }
+
+    fn settings(&self) -> Settings {
+        let component = |name: &str, store: &dyn ScratchStore, excludes: &[&str]| Component {
+            name: name.to_string(),
+            bucket: Location::parse(&store.url()),
+            excludes: excludes.iter().map(|e| e.to_string()).collect(),
+        };
+        Settings {
+            label: "stowage_gitlab".to_string(),
+            destination: Location::parse(&self.backups.url()),
+            tmp_bucket: Some(Location::parse(&self.tmp.url())),
+            staging_dir: self.staging.path().to_path_buf(),
+            components: vec![
+                component("artifacts", &*self.artifacts, &["tmp/builds/*"]),
+                component("lfs", &*self.lfs, &[]),
+                component("uploads", &*self.uploads, &[]),
+            ],
+        }
+    }
+}
+
+fn request(source: ArchiveSource) -> RestoreRequest {
+    RestoreRequest {
+        source,
+        only: Vec::new(),
+        skip: Vec::new(),
+        dry_run: false,
+        snapshot: SnapshotMode::Changed,
+        yes: true,
+        allow_empty: false,
+        max_delete: None,
+        jobs: 2,
+        quiet: true,
+        limits: Limits {
+            max_component_bytes: 1 << 30,
+        },
+    }
+}
+
+fn restore(h: &Harness, settings: &Settings, source: ArchiveSource) -> Result<RestoreReport> {
+    let report = run_restore(settings, &h.registry()?, &request(source), &|_| Ok(true))?;
+    for c in &report.components {
+        ensure!(
+            c.error.is_none(),
+            "component {} failed: {:?}",
+            c.plan.component,
+            c.error
+        );
+    }
+    Ok(report)
+}
+
+fn component<'r>(report: &'r RestoreReport, name: &str) -> &'r ComponentOutcome {
+    report
+        .components
+        .iter()
+        .find(|c| c.plan.component == name)
+        .unwrap_or_else(|| panic!("no component {name} in the report"))
+}
+
+fn keys(objects: &[stowage::plan::PlannedObject]) -> BTreeSet<String> {
+    objects.iter().map(|o| o.key.clone()).collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn without(mut contents: BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
+    contents.retain(|k, _| !k.starts_with(prefix));
+    contents
+}
+
+/// Objects of `store` below `prefix/`, keyed relative to it.
+fn below(store: &dyn ScratchStore, prefix: &str) -> Result<BTreeMap<String, String>> {
+    Ok(store
+        .contents()?
+        .into_iter()
+        .filter_map(|(k, m)| {
+            k.strip_prefix(&format!("{prefix}/"))
+                .map(|k| (k.to_string(), m))
+        })
+        .collect())
+}
+
+/// Back up three buckets, change them (a same-size rewrite, an added and a
+/// deleted object), restore: every bucket equals the backup byte for byte,
+/// only the changed and missing objects were uploaded and only the
+/// extraneous one deleted, and the snapshot holds exactly the old versions
+/// of what the restore overwrote or deleted.
+pub fn a_restore_moves_only_the_changes_and_snapshots_what_it_replaces(h: &Harness) -> Result<()> {
+    let instance = Instance::new(h)?;
+    let settings = instance.settings();
+    let backup = run_backup(
+        &settings,
+        &h.registry()?,
+        &BackupRequest {
+            quiet: true,
+            ..BackupRequest::default()
+        },
+    )?;
+    let archive = backup.information.archive.clone();
+    let stored = instance.backups.contents()?;
+    ensure!(
+        stored.contains_key(&archive),
+        "{archive} not in the backup bucket: {stored:?}"
+    );
+    let backed_up = [
+        ("uploads", instance.uploads.contents()?),
+        (
+            "artifacts",
+            without(instance.artifacts.contents()?, "tmp/builds/"),
+        ),
+        ("lfs", instance.lfs.contents()?),
+    ];
+
+    let overwritten = "@hashed/02/upload 2's #2.bin";
+    instance
+        .uploads
+        .put(overwritten, &content(999, 1000 + 37 * 2))?;
+    instance.uploads.put("added later.bin", &content(998, 10))?;
+    instance.uploads.delete("@hashed/04/upload 4's #4.bin")?;
+    instance
+        .artifacts
+        .put("tmp/builds/7/trace.log", &content(997, 300))?;
+    let before_restore = instance.uploads.contents()?;
+
+    let report = restore(
+        h,
+        &settings,
+        ArchiveSource::Timestamp(backup.information.created_at),
+    )?;
+
+    for (name, expected) in &backed_up {
+        let store = match *name {
+            "uploads" => &instance.uploads,
+            "artifacts" => &instance.artifacts,
+            _ => &instance.lfs,
+        };
+        let actual = without(store.contents()?, "tmp/builds/");
+        ensure!(
+            &actual == expected,
+            "{name} differs from the backup:\n {actual:?}\n {expected:?}"
+        );
+    }
+    ensure!(
+        instance.artifacts.contents()?.get("tmp/builds/7/trace.log")
+            == Some(&md5_hex(&content(997, 300))),
+        "the excluded object was touched"
+    );
+    let uploads = component(&report, "uploads");
+    ensure!(
+        keys(&uploads.plan.plan.transfer) == set(&[overwritten, "@hashed/04/upload 4's #4.bin"]),
+        "uploads plan {:?}",
+        uploads.plan.plan
+    );
+    ensure!(
+        keys(&uploads.plan.plan.delete) == set(&["added later.bin"]),
+        "deletes {:?}",
+        uploads.plan.plan.delete
+    );
+    ensure!(
+        (uploads.uploaded, uploads.deleted) == (2, 1),
+        "uploaded {} deleted {}",
+        uploads.uploaded,
+        uploads.deleted
+    );
+    for quiet in ["artifacts", "lfs"] {
+        let c = component(&report, quiet);
+        ensure!(
+            (c.uploaded, c.deleted) == (0, 0),
+            "{quiet}: uploaded {} deleted {}",
+            c.uploaded,
+            c.deleted
+        );
+    }
+
+    let snapshot = uploads.snapshot.as_deref().context("no snapshot taken")?;
+    let prefix = snapshot.rsplit('/').next().unwrap_or_default();
+    let expected_snapshot: BTreeMap<String, String> = [overwritten, "added later.bin"]
+        .iter()
+        .map(|k| (k.to_string(), before_restore[*k].clone()))
+        .collect();
+    ensure!(
+        below(&*instance.tmp, prefix)? == expected_snapshot,
+        "snapshot {prefix}: {:?}",
+        below(&*instance.tmp, prefix)?
+    );
+    ensure!(
+        component(&report, "lfs").snapshot.is_none(),
+        "a snapshot of an unchanged bucket"
+    );
+    Ok(())
+}
+
+/// A restore into buckets that were never created (a fresh instance) makes
+/// them; a second identical restore uploads and deletes nothing.
+pub fn a_restore_into_a_fresh_instance_creates_the_buckets_and_a_second_changes_nothing(
+    h: &Harness,
+) -> Result<()> {
+    let instance = Instance::new(h)?;
+    let settings = instance.settings();
+    let backup = run_backup(
+        &settings,
+        &h.registry()?,
+        &BackupRequest {
+            quiet: true,
+            ..BackupRequest::default()
+        },
+    )?;
+    let fresh: Vec<Box<dyn ScratchStore>> = ["fresh-art", "fresh-lfs", "fresh-upl"]
+        .iter()
+        .map(|n| h.missing_bucket(n))
+        .collect();
+    let mut fresh_settings = settings.clone();
+    for (component, store) in fresh_settings.components.iter_mut().zip(&fresh) {
+        component.bucket = Location::parse(&store.url());
+    }
+    let source = || ArchiveSource::Timestamp(backup.information.created_at);
+    restore(h, &fresh_settings, source())?;
+    let originals = [&instance.artifacts, &instance.lfs, &instance.uploads];
+    for (store, original) in fresh.iter().zip(originals) {
+        let expected = without(original.contents()?, "tmp/builds/");
+        ensure!(
+            store.contents()? == expected,
+            "{} differs from the backup",
+            store.url()
+        );
+    }
+    let again = restore(h, &fresh_settings, source())?;
+    for c in &again.components {
+        ensure!(
+            (c.uploaded, c.deleted) == (0, 0),
+            "{}: second restore uploaded {} deleted {}",
+            c.plan.component,
+            c.uploaded,
+            c.deleted
+        );
+        ensure!(
+            c.plan.plan.transfer.is_empty() && c.plan.plan.delete.is_empty(),
+            "{}: plan {:?}",
+            c.plan.component,
+            c.plan.plan
+        );
+        ensure!(
+            c.snapshot.is_none(),
+            "{}: a snapshot on a no-op restore",
+            c.plan.component
+        );
+    }
+    Ok(())
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    ensure!(status.success(), "{command:?} failed: {status}");
+    Ok(())
+}
+
+/// Builds an archive the way GitLab's backup-utility does, with GNU tar.
+fn gitlab_made_archive(dir: &Path, uploads: &LocalTree) -> Result<std::path::PathBuf> {
+    let outer = dir.join("outer");
+    std::fs::create_dir_all(outer.join("db"))?;
+    std::fs::create_dir_all(outer.join("repositories/@hashed/aa"))?;
+    std::fs::write(
+        outer.join("backup_information.yml"),
+        ":db_version: 20240101\n:gitlab_version: 17.5.1\n",
+    )?;
+    std::fs::write(outer.join("db/database.sql.gz"), content(140, 500))?;
+    std::fs::write(
+        outer.join("repositories/@hashed/aa/repo.bundle"),
+        content(141, 700),
+    )?;
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(outer.join("uploads.tar.gz"))
+        .args(["-I", "gzip", "-C"])
+        .arg(uploads.path())
+        .arg("."))?;
+    let archive = dir.join("1700000000_2023_11_14_17.5.1_gitlab_backup.tar");
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&outer)
+        .args([
+            "backup_information.yml",
+            "db",
+            "repositories",
+            "uploads.tar.gz",
+        ]))?;
+    Ok(archive)
+}
+
+/// An archive made by GitLab's backup-utility layout with GNU tar (no
+/// manifest; `db/` and `repositories/` entries) restores its object storage.
+pub fn a_gitlab_made_archive_restores(h: &Harness) -> Result<()> {
+    let instance = Instance::new(h)?;
+    let settings = instance.settings();
+    let tree = LocalTree::new()?;
+    tree.write("@hashed/11/22/from gitlab.png", &content(150, 4000))?;
+    tree.write("tmp/uploads/partial", &content(151, 10))?;
+    let dir = tempfile::tempdir()?;
+    let archive = gitlab_made_archive(dir.path(), &tree)?;
+    let mut request = request(ArchiveSource::File(archive.to_string_lossy().into_owned()));
+    request.only = vec!["uploads".to_string()];
+    let report = run_restore(&settings, &h.registry()?, &request, &|_| Ok(true))?;
+    ensure!(
+        report.succeeded(),
+        "restore failed: {:?}",
+        report
+            .components
+            .iter()
+            .map(|c| &c.error)
+            .collect::<Vec<_>>()
+    );
+    ensure!(
+        report.ignored_entries == ["db", "repositories"],
+        "ignored {:?}",
+        report.ignored_entries
+    );
+    ensure!(
+        instance.uploads.contents()? == tree.contents()?,
+        "uploads differ from the GitLab archive"
+    );
+    Ok(())
+}
+
+/// Writes a tar whose one entry has exactly the raw name `name` (the tar
+/// crate's own path setter refuses `..`).
+fn tar_with_raw_name(name: &[u8], data: &[u8]) -> Result<Vec<u8>> {
+    let mut header = tar::Header::new_old();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&header, data)?;
+    Ok(builder.into_inner()?)
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data)?;
+    Ok(encoder.finish()?)
+}
+
+/// An outer archive holding one `uploads.tar.gz` with the given bytes.
+fn archive_with_uploads(dir: &Path, name: &str, tarball: &[u8]) -> Result<std::path::PathBuf> {
+    let outer = dir.join(format!("{name}-outer"));
+    std::fs::create_dir_all(&outer)?;
+    std::fs::write(outer.join("uploads.tar.gz"), tarball)?;
+    let archive = dir.join(format!("{name}.tar"));
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&outer)
+        .arg("uploads.tar.gz"))?;
+    Ok(archive)
+}
+
+/// A truncated archive, a corrupt gzip member and a path-traversal entry
+/// are each refused before any bucket changes.
+pub fn invalid_archives_are_refused_before_any_bucket_changes(h: &Harness) -> Result<()> {
+    let instance = Instance::new(h)?;
+    let settings = instance.settings();
+    let dir = tempfile::tempdir()?;
+    let tree = LocalTree::new()?;
+    tree.write("replacement.bin", &content(160, 100_000))?;
+    let good = gitlab_made_archive(dir.path(), &tree)?;
+    let bytes = std::fs::read(&good)?;
+
+    let truncated = dir.path().join("truncated.tar");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2])?;
+    let mut tarball = std::fs::read(dir.path().join("outer/uploads.tar.gz"))?;
+    let middle = tarball.len() / 2;
+    tarball[middle] ^= 0xff;
+    let corrupt = archive_with_uploads(dir.path(), "corrupt", &tarball)?;
+    let traversal = archive_with_uploads(
+        dir.path(),
+        "traversal",
+        &gzip(&tar_with_raw_name(b"../escaped", b"evil")?)?,
+    )?;
+
+    let before: Vec<_> = [&instance.uploads, &instance.artifacts, &instance.lfs]
+        .iter()
+        .map(|s| s.contents())
+        .collect::<Result<_>>()?;
+    for bad in [truncated, corrupt, traversal] {
+        let request = request(ArchiveSource::File(bad.to_string_lossy().into_owned()));
+        let error = run_restore(&settings, &h.registry()?, &request, &|_| Ok(true))
+            .err()
+            .with_context(|| format!("{} was accepted", bad.display()))?;
+        ensure!(
+            error.chain().any(|e| e.is::<InvalidArchive>()),
+            "{}: not refused as invalid: {error:#}",
+            bad.display()
+        );
+        ensure!(
+            !format!("{error:#}").contains('\n'),
+            "multi-line error: {error:#}"
+        );
+    }
+    let after: Vec<_> = [&instance.uploads, &instance.artifacts, &instance.lfs]
+        .iter()
+        .map(|s| s.contents())
+        .collect::<Result<_>>()?;
+    ensure!(before == after, "a bucket changed");
+    ensure!(!instance.tmp.exists()?, "the tmp bucket was created");
+    Ok(())
+}
