@@ -44,11 +44,13 @@ pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Invento
     Ok(inventory)
 }
 
-/// The inventory of a listing, leaving out excluded keys.
+/// The inventory of a listing, leaving out excluded keys and folder
+/// markers (keys ending in `/`, which some consoles create: they are not
+/// objects a file can hold, and no tool syncs them as such).
 pub fn listed_inventory(entries: Vec<ObjectEntry>, excludes: &ExcludeMatcher) -> Inventory {
     entries
         .into_iter()
-        .filter(|e| !excludes.is_excluded(&e.key))
+        .filter(|e| !e.key.ends_with('/') && !excludes.is_excluded(&e.key))
         .map(|e| {
             (
                 e.key.into_string(),

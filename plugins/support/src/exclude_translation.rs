@@ -3,12 +3,14 @@
 //!
 //! - s3cmd `--rexclude` and gsutil `-x` take a Python regular expression
 //!   matched against the path relative to the sync root: [`to_regex`] gives
-//!   the exact equivalent.
+//!   the exact equivalent (`{a,b}` alternatives included).
 //! - aws `--exclude` takes a glob whose `*` also matches `/`: no exact
 //!   equivalent exists, so [`to_broad_globs`] gives globs that exclude *at
 //!   least* what Stowage excludes. Whatever the tool then skips that Stowage
 //!   would not, the host's verification uploads; nothing excluded is ever
 //!   touched.
+
+use crate::glob_alternates::expand_alternates;
 
 /// An anchored regular expression (Python `re` and Rust `regex` syntax)
 /// matching exactly the keys `glob` excludes: the key itself or anything
@@ -19,8 +21,19 @@
 /// assert_eq!(to_regex("tmp/builds/*"), r"^tmp/builds/[^/]*(?:/.*)?$");
 /// ```
 pub fn to_regex(glob: &str) -> String {
-    let glob = glob.trim_start_matches('/');
-    let mut out = String::from("^");
+    let alternatives: Vec<String> = expand_alternates(glob.trim_start_matches('/'))
+        .iter()
+        .map(|plain| regex_body(plain))
+        .collect();
+    match alternatives.as_slice() {
+        [one] => format!("^{one}(?:/.*)?$"),
+        many => format!("^(?:{})(?:/.*)?$", many.join("|")),
+    }
+}
+
+/// The regular expression of a glob without `{a,b}` alternatives, unanchored.
+fn regex_body(glob: &str) -> String {
+    let mut out = String::new();
     let chars: Vec<char> = glob.chars().collect();
     let mut i = 0;
     while i < chars.len() {
@@ -66,7 +79,6 @@ pub fn to_regex(glob: &str) -> String {
         }
         i += 1;
     }
-    out.push_str("(?:/.*)?$");
     out
 }
 
@@ -78,7 +90,9 @@ fn push_literal(out: &mut String, c: char) {
 }
 
 /// Globs in aws's syntax (`*` matches across `/`) that together exclude
-/// every key `glob` excludes (and possibly more).
+/// every key `glob` excludes (and possibly more). `glob` has no `{a,b}`
+/// alternatives: expand them first with
+/// [`crate::glob_alternates::expand_alternates`].
 ///
 /// ```
 /// # use stowage_plugin_support::exclude_translation::to_broad_globs;
@@ -124,6 +138,8 @@ mod tests {
         "data[!0-9].bin",
         "q\\?x",
         "tmp/**",
+        "*.{log,txt}",
+        "{dir,tmp/builds}/*",
     ];
 
     #[test]
@@ -144,7 +160,10 @@ mod tests {
 
     #[test]
     fn broad_globs_exclude_at_least_what_stowage_excludes() {
-        for glob in GLOBS.iter().filter(|g| !g.contains('\\')) {
+        for glob in GLOBS
+            .iter()
+            .filter(|g| !g.contains('\\') && !g.contains('{'))
+        {
             let matcher = ExcludeMatcher::new(&[glob]).unwrap();
             let broad: Vec<regex::Regex> = to_broad_globs(glob)
                 .iter()
