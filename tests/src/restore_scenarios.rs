@@ -391,17 +391,48 @@ pub fn a_gitlab_made_archive_restores(h: &Harness) -> Result<()> {
     Ok(())
 }
 
-/// Writes a tar whose one entry has exactly the raw name `name` (the tar
-/// crate's own path setter refuses `..`).
-fn tar_with_raw_name(name: &[u8], data: &[u8]) -> Result<Vec<u8>> {
-    let mut header = tar::Header::new_old();
-    header.as_old_mut().name[..name.len()].copy_from_slice(name);
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
+/// One entry of a hand-made tar, written with exactly these bytes (the tar
+/// crate's own setters refuse most of what these tests need).
+struct RawEntry {
+    name: &'static [u8],
+    kind: tar::EntryType,
+    declared_size: u64,
+    data: Vec<u8>,
+    link: &'static [u8],
+}
+
+fn file(name: &'static [u8], data: &[u8]) -> RawEntry {
+    RawEntry {
+        name,
+        kind: tar::EntryType::Regular,
+        declared_size: data.len() as u64,
+        data: data.to_vec(),
+        link: b"",
+    }
+}
+
+fn special(name: &'static [u8], kind: tar::EntryType, link: &'static [u8]) -> RawEntry {
+    RawEntry {
+        name,
+        kind,
+        declared_size: 0,
+        data: Vec::new(),
+        link,
+    }
+}
+
+fn raw_tar(entries: &[RawEntry]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
-    builder.append(&header, data)?;
+    for entry in entries {
+        let mut header = tar::Header::new_old();
+        header.as_old_mut().name[..entry.name.len()].copy_from_slice(entry.name);
+        header.as_old_mut().linkname[..entry.link.len()].copy_from_slice(entry.link);
+        header.set_size(entry.declared_size);
+        header.set_mode(0o644);
+        header.set_entry_type(entry.kind);
+        header.set_cksum();
+        builder.append(&header, entry.data.as_slice())?;
+    }
     Ok(builder.into_inner()?)
 }
 
@@ -412,61 +443,112 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     Ok(encoder.finish()?)
 }
 
-/// An outer archive holding one `uploads.tar.gz` with the given bytes.
-fn archive_with_uploads(dir: &Path, name: &str, tarball: &[u8]) -> Result<std::path::PathBuf> {
-    let outer = dir.join(format!("{name}-outer"));
-    std::fs::create_dir_all(&outer)?;
-    std::fs::write(outer.join("uploads.tar.gz"), tarball)?;
-    let archive = dir.join(format!("{name}.tar"));
-    run(Command::new("tar")
-        .arg("-cf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(&outer)
-        .arg("uploads.tar.gz"))?;
-    Ok(archive)
+/// An outer archive holding one `uploads.tar.gz` made of `entries`.
+fn archive_with_uploads(entries: &[RawEntry]) -> Result<Vec<u8>> {
+    raw_tar(&[file(b"uploads.tar.gz", &gzip(&raw_tar(entries)?)?)])
 }
 
-/// A truncated archive, a corrupt gzip member and a path-traversal entry
-/// are each refused before any bucket changes.
+/// Hostile and broken archives, each with the reason it must be refused.
+fn hostile_archives(good: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    use tar::EntryType::{Char, Link, Symlink};
+    let ok = || file(b"ok.txt", b"fine");
+    let bomb = RawEntry {
+        data: vec![0; 64 << 20],
+        ..file(b"zeros", b"")
+    };
+    let bomb = RawEntry {
+        declared_size: bomb.data.len() as u64,
+        ..bomb
+    };
+    let enormous = RawEntry {
+        declared_size: 1 << 50,
+        ..file(b"enormous", b"short")
+    };
+    let mut corrupt_gzip = gzip(&raw_tar(&[ok(), file(b"b.bin", &content(170, 50_000))])?)?;
+    let middle = corrupt_gzip.len() / 2;
+    corrupt_gzip[middle] ^= 0xff;
+    let mut trailing_garbage = good.to_vec();
+    trailing_garbage.extend_from_slice(b"garbage after the end");
+    Ok(vec![
+        (
+            "an absolute path",
+            archive_with_uploads(&[ok(), file(b"/etc/evil", b"x")])?,
+        ),
+        (
+            "a '..' segment",
+            archive_with_uploads(&[file(b"../escaped", b"evil")])?,
+        ),
+        (
+            "a symbolic link out",
+            archive_with_uploads(&[special(b"link", Symlink, b"/etc/passwd")])?,
+        ),
+        (
+            "a hard link out",
+            archive_with_uploads(&[special(b"hard", Link, b"../../etc/passwd")])?,
+        ),
+        (
+            "a device",
+            archive_with_uploads(&[special(b"tty", Char, b"")])?,
+        ),
+        ("a duplicate name", archive_with_uploads(&[ok(), ok()])?),
+        (
+            "a newline in a name",
+            archive_with_uploads(&[file(b"a\nb", b"x")])?,
+        ),
+        (
+            "a name that is not UTF-8",
+            archive_with_uploads(&[file(b"bad\xff", b"x")])?,
+        ),
+        (
+            "a header claiming an enormous size",
+            archive_with_uploads(&[enormous])?,
+        ),
+        ("a gzip bomb", archive_with_uploads(&[bomb])?),
+        (
+            "a corrupt gzip member",
+            raw_tar(&[file(b"uploads.tar.gz", &corrupt_gzip)])?,
+        ),
+        ("a truncated archive", good[..good.len() / 2].to_vec()),
+        ("trailing garbage", trailing_garbage),
+        (
+            "a link in the outer archive",
+            raw_tar(&[special(b"uploads.tar.gz", Symlink, b"/etc/passwd")])?,
+        ),
+    ])
+}
+
+/// Hostile and broken archives — absolute paths, `..`, links pointing out,
+/// devices, duplicate names, newlines and invalid UTF-8 in names, an
+/// enormous size, a gzip bomb (refused at the extraction limit), a corrupt
+/// gzip member, truncation, trailing garbage — are each refused with one
+/// line, as invalid, before any bucket changes.
 pub fn invalid_archives_are_refused_before_any_bucket_changes(h: &Harness) -> Result<()> {
     let instance = Instance::new(h)?;
     let settings = instance.settings();
     let dir = tempfile::tempdir()?;
     let tree = LocalTree::new()?;
     tree.write("replacement.bin", &content(160, 100_000))?;
-    let good = gitlab_made_archive(dir.path(), &tree)?;
-    let bytes = std::fs::read(&good)?;
-
-    let truncated = dir.path().join("truncated.tar");
-    std::fs::write(&truncated, &bytes[..bytes.len() / 2])?;
-    let mut tarball = std::fs::read(dir.path().join("outer/uploads.tar.gz"))?;
-    let middle = tarball.len() / 2;
-    tarball[middle] ^= 0xff;
-    let corrupt = archive_with_uploads(dir.path(), "corrupt", &tarball)?;
-    let traversal = archive_with_uploads(
-        dir.path(),
-        "traversal",
-        &gzip(&tar_with_raw_name(b"../escaped", b"evil")?)?,
-    )?;
+    let good = std::fs::read(gitlab_made_archive(dir.path(), &tree)?)?;
 
     let before: Vec<_> = [&instance.uploads, &instance.artifacts, &instance.lfs]
         .iter()
         .map(|s| s.contents())
         .collect::<Result<_>>()?;
-    for bad in [truncated, corrupt, traversal] {
-        let request = request(ArchiveSource::File(bad.to_string_lossy().into_owned()));
+    for (what, bytes) in hostile_archives(&good)? {
+        let path = dir.path().join("hostile_backup.tar");
+        std::fs::write(&path, bytes)?;
+        let mut request = request(ArchiveSource::File(path.to_string_lossy().into_owned()));
+        request.limits.max_component_bytes = 16 << 20;
         let error = run_restore(&settings, &h.registry()?, &request, &|_| Ok(true))
             .err()
-            .with_context(|| format!("{} was accepted", bad.display()))?;
+            .with_context(|| format!("an archive with {what} was accepted"))?;
         ensure!(
             error.chain().any(|e| e.is::<InvalidArchive>()),
-            "{}: not refused as invalid: {error:#}",
-            bad.display()
+            "{what}: not refused as invalid: {error:#}"
         );
         ensure!(
             !format!("{error:#}").contains('\n'),
-            "multi-line error: {error:#}"
+            "{what}: multi-line error: {error:#}"
         );
     }
     let after: Vec<_> = [&instance.uploads, &instance.artifacts, &instance.lfs]

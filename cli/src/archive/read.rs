@@ -137,8 +137,9 @@ fn entry_end<R: Read>(entry: &tar::Entry<'_, R>) -> u64 {
 
 /// After the last entry ending at `end`, a tar holds its end-of-archive
 /// marker (two zero blocks), then nothing but zero padding. `consumed` is
-/// how much was read so far; the rest is read from `rest`.
-fn check_end(what: &str, end: u64, consumed: u64, rest: &mut impl Read) -> Result<()> {
+/// how much was read so far; the rest is read from `rest`, and all of it
+/// may not pass `limit` bytes (zeros compress well).
+fn check_end(what: &str, end: u64, consumed: u64, rest: &mut impl Read, limit: u64) -> Result<()> {
     let mut tail = 0u64;
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -154,6 +155,11 @@ fn check_end(what: &str, end: u64, consumed: u64, rest: &mut impl Read) -> Resul
             )));
         }
         tail += n as u64;
+        if consumed + tail > limit {
+            bail!(invalid(format!(
+                "{what}: more than the extraction limit of {limit} bytes"
+            )));
+        }
     }
     if consumed + tail < end + 2 * BLOCK {
         bail!(invalid(format!(
@@ -204,7 +210,13 @@ fn read_component<R: Read>(
         }
     }
     let consumed = decoded.count;
-    check_end(&what, end, consumed, &mut decoded)
+    check_end(
+        &what,
+        end,
+        consumed,
+        &mut decoded,
+        limits.max_component_bytes,
+    )
 }
 
 /// Hashes everything `data` yields, checking it is `size` bytes.
@@ -286,7 +298,7 @@ fn walk_outer(
         }
     }
     let consumed = counted.count;
-    check_end(&what, end, consumed, &mut counted)?;
+    check_end(&what, end, consumed, &mut counted, u64::MAX)?;
     Ok(true)
 }
 
