@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use stowage_core::Location;
+use stowage_core::{ErrorKind, Location};
 use stowage_plugin_support::local_tree::write_atomically;
 
 use crate::archive::name::ArchiveName;
-use crate::exit::ConfigError;
+use crate::exit::NotFound;
 use crate::plugin_errors::from_plugin;
 use crate::registry::{LoadedPlugin, Registry};
 use crate::verify::to_rvec;
@@ -60,7 +60,7 @@ impl<'r> BackupStore<'r> {
     fn files(&self) -> Result<Vec<(String, u64)>> {
         if let Some(dir) = self.local_dir() {
             if !dir.is_dir() {
-                bail!(ConfigError(format!(
+                bail!(NotFound(format!(
                     "backup destination {} does not exist",
                     dir.display()
                 )));
@@ -80,16 +80,19 @@ impl<'r> BackupStore<'r> {
             return Ok(files);
         }
         let plugin = self.plugin.expect("a remote store has a plugin");
-        let entries = plugin
-            .provider
-            .list(&self.location)
-            .into_result()
-            .map_err(|e| {
-                from_plugin(
+        let entries = match plugin.provider.list(&self.location).into_result() {
+            Ok(entries) => entries,
+            Err(e) if e.kind == ErrorKind::BucketMissing => bail!(NotFound(format!(
+                "backup destination {} does not exist",
+                self.location
+            ))),
+            Err(e) => {
+                return Err(from_plugin(
                     format_args!("cannot list backup destination {}", self.location),
                     e,
-                )
-            })?;
+                ))
+            }
+        };
         Ok(entries
             .into_iter()
             .filter(|e| !e.key.contains('/'))
@@ -174,6 +177,24 @@ impl<'r> BackupStore<'r> {
                     e,
                 )
             })
+    }
+
+    /// Stores `bytes` as `file_name`.
+    pub fn put_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<()> {
+        let scratch = tempfile::NamedTempFile::new()?;
+        std::fs::write(scratch.path(), bytes)?;
+        self.upload(scratch.path(), file_name)
+    }
+
+    /// The content of `file_name`, or `None` if the store has no such file.
+    pub fn get_bytes(&self, file_name: &str) -> Result<Option<Vec<u8>>> {
+        if !self.files()?.iter().any(|(name, _)| name == file_name) {
+            return Ok(None);
+        }
+        let scratch = tempfile::tempdir()?;
+        let path = scratch.path().join("content");
+        self.download(file_name, &path)?;
+        Ok(Some(std::fs::read(path)?))
     }
 
     /// The local path of `file_name` when the store is a local directory

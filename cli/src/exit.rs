@@ -11,7 +11,6 @@
 //! | 6 | not found: no backup with that timestamp, no such archive file |
 
 use std::fmt;
-use std::process::ExitCode;
 
 /// The table above, for `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -71,18 +70,18 @@ impl fmt::Display for Refused {
 impl std::error::Error for ConfigError {}
 impl std::error::Error for Refused {}
 
-/// The exit code an error ends the run with.
-pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+/// The exit code an error ends the run with (see the table above).
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     let chain = || error.chain();
     if chain().any(|e| e.is::<ConfigError>()) {
-        ExitCode::from(3)
+        3
     } else if chain().any(|e| e.is::<InvalidArchive>()) {
-        ExitCode::from(4)
+        4
     } else if chain().any(|e| e.is::<Refused>()) {
-        ExitCode::from(5)
+        5
     } else if chain().any(|e| e.is::<NotFound>()) {
-        ExitCode::from(6)
+        6
     } else {
-        ExitCode::from(1)
+        1
     }
 }

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod fetch;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod plugin_errors;

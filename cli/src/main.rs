@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("error: {}", first_line(&format!("{error:#}")));
             }
-            exit_code_for(&error)
+            ExitCode::from(exit_code_for(&error))
         }
     }
 }

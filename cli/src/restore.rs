@@ -6,6 +6,8 @@
 //! 2. **validate** all of it before any bucket is touched ([`validate_archive`]);
 //! 3. **plan** each component from the bucket's listing and the archive's
 //!    MD5s — not from a tool's dry run, which can miss changes;
+//! 3. (under a lock per bucket: one restore into a bucket at a time, see
+//!    [`crate::lock`])
 //! 4. refuse what the safety rules forbid, stop here on `--dry-run`, ask;
 //! 5. per component: **snapshot** what the plan will overwrite or delete
 //!    into the tmp bucket, **extract** into staging, **sync** with the
@@ -29,9 +31,11 @@ use stowage_core::provider::progress_reporter;
 use stowage_core::{ErrorKind, ExcludeMatcher, Location, ObjectEntry, SyncOptions};
 
 use crate::archive::read::{extract_component, validate_archive, ArchiveIndex, Limits};
+use crate::backup_store::BackupStore;
 use crate::config::{Component, Settings};
 use crate::exit::{ConfigError, Refused};
 use crate::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
+use crate::lock::RestoreLocks;
 use crate::plan::{listed_inventory, Inventory, PlannedObject, SyncPlan};
 use crate::plugin_errors::from_plugin;
 use crate::progress::ProgressBarSink;
@@ -76,6 +80,8 @@ pub struct RestoreRequest {
     pub quiet: bool,
     /// Bounds on decompression.
     pub limits: Limits,
+    /// Take over restore locks even when their holder may be alive.
+    pub break_lock: bool,
 }
 
 /// One component's plan.
@@ -177,8 +183,15 @@ pub fn run_restore(
     )?;
     let index = validate_archive(&archive.path, request.limits)?;
 
-    // 3. Plan every component.
+    // 3. Plan every component — under the buckets' locks unless nothing
+    //    will change, so that no other restore moves them meanwhile.
     let (targets, not_restored) = targets(settings, registry, request, &index)?;
+    let store = BackupStore::open(&settings.destination, registry)?;
+    let buckets: Vec<Location> = targets.iter().map(|t| t.component.bucket.clone()).collect();
+    let locks = match request.dry_run {
+        true => None,
+        false => Some(RestoreLocks::acquire(&store, &buckets, request.break_lock)?),
+    };
     let mut plans = Vec::new();
     for target in &targets {
         plans.push(plan_component(target, request.snapshot)?);
@@ -243,6 +256,9 @@ pub fn run_restore(
                 .expect("every component ran")
         })
         .collect();
+    if let Some(locks) = locks {
+        locks.release()?;
+    }
     if archive.downloaded && report.succeeded() {
         let _ = std::fs::remove_file(&archive.path);
     }

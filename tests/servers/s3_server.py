@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """S3-only moto server for Stowage's integration tests.
 
-Usage: s3_server.py --port-file FILE [--host 127.0.0.1] [--port 0]
+Usage: s3_server.py --port-file FILE [--host 127.0.0.1] [--port 0] [--enforce-auth]
 
 Binds (port 0 = a free port chosen by the kernel, so there is no race between
 picking a port and binding it), then writes the bound port to --port-file
@@ -51,6 +51,11 @@ def main() -> int:
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--parent-pid", type=int, help="exit when this pid is gone")
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument(
+        "--enforce-auth",
+        action="store_true",
+        help="check credentials like S3 does (unknown keys get 403 InvalidAccessKeyId)",
+    )
     args = parser.parse_args()
     # Own process group: the caller stops us (and any children) with one kill.
     os.setpgrp()
@@ -63,6 +68,9 @@ def main() -> int:
     # hosts that happen to have AWS settings.
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
     os.environ.pop("MOTO_S3_CUSTOM_ENDPOINTS", None)
+    if args.enforce_auth:
+        # moto checks signatures and keys after this many unauthenticated actions.
+        os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
 
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,

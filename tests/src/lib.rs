@@ -81,6 +81,7 @@ macro_rules! restore_suite {
             a_restore_into_a_fresh_instance_creates_the_buckets_and_a_second_changes_nothing,
             a_gitlab_made_archive_restores,
             invalid_archives_are_refused_before_any_bucket_changes,
+            a_second_restore_into_the_same_bucket_refuses,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

@@ -9,9 +9,11 @@ use std::process::Command;
 use anyhow::{ensure, Context, Result};
 use stowage::archive::read::Limits;
 use stowage::backup::{run_backup, BackupRequest};
+use stowage::backup_store::BackupStore;
 use stowage::config::{Component, Settings};
-use stowage::exit::InvalidArchive;
+use stowage::exit::{InvalidArchive, Refused};
 use stowage::fetch::ArchiveSource;
+use stowage::lock::{hostname, lock_name, RestoreLocks};
 use stowage::restore::{
     run_restore, ComponentOutcome, RestoreReport, RestoreRequest, SnapshotMode,
 };
@@ -97,6 +99,7 @@ fn request(source: ArchiveSource) -> RestoreRequest {
         limits: Limits {
             max_component_bytes: 1 << 30,
         },
+        break_lock: false,
     }
 }
 
@@ -557,5 +560,63 @@ pub fn invalid_archives_are_refused_before_any_bucket_changes(h: &Harness) -> Re
         .collect::<Result<_>>()?;
     ensure!(before == after, "a bucket changed");
     ensure!(!instance.tmp.exists()?, "the tmp bucket was created");
+    Ok(())
+}
+
+/// While one restore holds a bucket, a second one refuses (exit code 5)
+/// and changes nothing; a lock left by a process that died is taken over.
+pub fn a_second_restore_into_the_same_bucket_refuses(h: &Harness) -> Result<()> {
+    let instance = Instance::new(h)?;
+    let settings = instance.settings();
+    let registry = h.registry()?;
+    let backup = run_backup(
+        &settings,
+        &registry,
+        &BackupRequest {
+            quiet: true,
+            ..BackupRequest::default()
+        },
+    )?;
+    instance.uploads.put("added later.bin", &content(996, 10))?;
+    let before = instance.uploads.contents()?;
+    let source = || ArchiveSource::Timestamp(backup.information.created_at);
+
+    let store = BackupStore::open(&settings.destination, &registry)?;
+    let held = RestoreLocks::acquire(&store, &[settings.components[2].bucket.clone()], false)?;
+    let error = run_restore(&settings, &registry, &request(source()), &|_| Ok(true))
+        .err()
+        .context("a restore ran while another held the bucket")?;
+    ensure!(
+        error.chain().any(|e| e.is::<Refused>()),
+        "not refused: {error:#}"
+    );
+    ensure!(
+        format!("{error:#}").contains("another restore into"),
+        "{error:#}"
+    );
+    ensure!(
+        instance.uploads.contents()? == before,
+        "the refused restore changed the bucket"
+    );
+    held.release()?;
+
+    // A lock whose holder died on this host is stale: the restore takes it over.
+    let dead =
+        serde_json::json!({"host": hostname(), "pid": u32::MAX - 1, "started": 0, "token": "dead"});
+    store.put_bytes(
+        &lock_name(&settings.components[2].bucket),
+        dead.to_string().as_bytes(),
+    )?;
+    restore(h, &settings, source())?;
+    ensure!(
+        !instance.uploads.contents()?.contains_key("added later.bin"),
+        "the restore did not run"
+    );
+    ensure!(
+        store
+            .get_bytes(&lock_name(&settings.components[2].bucket))?
+            .is_none(),
+        "the lock was left behind"
+    );
     Ok(())
 }

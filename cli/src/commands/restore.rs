@@ -46,6 +46,10 @@ pub struct RestoreArgs {
     /// Components restored at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
     jobs: usize,
+    /// Take over the restore lock of a bucket even if its holder may still
+    /// be running (it ran on another host and died).
+    #[arg(long)]
+    break_lock: bool,
     /// Refuse a component whose content decompresses to more than this many bytes.
     #[arg(long, default_value_t = 1 << 40, value_name = "BYTES")]
     max_component_bytes: u64,
@@ -73,6 +77,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
         limits: Limits {
             max_component_bytes: args.max_component_bytes,
         },
+        break_lock: args.break_lock,
     };
     let report = run_restore(&settings, registry, &request, &confirm_on_terminal)?;
     if json {
