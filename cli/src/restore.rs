@@ -220,6 +220,13 @@ pub fn run_restore(
     }
 
     // 5. Each component: snapshot, extract, sync, verify — `jobs` at a time.
+    let run = RestoreRun {
+        archive: &archive,
+        settings,
+        request,
+        restore_time,
+        work: &work,
+    };
     let next = AtomicUsize::new(0);
     let work_items: Vec<Mutex<Option<Planned>>> =
         plans.into_iter().map(|p| Mutex::new(Some(p))).collect();
@@ -235,15 +242,7 @@ pub fn run_restore(
                     .expect("not poisoned")
                     .take()
                     .expect("taken once");
-                let outcome = restore_component(
-                    target,
-                    planned,
-                    &archive,
-                    settings,
-                    request,
-                    restore_time,
-                    &work,
-                );
+                let outcome = run.restore_component(target, planned);
                 *results[i].lock().expect("not poisoned") = Some(outcome);
             });
         }
@@ -449,87 +448,93 @@ fn outcome_of(plan: ComponentPlan) -> ComponentOutcome {
     }
 }
 
-/// Snapshot, extract, sync, verify one component; failures end up in the outcome.
-#[allow(clippy::too_many_arguments)]
-fn restore_component(
-    target: &Target<'_>,
-    planned: Planned,
-    archive: &FetchedArchive,
-    settings: &Settings,
-    request: &RestoreRequest,
+/// What every component's restore shares.
+struct RestoreRun<'a> {
+    archive: &'a FetchedArchive,
+    settings: &'a Settings,
+    request: &'a RestoreRequest,
+    /// Names the snapshots: `<tmp>/<component>.<restore_time>/`.
     restore_time: u64,
-    work: &Path,
-) -> ComponentOutcome {
-    let started = Instant::now();
-    let staging = work.join("extract").join(&target.component.name);
-    let listing = planned.listing.as_slice();
-    let mut outcome = outcome_of(planned.plan);
-    let result = (|| -> Result<()> {
-        outcome.snapshot = take_snapshot(target, &outcome.plan, listing, settings, restore_time)?;
-        let nothing_to_do = outcome.plan.plan.transfer.is_empty()
-            && outcome.plan.plan.delete.is_empty()
-            && outcome.plan.plan.possibly_changed.is_empty();
-        if nothing_to_do && outcome.plan.bucket_exists {
-            // The listing just taken is the proof: every object already matches.
-            outcome.verification = Some(Verification {
-                verified: outcome.plan.plan.unchanged,
-                ..Verification::default()
-            });
-            return Ok(());
-        }
-        extract(target, &outcome.plan, listing, archive, request, &staging)?;
-        let bucket = &target.component.bucket;
-        target
-            .plugin
-            .provider
-            .ensure_bucket(bucket)
-            .into_result()
-            .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
-        let options = SyncOptions {
-            delete: true,
-            excludes: target
-                .component
-                .excludes
-                .iter()
-                .map(|e| e.as_str().into())
-                .collect(),
-            max_deletes: request.max_delete.into(),
-            ..SyncOptions::default()
-        };
-        let source = Location::Local {
-            path: staging.to_string_lossy().as_ref().into(),
-        };
-        let bar = ProgressBarSink::new(
-            &format!("restore {}", target.component.name),
-            outcome.plan.plan.transfer.len() as u64,
-            request.quiet,
-        );
-        let synced = run_sync_from(
-            target.plugin,
-            &source,
-            &target.inventory,
-            bucket,
-            &options,
-            &progress_reporter(&bar),
-        );
-        bar.finish();
-        let synced = synced?;
-        let verification = synced.verification.unwrap_or_default();
-        if let Some(report) = &synced.tool_report {
-            let uploads = report.total(stowage_core::ActionKind::Upload);
-            outcome.uploaded = uploads.objects;
-            outcome.uploaded_bytes = uploads.bytes;
-            outcome.deleted = report.total(stowage_core::ActionKind::Delete).objects;
-        }
-        outcome.uploaded += verification.repaired.len() as u64;
-        outcome.deleted += verification.removed.len() as u64;
-        outcome.verification = Some(verification);
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&staging);
-    outcome.error = result.err().map(|e| format!("{e:#}"));
-    outcome.duration_secs = started.elapsed().as_secs_f64();
-    outcome
+    work: &'a Path,
+}
+
+impl RestoreRun<'_> {
+    /// Snapshot, extract, sync, verify one component; failures end up in the outcome.
+    fn restore_component(&self, target: &Target<'_>, planned: Planned) -> ComponentOutcome {
+        let (archive, settings, request, restore_time) =
+            (self.archive, self.settings, self.request, self.restore_time);
+        let started = Instant::now();
+        let staging = self.work.join("extract").join(&target.component.name);
+        let listing = planned.listing.as_slice();
+        let mut outcome = outcome_of(planned.plan);
+        let result = (|| -> Result<()> {
+            outcome.snapshot =
+                take_snapshot(target, &outcome.plan, listing, settings, restore_time)?;
+            let nothing_to_do = outcome.plan.plan.transfer.is_empty()
+                && outcome.plan.plan.delete.is_empty()
+                && outcome.plan.plan.possibly_changed.is_empty();
+            if nothing_to_do && outcome.plan.bucket_exists {
+                // The listing just taken is the proof: every object already matches.
+                outcome.verification = Some(Verification {
+                    verified: outcome.plan.plan.unchanged,
+                    ..Verification::default()
+                });
+                return Ok(());
+            }
+            extract(target, &outcome.plan, listing, archive, request, &staging)?;
+            let bucket = &target.component.bucket;
+            target
+                .plugin
+                .provider
+                .ensure_bucket(bucket)
+                .into_result()
+                .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
+            let options = SyncOptions {
+                delete: true,
+                excludes: target
+                    .component
+                    .excludes
+                    .iter()
+                    .map(|e| e.as_str().into())
+                    .collect(),
+                max_deletes: request.max_delete.into(),
+                ..SyncOptions::default()
+            };
+            let source = Location::Local {
+                path: staging.to_string_lossy().as_ref().into(),
+            };
+            let bar = ProgressBarSink::new(
+                &format!("restore {}", target.component.name),
+                outcome.plan.plan.transfer.len() as u64,
+                request.quiet,
+            );
+            let synced = run_sync_from(
+                target.plugin,
+                &source,
+                &target.inventory,
+                bucket,
+                &options,
+                &progress_reporter(&bar),
+            );
+            bar.finish();
+            let synced = synced?;
+            let verification = synced.verification.unwrap_or_default();
+            if let Some(report) = &synced.tool_report {
+                let uploads = report.total(stowage_core::ActionKind::Upload);
+                outcome.uploaded = uploads.objects;
+                outcome.uploaded_bytes = uploads.bytes;
+                outcome.deleted = report.total(stowage_core::ActionKind::Delete).objects;
+            }
+            outcome.uploaded += verification.repaired.len() as u64;
+            outcome.deleted += verification.removed.len() as u64;
+            outcome.verification = Some(verification);
+            Ok(())
+        })();
+        let _ = std::fs::remove_dir_all(&staging);
+        outcome.error = result.err().map(|e| format!("{e:#}"));
+        outcome.duration_secs = started.elapsed().as_secs_f64();
+        outcome
+    }
 }
 
 /// Copies the plan's snapshot keys to `<tmp>/<component>.<restore time>/`
