@@ -161,9 +161,7 @@ fn wrong_credentials_unreachable_endpoints_and_missing_buckets_are_one_line_each
         &wrong,
         &BackupRequest::default(),
     );
-    let error = backup
-        .err()
-        .expect("a backup with wrong credentials failed");
+    let error = backup.expect_err("a backup with wrong credentials failed");
     assert_clear(&error, 1, "InvalidAccessKeyId");
     assert!(
         !format!("{error:#}").contains("not-the-secret"),
@@ -182,8 +180,7 @@ fn wrong_credentials_unreachable_endpoints_and_missing_buckets_are_one_line_each
         &restore_request(ArchiveSource::Timestamp(1_700_000_000)),
         &|_| Ok(true),
     )
-    .err()
-    .expect("a restore from an unreachable endpoint failed");
+    .expect_err("a restore from an unreachable endpoint failed");
     assert_clear(
         &error,
         1,
@@ -203,8 +200,7 @@ fn wrong_credentials_unreachable_endpoints_and_missing_buckets_are_one_line_each
         &good,
         &BackupRequest::default(),
     )
-    .err()
-    .expect("a backup of a missing bucket failed");
+    .expect_err("a backup of a missing bucket failed");
     assert_clear(&error, 1, "--skip uploads");
 
     let uploads = stores.new_store("uploads");
@@ -218,8 +214,7 @@ fn wrong_credentials_unreachable_endpoints_and_missing_buckets_are_one_line_each
             &restore_request(ArchiveSource::Timestamp(1_700_000_000)),
             &|_| Ok(true),
         )
-        .err()
-        .expect("the restore failed")
+        .expect_err("the restore failed")
     };
     assert_clear(
         &restore(&missing),

@@ -1,0 +1,84 @@
+//! Running a [`Tool`] with data on its standard input, for tools that read
+//! their argument lists there (`gsutil rm -I`, `gsutil cp -I`): no limit on
+//! how many names one process gets, and no name ever in argv.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::process::{ExitStatus, Stdio};
+
+use stowage_core::{ErrorKind, PluginError};
+
+use crate::tool::{Tool, ToolOutput};
+
+/// Runs `tool` with `args` and `input` on its standard input, and returns
+/// its exit status and output without judging them (see
+/// [`Tool::failure`] for the error of a failed run).
+pub fn run_with_input<S: AsRef<OsStr>>(
+    tool: &Tool,
+    args: &[S],
+    input: &[u8],
+) -> Result<(ExitStatus, ToolOutput), PluginError> {
+    let mut command = tool.command(args)?;
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(|e| {
+        PluginError::new(
+            ErrorKind::ToolMissing,
+            format!("cannot start {}: {e}", tool.program),
+        )
+    })?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let output = std::thread::scope(|scope| {
+        // Written from another thread so that a tool blocked on a full
+        // stdout or stderr pipe cannot deadlock with us blocked on its
+        // stdin. A write error means the tool exited early; its exit
+        // status says why.
+        scope.spawn(move || {
+            let _ = stdin.write_all(input);
+        });
+        child.wait_with_output()
+    })
+    .map_err(|e| {
+        PluginError::new(
+            ErrorKind::ToolFailed,
+            format!("waiting for {} failed: {e}", tool.program),
+        )
+    })?;
+    Ok((
+        output.status,
+        ToolOutput {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_input_reaches_the_tool_and_its_output_comes_back() {
+        let tool = Tool::new("x", "sh", "");
+        let input = "line 1\n".repeat(100_000);
+        let (status, output) = run_with_input(
+            &tool,
+            &["-c", "wc -l; echo done >&2; exit 3"],
+            input.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(output.stdout.trim(), "100000");
+        assert_eq!(output.stderr, "done\n");
+    }
+
+    #[test]
+    fn a_tool_that_ignores_its_input_does_not_block() {
+        let tool = Tool::new("x", "sh", "");
+        let input = vec![b'x'; 1 << 20];
+        let (status, _) = run_with_input(&tool, &["-c", "exit 0"], &input).unwrap();
+        assert!(status.success());
+    }
+}
