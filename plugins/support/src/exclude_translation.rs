@@ -11,6 +11,7 @@
 //!   touched.
 
 use crate::glob_alternates::expand_alternates;
+use crate::regex_escape::METACHARACTERS;
 
 /// An anchored regular expression (Python `re` and Rust `regex` syntax)
 /// matching exactly the keys `glob` excludes: the key itself or anything
@@ -83,7 +84,7 @@ fn regex_body(glob: &str) -> String {
 }
 
 fn push_literal(out: &mut String, c: char) {
-    if "\\.^$*+?()[]{}|".contains(c) {
+    if METACHARACTERS.contains(c) {
         out.push('\\');
     }
     out.push(c);

@@ -5,7 +5,7 @@
 
 /// The characters that mean something in Python `re` and Rust `regex`
 /// outside a character class (outside verbose mode).
-const METACHARACTERS: &str = "\\.^$*+?()[]{}|";
+pub const METACHARACTERS: &str = "\\.^$*+?()[]{}|";
 
 /// `text` with every regular-expression metacharacter escaped, so that the
 /// result matches exactly `text` in Python `re` and in Rust `regex`.
