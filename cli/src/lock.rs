@@ -118,9 +118,14 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
             }
             let record = LockRecord::ours();
             store.put_bytes(&name, &serde_json::to_vec(&record)?)?;
-            std::thread::sleep(SETTLE);
-            match read(store, &name)? {
-                Some(found) if found == record => locks.held.push((name, record)),
+            locks.held.push((name, record));
+        }
+        // One pause for all: a restore that wrote at the same time has
+        // overwritten ours by now, and exactly one of us reads itself back.
+        std::thread::sleep(SETTLE);
+        for (bucket, (name, record)) in buckets.iter().zip(&locks.held) {
+            match read(store, name)? {
+                Some(found) if &found == record => {}
                 Some(found) => bail!(Refused(format!(
                     "another restore into {bucket} started at the same time (host {}, pid {}); try again later",
                     found.host, found.pid

@@ -82,6 +82,7 @@ macro_rules! restore_suite {
             a_gitlab_made_archive_restores,
             invalid_archives_are_refused_before_any_bucket_changes,
             a_second_restore_into_the_same_bucket_refuses,
+            safety_rules_refuse_before_anything_changes,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

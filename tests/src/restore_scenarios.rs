@@ -620,3 +620,85 @@ pub fn a_second_restore_into_the_same_bucket_refuses(h: &Harness) -> Result<()> 
     );
     Ok(())
 }
+
+/// The safety rules refuse before anything changes (exit code 5): an empty
+/// component over a bucket with objects (unless `--allow-empty`), more
+/// deletions than `--max-delete`, `--snapshot none` without `--yes`, and a
+/// confirmation that is not given.
+pub fn safety_rules_refuse_before_anything_changes(h: &Harness) -> Result<()> {
+    let instance = Instance::new(h)?;
+    let mut settings = instance.settings();
+    let registry = h.registry()?;
+    let empty = h.bucket("empty")?;
+    settings.components[1].bucket = Location::parse(&empty.url());
+    let backup = run_backup(
+        &settings,
+        &registry,
+        &BackupRequest {
+            quiet: true,
+            ..BackupRequest::default()
+        },
+    )?;
+    settings.components[1].bucket = Location::parse(&instance.lfs.url());
+    instance.uploads.put("added 1.bin", b"1")?;
+    instance.uploads.put("added 2.bin", b"2")?;
+    let before = [instance.uploads.contents()?, instance.lfs.contents()?];
+    let source = || ArchiveSource::Timestamp(backup.information.created_at);
+
+    let refusals: [(&str, RestoreRequest, &dyn Fn(&str) -> Result<bool>); 4] = [
+        ("is empty in the archive", request(source()), &|_| Ok(true)),
+        (
+            "more than --max-delete 1",
+            RestoreRequest {
+                allow_empty: true,
+                max_delete: Some(1),
+                ..request(source())
+            },
+            &|_| Ok(true),
+        ),
+        (
+            "--snapshot none",
+            RestoreRequest {
+                allow_empty: true,
+                snapshot: SnapshotMode::None,
+                yes: false,
+                ..request(source())
+            },
+            &|_| Ok(true),
+        ),
+        (
+            "cancelled",
+            RestoreRequest {
+                allow_empty: true,
+                yes: false,
+                ..request(source())
+            },
+            &|_| Ok(false),
+        ),
+    ];
+    for (words, request, confirm) in refusals {
+        let error = run_restore(&settings, &registry, &request, confirm)
+            .err()
+            .with_context(|| format!("not refused: {words}"))?;
+        ensure!(
+            error.chain().any(|e| e.is::<Refused>()),
+            "{words}: not a refusal: {error:#}"
+        );
+        ensure!(format!("{error:#}").contains(words), "{words}: {error:#}");
+        ensure!(
+            [instance.uploads.contents()?, instance.lfs.contents()?] == before,
+            "{words}: a bucket changed"
+        );
+    }
+    let allowed = RestoreRequest {
+        allow_empty: true,
+        ..request(source())
+    };
+    let report = run_restore(&settings, &registry, &allowed, &|_| Ok(true))?;
+    ensure!(report.succeeded(), "the allowed restore failed");
+    ensure!(
+        instance.lfs.contents()?.is_empty(),
+        "--allow-empty did not empty the bucket"
+    );
+    Ok(())
+}
