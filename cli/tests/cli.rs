@@ -163,3 +163,45 @@ fn help_documents_the_exit_codes() {
     assert!(stdout(&out).contains("Exit codes:"));
     assert!(stdout(&out).contains("5  refused by a safety rule"));
 }
+
+#[test]
+fn a_restore_without_a_terminal_never_prompts_and_refuses_without_yes() {
+    let work = tempfile::tempdir().unwrap();
+    let bucket = work.path().join("buckets/uploads");
+    std::fs::create_dir_all(&bucket).unwrap();
+    std::fs::write(bucket.join("a.txt"), b"backed up").unwrap();
+    let config = work.path().join("stowage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "label = \"stowage_gitlab\"\nbackup_destination = {:?}\ntmp_bucket = \"file://{}/buckets/tmp\"\nstaging_dir = {:?}\n[components.uploads]\nbucket = \"file://{}\"\n",
+            work.path().join("backups"),
+            work.path().display(),
+            work.path().join("staging"),
+            bucket.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let backup = stowage(&repo_root(), &["backup", "--config", config, "--json"]);
+    assert!(backup.status.success(), "{}", stderr(&backup));
+    let report: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
+    let timestamp = report["information"]["created_at"].to_string();
+    std::fs::write(bucket.join("a.txt"), b"changed!!").unwrap();
+
+    let out = stowage(&repo_root(), &["restore", &timestamp, "--config", config]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no terminal to confirm on; add --yes"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(bucket.join("a.txt")).unwrap(), b"changed!!");
+
+    let out = stowage(
+        &repo_root(),
+        &["restore", &timestamp, "--config", config, "--yes"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(bucket.join("a.txt")).unwrap(), b"backed up");
+}
