@@ -84,6 +84,28 @@ pub struct RestoreRequest {
     pub break_lock: bool,
 }
 
+impl RestoreRequest {
+    /// A request to restore `source` with the command line's defaults:
+    /// every component, snapshot of what changes, ask before changing
+    /// anything, one component at a time.
+    pub fn new(source: ArchiveSource) -> RestoreRequest {
+        RestoreRequest {
+            source,
+            only: Vec::new(),
+            skip: Vec::new(),
+            dry_run: false,
+            snapshot: SnapshotMode::Changed,
+            yes: false,
+            allow_empty: false,
+            max_delete: None,
+            jobs: 1,
+            quiet: false,
+            limits: Limits::default(),
+            break_lock: false,
+        }
+    }
+}
+
 /// One component's plan.
 #[derive(Debug, Serialize)]
 pub struct ComponentPlan {

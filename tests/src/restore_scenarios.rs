@@ -86,20 +86,13 @@ impl Instance {
 
 fn request(source: ArchiveSource) -> RestoreRequest {
     RestoreRequest {
-        source,
-        only: Vec::new(),
-        skip: Vec::new(),
-        dry_run: false,
-        snapshot: SnapshotMode::Changed,
         yes: true,
-        allow_empty: false,
-        max_delete: None,
         jobs: 2,
         quiet: true,
         limits: Limits {
             max_component_bytes: 1 << 30,
         },
-        break_lock: false,
+        ..RestoreRequest::new(source)
     }
 }
 
@@ -621,6 +614,9 @@ pub fn a_second_restore_into_the_same_bucket_refuses(h: &Harness) -> Result<()> 
     Ok(())
 }
 
+/// How a restore asks for confirmation.
+type Confirm = dyn Fn(&str) -> Result<bool>;
+
 /// The safety rules refuse before anything changes (exit code 5): an empty
 /// component over a bucket with objects (unless `--allow-empty`), more
 /// deletions than `--max-delete`, `--snapshot none` without `--yes`, and a
@@ -645,7 +641,7 @@ pub fn safety_rules_refuse_before_anything_changes(h: &Harness) -> Result<()> {
     let before = [instance.uploads.contents()?, instance.lfs.contents()?];
     let source = || ArchiveSource::Timestamp(backup.information.created_at);
 
-    let refusals: [(&str, RestoreRequest, &dyn Fn(&str) -> Result<bool>); 4] = [
+    let refusals: [(&str, RestoreRequest, &Confirm); 4] = [
         ("is empty in the archive", request(source()), &|_| Ok(true)),
         (
             "more than --max-delete 1",

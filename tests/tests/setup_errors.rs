@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use stowage::archive::read::Limits;
 use stowage::backup::{run_backup, BackupRequest};
 use stowage::config::{Component, Settings};
 use stowage::exit::exit_code_for;
@@ -61,20 +60,10 @@ fn settings(buckets: &[(&str, String)], destination: &str, staging: &Path) -> Se
 
 fn restore_request(source: ArchiveSource) -> RestoreRequest {
     RestoreRequest {
-        source,
-        only: Vec::new(),
-        skip: Vec::new(),
-        dry_run: false,
         snapshot: SnapshotMode::None,
         yes: true,
-        allow_empty: false,
-        max_delete: None,
-        jobs: 1,
         quiet: true,
-        limits: Limits {
-            max_component_bytes: 1 << 30,
-        },
-        break_lock: false,
+        ..RestoreRequest::new(source)
     }
 }
 

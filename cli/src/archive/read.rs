@@ -34,6 +34,15 @@ pub struct Limits {
     pub max_component_bytes: u64,
 }
 
+impl Default for Limits {
+    /// 1 TiB per component.
+    fn default() -> Self {
+        Limits {
+            max_component_bytes: 1 << 40,
+        }
+    }
+}
+
 /// What a validated archive holds.
 #[derive(Clone, Debug, Default)]
 pub struct ArchiveIndex {
