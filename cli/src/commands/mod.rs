@@ -57,6 +57,14 @@ pub enum Command {
     /// Restore buckets from an archive by sync: upload only what is missing
     /// or changed, delete only what is extraneous, snapshot what changes
     /// first, verify after.
+    ///
+    /// The archive is validated completely before any bucket is touched.
+    /// Each component is planned from its bucket's listing and the archive's
+    /// MD5s; the objects the restore will overwrite or delete are copied to
+    /// <tmp bucket>/<component>.<unix-ts>/ first. Disk needed in the staging
+    /// directory: the archive (when it has to be downloaded) plus its largest
+    /// component. Re-running a restore is safe: it converges, and changes
+    /// nothing once the buckets match.
     Restore(restore::RestoreArgs),
     /// Work with the stored backups.
     Backups(backup::BackupsArgs),
