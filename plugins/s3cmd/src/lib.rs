@@ -19,16 +19,31 @@
 //! use_https = true               # --ssl / --no-ssl
 //! region = "us-east-1"           # --region
 //! extra_args = []                # put before every command's own arguments
+//! parallelism = 4                # s3cmd processes for one large upload sync
+//! shard_min_files = 100          # a sync of fewer files per process is not split
 //! ```
+//!
+//! s3cmd transfers one file at a time, so an upload sync of many files
+//! (local directory → bucket) is split into `parallelism` shards (or the
+//! sync's own `parallelism`, when set): the files are hard-linked into one
+//! temporary directory per shard, next to the source, balanced by size, and
+//! one `s3cmd sync` (without deletes) runs per shard, all at once. Only when
+//! every shard succeeded does one more `s3cmd sync --delete-removed
+//! --delete-after` of the whole source run: it uploads what is still missing
+//! (nothing, normally) and deletes the extraneous objects. Dry runs, syncs
+//! into a directory or another bucket, and sources whose files cannot be
+//! hard-linked run as one `s3cmd sync`, as before.
 //!
 //! Credentials stay in s3cmd's config file (or its environment, e.g.
 //! `AWS_ACCESS_KEY_ID`); they never appear in s3cmd's argv.
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use abi_stable::std_types::{ROption, RString};
 use serde::Deserialize;
+use stowage_core::provider::ignore_progress;
 use stowage_core::{
     export_plugin, ActionKind, Capabilities, CompareMode, ErrorKind, Location, ObjectEntry,
     PluginError, PluginInfo, ProgressReporter, StorageProvider, SyncAction, SyncOptions,
@@ -36,8 +51,9 @@ use stowage_core::{
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::exclude_translation::to_regex;
+use stowage_plugin_support::local_tree::{key_to_relative_path, walk, LocalFile};
 use stowage_plugin_support::paths::{expand_home, object_url, quoted_key, remote, sync_root};
-use stowage_plugin_support::sync_driver::{run_sync, SyncCommand};
+use stowage_plugin_support::sync_driver::{run_concurrently, run_sync, SyncCommand};
 use stowage_plugin_support::tool::Tool;
 
 export_plugin!(S3cmdProvider::from_config);
@@ -55,11 +71,20 @@ struct S3cmdConfig {
     region: Option<String>,
     #[serde(default)]
     extra_args: Vec<String>,
+    parallelism: Option<u32>,
+    shard_min_files: Option<usize>,
 }
+
+/// s3cmd processes for one upload sync, unless configured.
+const DEFAULT_PARALLELISM: u32 = 4;
+/// Fewest files per process worth splitting a sync for, unless configured.
+const DEFAULT_SHARD_MIN_FILES: usize = 100;
 
 /// The s3cmd provider.
 pub struct S3cmdProvider {
     tool: Tool,
+    parallelism: u32,
+    shard_min_files: usize,
 }
 
 impl S3cmdProvider {
@@ -94,7 +119,14 @@ impl S3cmdProvider {
         if let Ok(secret) = std::env::var("AWS_SECRET_ACCESS_KEY") {
             tool.secrets.push(secret);
         }
-        Ok(S3cmdProvider { tool })
+        Ok(S3cmdProvider {
+            tool,
+            parallelism: config.parallelism.unwrap_or(DEFAULT_PARALLELISM).max(1),
+            shard_min_files: config
+                .shard_min_files
+                .unwrap_or(DEFAULT_SHARD_MIN_FILES)
+                .max(1),
+        })
     }
 }
 
@@ -257,6 +289,9 @@ impl StorageProvider for S3cmdProvider {
         options: &SyncOptions,
         progress: &ProgressReporter<'_>,
     ) -> Result<SyncReport, PluginError> {
+        if let Some(report) = self.sharded_sync(source, destination, options, progress)? {
+            return Ok(report);
+        }
         run_sync(
             &self.tool,
             &S3cmdSync,
@@ -307,9 +342,14 @@ impl StorageProvider for S3cmdProvider {
             })?;
         }
         let include_path = include.path().to_string_lossy().into_owned();
+        // `--acl-private`: otherwise s3cmd reads and rewrites each object's
+        // ACL around the copy (two more requests per key, and moto answers
+        // some object ACL reads with HTTP 500). Copies are snapshots and
+        // repairs: private is what they should be.
         let args = [
             "sync",
             "--no-progress",
+            "--acl-private",
             "--exclude",
             "*",
             "--rinclude-from",
@@ -352,6 +392,123 @@ impl StorageProvider for S3cmdProvider {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl S3cmdProvider {
+    /// An upload sync split into parallel `s3cmd sync` runs (see the crate
+    /// docs), or `None` when this sync is not worth splitting or cannot be.
+    fn sharded_sync(
+        &self,
+        source: &Location,
+        destination: &Location,
+        options: &SyncOptions,
+        progress: &ProgressReporter<'_>,
+    ) -> Result<Option<SyncReport>, PluginError> {
+        let (Location::Local { path }, Location::Remote { .. }) = (source, destination) else {
+            return Ok(None);
+        };
+        if options.dry_run {
+            return Ok(None);
+        }
+        let wanted = match options.parallelism {
+            0 => self.parallelism,
+            n => n,
+        } as usize;
+        let root = Path::new(path.as_str());
+        let files = walk(root)?;
+        let shards = wanted.min(files.len() / self.shard_min_files);
+        if shards < 2 {
+            return Ok(None);
+        }
+        let Some(links) = ShardLinks::create(root, &files, shards) else {
+            return Ok(None);
+        };
+        // The delete limit is checked before anything changes, as unsharded.
+        if let (true, Some(_)) = (options.delete, options.max_deletes.into_option()) {
+            let dry = SyncOptions {
+                dry_run: true,
+                ..options.clone()
+            };
+            run_sync(
+                &self.tool,
+                &S3cmdSync,
+                source,
+                destination,
+                &dry,
+                &ignore_progress(),
+            )?;
+        }
+        let mut runs = Vec::new();
+        for dir in &links.dirs {
+            let shard = Location::Local {
+                path: dir.to_string_lossy().as_ref().into(),
+            };
+            runs.push(S3cmdSync.arguments(&shard, destination, options, false, false)?);
+        }
+        let mut report = run_concurrently(
+            &self.tool,
+            &runs,
+            |line| S3cmdSync.parse_action(line, source, destination),
+            progress,
+        )?;
+        drop(links);
+        if options.delete {
+            // Every shard succeeded: now the deletes, with whatever is still
+            // missing. Sizes suffice here, the shards compared checksums.
+            let mut args = S3cmdSync.arguments(source, destination, options, true, false)?;
+            args.insert(2, "--no-check-md5".into());
+            let last = run_concurrently(
+                &self.tool,
+                &[args],
+                |line| S3cmdSync.parse_action(line, source, destination),
+                progress,
+            )?;
+            report.actions.extend(last.actions);
+        }
+        Ok(Some(report))
+    }
+}
+
+/// One temporary directory per shard, next to the source, holding hard
+/// links to that shard's files at their relative paths; removed on drop.
+struct ShardLinks {
+    _parent: tempfile::TempDir,
+    dirs: Vec<PathBuf>,
+}
+
+impl ShardLinks {
+    /// Splits `files` into `shards` of about the same weight (bytes plus a
+    /// per-file cost), largest first. `None` when the links cannot be made
+    /// (another filesystem, no write access): the caller does not split.
+    fn create(root: &Path, files: &[LocalFile], shards: usize) -> Option<ShardLinks> {
+        const PER_FILE_COST: u64 = 256 * 1024;
+        let parent_dir = root.parent().filter(|p| !p.as_os_str().is_empty())?;
+        let parent = tempfile::Builder::new()
+            .prefix(".stowage-s3cmd-shards.")
+            .tempdir_in(parent_dir)
+            .ok()?;
+        let dirs: Vec<PathBuf> = (0..shards)
+            .map(|i| parent.path().join(i.to_string()))
+            .collect();
+        let mut order: Vec<&LocalFile> = files.iter().collect();
+        order.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.key.cmp(&b.key)));
+        let mut load = vec![0u64; shards];
+        for file in order {
+            let (shard, _) = load
+                .iter()
+                .enumerate()
+                .min_by_key(|(i, l)| (**l, *i))
+                .expect("at least two shards");
+            load[shard] += file.size + PER_FILE_COST;
+            let link = dirs[shard].join(key_to_relative_path(&file.key).ok()?);
+            std::fs::create_dir_all(link.parent()?).ok()?;
+            std::fs::hard_link(&file.path, &link).ok()?;
+        }
+        Some(ShardLinks {
+            _parent: parent,
+            dirs,
+        })
     }
 }
 

@@ -100,6 +100,19 @@ fn run_once(
     parse: impl Fn(&str) -> Option<SyncAction> + Sync,
     progress: &ProgressReporter<'_>,
 ) -> Result<SyncReport, PluginError> {
+    run_concurrently(tool, std::slice::from_ref(&args.to_vec()), parse, progress)
+}
+
+/// Runs the tool once per argument list, all at the same time, turning
+/// output lines into actions and one progress count across the runs (a
+/// sync split into shards). Every run is waited for; the first failure
+/// is the result.
+pub fn run_concurrently(
+    tool: &Tool,
+    runs: &[Vec<OsString>],
+    parse: impl Fn(&str) -> Option<SyncAction> + Sync,
+    progress: &ProgressReporter<'_>,
+) -> Result<SyncReport, PluginError> {
     let report = Mutex::new(SyncReport::default());
     let totals = Mutex::new(Progress::default());
     // A tool may report one object on several lines (s3cmd, one per part).
@@ -127,6 +140,125 @@ fn run_once(
             .actions
             .push(action);
     };
-    tool.run_streaming(args, on_line, on_line)?;
+    let results: Vec<Result<(), PluginError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|args| scope.spawn(|| tool.run_streaming(args, on_line, on_line).map(drop)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a tool run does not panic"))
+            .collect()
+    });
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
     Ok(report.into_inner().expect("no panics while held"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tool::Tool;
+    use stowage_core::provider::ignore_progress;
+
+    /// A "tool" (sh) that logs each pass to a file, reports one upload per
+    /// pass and one delete on the delete pass, and fails its first pass
+    /// when told to.
+    struct LoggingSync {
+        log: std::path::PathBuf,
+        fail_transfers: bool,
+    }
+
+    impl SyncCommand for LoggingSync {
+        const DELETES_AFTER_TRANSFERS: bool = false;
+
+        fn arguments(
+            &self,
+            _source: &Location,
+            _destination: &Location,
+            _options: &SyncOptions,
+            delete: bool,
+            dry_run: bool,
+        ) -> Result<Vec<OsString>, PluginError> {
+            let pass = match (delete, dry_run) {
+                (_, true) => "plan",
+                (true, false) => "delete",
+                (false, false) => "transfer",
+            };
+            let fail = self.fail_transfers && pass == "transfer";
+            let script = format!(
+                "echo {pass} >> '{}'; echo 'upload: a'; {}; [ {pass} = transfer ] || echo 'delete: old'",
+                self.log.display(),
+                if fail { "exit 1" } else { "true" }
+            );
+            Ok(vec!["-c".into(), script.into()])
+        }
+
+        fn parse_action(&self, line: &str, _: &Location, _: &Location) -> Option<SyncAction> {
+            let (kind, key) = match line.split_once(": ")? {
+                ("upload", key) => (ActionKind::Upload, key),
+                ("delete", key) => (ActionKind::Delete, key),
+                _ => return None,
+            };
+            Some(SyncAction {
+                kind,
+                key: key.into(),
+                bytes: 0,
+            })
+        }
+    }
+
+    fn sync(
+        fail_transfers: bool,
+        options: SyncOptions,
+    ) -> (Result<SyncReport, PluginError>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let command = LoggingSync {
+            log: dir.path().join("passes"),
+            fail_transfers,
+        };
+        let tool = Tool::new("test", "sh", "apt install dash");
+        let (source, destination) = (Location::parse("/src"), Location::parse("s3://b"));
+        let result = run_sync(
+            &tool,
+            &command,
+            &source,
+            &destination,
+            &options,
+            &ignore_progress(),
+        );
+        (
+            result,
+            std::fs::read_to_string(&command.log).unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn deletes_wait_for_every_transfer() {
+        let delete = SyncOptions {
+            delete: true,
+            ..SyncOptions::default()
+        };
+        let (report, passes) = sync(false, delete.clone());
+        assert_eq!(passes, "transfer\ndelete\n");
+        assert_eq!(report.unwrap().keys(ActionKind::Delete), ["old"]);
+
+        let (result, passes) = sync(true, delete);
+        assert!(result.is_err(), "a failed transfer pass is an error");
+        assert_eq!(
+            passes, "transfer\n",
+            "a delete pass ran after a failed transfer"
+        );
+    }
+
+    #[test]
+    fn a_delete_limit_is_checked_with_a_dry_run_before_anything_runs() {
+        let limited = SyncOptions {
+            delete: true,
+            max_deletes: stowage_core::abi_stable::std_types::ROption::RSome(0),
+            ..SyncOptions::default()
+        };
+        let (result, passes) = sync(false, limited);
+        assert_eq!(result.unwrap_err().kind, ErrorKind::LimitExceeded);
+        assert_eq!(passes, "plan\n");
+    }
 }
