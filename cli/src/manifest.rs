@@ -48,15 +48,7 @@ impl Manifest {
     pub fn inventory(&self) -> Inventory {
         self.objects
             .iter()
-            .map(|o| {
-                (
-                    o.key.clone(),
-                    Fingerprint {
-                        size: o.size,
-                        md5: Some(o.md5.clone()),
-                    },
-                )
-            })
+            .map(|o| (o.key.clone(), Fingerprint::content(o.size, o.md5.clone())))
             .collect()
     }
 }

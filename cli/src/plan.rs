@@ -19,6 +19,22 @@ pub struct Fingerprint {
     pub size: u64,
     /// Content MD5 (lowercase hex), when known.
     pub md5: Option<String>,
+    /// An ETag that is not an MD5: for a listed object, its multipart ETag
+    /// (`<hex>-<parts>`); for a source, the multipart ETag its content was
+    /// found to have when uploaded the same way (see [`crate::multipart_etag`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+impl Fingerprint {
+    /// An object whose size and content MD5 are known.
+    pub fn content(size: u64, md5: String) -> Fingerprint {
+        Fingerprint {
+            size,
+            md5: Some(md5),
+            etag: None,
+        }
+    }
 }
 
 /// Key → fingerprint, for one side of a sync.
@@ -33,13 +49,7 @@ pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Invento
             continue;
         }
         let md5 = md5_file(&file.path)?;
-        inventory.insert(
-            file.key,
-            Fingerprint {
-                size: file.size,
-                md5: Some(md5),
-            },
-        );
+        inventory.insert(file.key, Fingerprint::content(file.size, md5));
     }
     Ok(inventory)
 }
@@ -57,6 +67,11 @@ pub fn listed_inventory(entries: Vec<ObjectEntry>, excludes: &ExcludeMatcher) ->
                 Fingerprint {
                     size: e.size,
                     md5: e.md5.into_option().map(|m| m.into_string()),
+                    etag: e
+                        .etag
+                        .into_option()
+                        .map(|t| t.into_string())
+                        .filter(|t| t.contains('-')),
                 },
             )
         })
@@ -83,6 +98,11 @@ pub fn inventory_of(
 }
 
 /// How one destination object compares with its source.
+///
+/// MD5s decide when both are known. When one is not (a multipart upload's
+/// ETag is no MD5), equal multipart ETags decide; otherwise only the size
+/// can be checked, and the object is [`Comparison::SizeOnly`] — never
+/// silently "same".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Comparison {
     /// Same size and same MD5.
@@ -98,9 +118,11 @@ pub fn compare(source: &Fingerprint, destination: Option<&Fingerprint>) -> Compa
     match destination {
         None => Comparison::Differs,
         Some(d) if d.size != source.size => Comparison::Differs,
-        Some(d) => match (&source.md5, &d.md5) {
-            (Some(a), Some(b)) if a == b => Comparison::Same,
-            (Some(_), Some(_)) => Comparison::Differs,
+        Some(d) => match (&source.md5, &d.md5, &source.etag, &d.etag) {
+            (Some(a), Some(b), _, _) if a == b => Comparison::Same,
+            (Some(_), Some(_), _, _) => Comparison::Differs,
+            // The same multipart ETag: the same parts, so the same content.
+            (_, _, Some(a), Some(b)) if a == b => Comparison::Same,
             _ => Comparison::SizeOnly,
         },
     }
@@ -170,6 +192,7 @@ mod tests {
         Fingerprint {
             size,
             md5: md5.map(str::to_string),
+            etag: None,
         }
     }
 

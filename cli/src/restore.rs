@@ -18,30 +18,31 @@
 //! A re-run after a crash converges: every step reads the bucket afresh,
 //! and a second identical restore plans nothing and changes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
+use stowage_core::abi_stable::std_types::{RString, RVec};
 use stowage_core::provider::progress_reporter;
-use stowage_core::{ErrorKind, ExcludeMatcher, Location, ObjectEntry, SyncOptions};
+use stowage_core::{ActionKind, ErrorKind, ExcludeMatcher, Location, ObjectEntry, SyncOptions};
 
-use crate::archive::read::{extract_component, validate_archive, ArchiveIndex, Limits};
+use crate::archive::read::{extract_component, read_files, validate_archive, ArchiveIndex, Limits};
 use crate::backup_store::BackupStore;
 use crate::config::{Component, Settings};
 use crate::exit::{ConfigError, Refused};
 use crate::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
 use crate::lock::RestoreLocks;
+use crate::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::plan::{listed_inventory, Inventory, PlannedObject, SyncPlan};
 use crate::plugin_errors::from_plugin;
 use crate::progress::ProgressBarSink;
 use crate::registry::{LoadedPlugin, Registry};
-use crate::sync::run_sync_from;
-use crate::verify::{to_rvec, Verification};
+use crate::verify::{to_rvec, verify_and_repair_with, Verification};
 
 /// What the snapshot before a restore holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -207,7 +208,7 @@ pub fn run_restore(
 
     // 3. Plan every component — under the buckets' locks unless nothing
     //    will change, so that no other restore moves them meanwhile.
-    let (targets, not_restored) = targets(settings, registry, request, &index)?;
+    let (mut targets, not_restored) = targets(settings, registry, request, &index)?;
     let store = BackupStore::open(&settings.destination, registry)?;
     let buckets: Vec<Location> = targets.iter().map(|t| t.component.bucket.clone()).collect();
     let locks = match request.dry_run {
@@ -215,8 +216,8 @@ pub fn run_restore(
         false => Some(RestoreLocks::acquire(&store, &buckets, request.break_lock)?),
     };
     let mut plans = Vec::new();
-    for target in &targets {
-        plans.push(plan_component(target, request.snapshot)?);
+    for target in &mut targets {
+        plans.push(plan_component(target, request, &archive.path)?);
     }
 
     // 4. Safety rules, dry run, confirmation.
@@ -334,9 +335,13 @@ fn targets<'r>(
 
 /// Lists the bucket and compares it with the archive. A missing bucket is
 /// an empty one (a fresh instance); the restore will create it.
-fn plan_component(target: &Target<'_>, mode: SnapshotMode) -> Result<Planned> {
-    let bucket = &target.component.bucket;
-    let (listing, bucket_exists) = match target.plugin.provider.list(bucket).into_result() {
+fn plan_component(
+    target: &mut Target<'_>,
+    request: &RestoreRequest,
+    archive: &Path,
+) -> Result<Planned> {
+    let bucket = target.component.bucket.clone();
+    let (listing, bucket_exists) = match target.plugin.provider.list(&bucket).into_result() {
         Ok(entries) => (Vec::from(entries), true),
         Err(e) if e.kind == ErrorKind::BucketMissing => (Vec::new(), false),
         Err(e) => {
@@ -352,8 +357,18 @@ fn plan_component(target: &Target<'_>, mode: SnapshotMode) -> Result<Planned> {
         .filter(|e| !excludes.is_excluded(&e.key))
         .collect();
     let bucket_inventory = listed_inventory(listing.clone(), &excludes);
-    let plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
-    let snapshot_keys = match mode {
+    let mut plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
+    if !plan.possibly_changed.is_empty() {
+        resolve_multipart_etags(
+            target,
+            &bucket_inventory,
+            &plan.possibly_changed,
+            archive,
+            request.limits,
+        )?;
+        plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
+    }
+    let snapshot_keys = match request.snapshot {
         SnapshotMode::None => Vec::new(),
         SnapshotMode::Full => bucket_inventory.keys().cloned().collect(),
         SnapshotMode::Changed => {
@@ -382,6 +397,46 @@ fn plan_component(target: &Target<'_>, mode: SnapshotMode) -> Result<Planned> {
         },
         listing,
     })
+}
+
+/// For objects only *possibly changed* because their ETag is a multipart
+/// one, works out from the archive the multipart ETags their content would
+/// have (see [`crate::multipart_etag`]); where one equals the bucket's, the
+/// source's fingerprint carries it and the object compares as the same.
+fn resolve_multipart_etags(
+    target: &mut Target<'_>,
+    bucket_inventory: &Inventory,
+    possibly_changed: &[PlannedObject],
+    archive: &Path,
+    limits: Limits,
+) -> Result<()> {
+    let candidates: BTreeMap<&str, (&str, Vec<u64>)> = possibly_changed
+        .iter()
+        .filter_map(|o| {
+            let etag = bucket_inventory.get(&o.key)?.etag.as_deref()?;
+            let sizes = candidate_part_sizes(o.size, part_count(etag)?);
+            (!sizes.is_empty()).then_some((o.key.as_str(), (etag, sizes)))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let inventory = &mut target.inventory;
+    read_files(
+        archive,
+        &target.component.name,
+        limits,
+        |key| candidates.contains_key(key),
+        |key, _size, _mtime, content| {
+            let (etag, sizes) = &candidates[key];
+            if multipart_etags(content, sizes)?.iter().any(|e| e == etag) {
+                if let Some(source) = inventory.get_mut(key) {
+                    source.etag = Some(etag.to_string());
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Refuses, before anything changes, what the safety rules forbid.
@@ -503,52 +558,92 @@ impl RestoreRun<'_> {
                 });
                 return Ok(());
             }
-            extract(target, &outcome.plan, listing, archive, request, &staging)?;
+            // Only what the plan uploads (or the tool may) is extracted; the
+            // tool's own sync transfers it without deleting, and the planned
+            // deletes follow only once every upload has succeeded.
+            let _ = std::fs::remove_dir_all(&staging);
+            let plan = &outcome.plan.plan;
+            let wanted: Vec<String> = plan
+                .transfer
+                .iter()
+                .chain(&plan.possibly_changed)
+                .map(|o| o.key.clone())
+                .collect();
+            let extract = |keys: &[String]| {
+                extract(
+                    target,
+                    keys,
+                    &outcome.plan,
+                    listing,
+                    archive,
+                    request,
+                    &staging,
+                )
+            };
+            extract(&wanted)?;
             let bucket = &target.component.bucket;
-            target
-                .plugin
-                .provider
+            let provider = &target.plugin.provider;
+            provider
                 .ensure_bucket(bucket)
                 .into_result()
                 .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
-            let options = SyncOptions {
-                delete: true,
-                excludes: target
-                    .component
-                    .excludes
-                    .iter()
-                    .map(|e| e.as_str().into())
-                    .collect(),
-                max_deletes: request.max_delete.into(),
-                ..SyncOptions::default()
-            };
+            let excludes: RVec<RString> = target
+                .component
+                .excludes
+                .iter()
+                .map(|e| e.as_str().into())
+                .collect();
             let source = Location::Local {
                 path: staging.to_string_lossy().as_ref().into(),
             };
-            let bar = ProgressBarSink::new(
-                &format!("restore {}", target.component.name),
-                outcome.plan.plan.transfer.len() as u64,
-                request.quiet,
-            );
-            let synced = run_sync_from(
-                target.plugin,
-                &source,
-                &target.inventory,
-                bucket,
-                &options,
-                &progress_reporter(&bar),
-            );
-            bar.finish();
-            let synced = synced?;
-            let verification = synced.verification.unwrap_or_default();
-            if let Some(report) = &synced.tool_report {
-                let uploads = report.total(stowage_core::ActionKind::Upload);
-                outcome.uploaded = uploads.objects;
-                outcome.uploaded_bytes = uploads.bytes;
-                outcome.deleted = report.total(stowage_core::ActionKind::Delete).objects;
+            let (mut uploaded, mut uploaded_bytes, mut deleted) = (0, 0, 0);
+            if !wanted.is_empty() {
+                let options = SyncOptions {
+                    excludes: excludes.clone(),
+                    ..SyncOptions::default()
+                };
+                let bar = ProgressBarSink::new(
+                    &format!("restore {}", target.component.name),
+                    plan.transfer.len() as u64,
+                    request.quiet,
+                );
+                let report = provider
+                    .sync(&source, bucket, &options, &progress_reporter(&bar))
+                    .into_result();
+                bar.finish();
+                let report = report.map_err(|e| {
+                    from_plugin(
+                        format_args!("sync into {bucket} with plugin {}", target.plugin.name),
+                        e,
+                    )
+                })?;
+                for kind in [ActionKind::Upload, ActionKind::Copy] {
+                    uploaded += report.total(kind).objects;
+                    uploaded_bytes += report.total(kind).bytes;
+                }
             }
-            outcome.uploaded += verification.repaired.len() as u64;
-            outcome.deleted += verification.removed.len() as u64;
+            if !plan.delete.is_empty() {
+                let keys: Vec<String> = plan.delete.iter().map(|o| o.key.clone()).collect();
+                let report = provider
+                    .delete(bucket, &to_rvec(&keys))
+                    .into_result()
+                    .map_err(|e| from_plugin(format_args!("delete from {bucket}"), e))?;
+                deleted = report.total(ActionKind::Delete).objects;
+            }
+            let matcher =
+                ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
+            let verification = verify_and_repair_with(
+                provider,
+                &source,
+                bucket,
+                &target.inventory,
+                &matcher,
+                true,
+                &extract,
+            )?;
+            outcome.uploaded = uploaded + verification.repaired.len() as u64;
+            outcome.uploaded_bytes = uploaded_bytes;
+            outcome.deleted = deleted + verification.removed.len() as u64;
             outcome.verification = Some(verification);
             Ok(())
         })();
@@ -621,31 +716,34 @@ fn take_snapshot(
     Ok(Some(snapshot.to_string()))
 }
 
-/// Extracts the component into a fresh staging directory. Files the plan
-/// uploads get the current time as mtime (tools that compare mtimes then
-/// upload them); all others get the bucket object's time, so no tool
+/// Extracts `keys` of the component into the staging directory. Files the
+/// plan uploads get the current time as mtime (tools that compare mtimes
+/// then upload them); all others get the bucket object's time, so no tool
 /// rewrites an object the plan did not name.
 fn extract(
     target: &Target<'_>,
+    keys: &[String],
     plan: &ComponentPlan,
     listing: &[ObjectEntry],
     archive: &FetchedArchive,
     request: &RestoreRequest,
-    staging: &PathBuf,
+    staging: &Path,
 ) -> Result<()> {
-    let _ = std::fs::remove_dir_all(staging);
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
-    let uploads: std::collections::HashSet<&str> =
-        plan.plan.transfer.iter().map(|o| o.key.as_str()).collect();
+    let uploads: HashSet<&str> = plan.plan.transfer.iter().map(|o| o.key.as_str()).collect();
     let bucket_times: BTreeMap<&str, i64> = listing
         .iter()
         .filter_map(|e| e.last_modified.into_option().map(|t| (e.key.as_str(), t)))
+        .collect();
+    let wanted: Inventory = keys
+        .iter()
+        .filter_map(|k| target.inventory.get(k).map(|f| (k.clone(), f.clone())))
         .collect();
     extract_component(
         &archive.path,
         &target.component.name,
         staging,
-        &target.inventory,
+        &wanted,
         request.limits,
         |key| {
             if uploads.contains(key) {

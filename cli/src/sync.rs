@@ -42,9 +42,8 @@ pub fn run_sync(
     )
 }
 
-/// [`run_sync`] for a caller that already knows what the source holds
-/// (a restore knows it from the validated archive).
-pub fn run_sync_from(
+/// [`run_sync`] once the source's inventory is known.
+fn run_sync_from(
     plugin: &LoadedPlugin,
     source: &Location,
     source_inventory: &Inventory,

@@ -42,6 +42,30 @@ pub fn verify_and_repair(
     excludes: &ExcludeMatcher,
     delete: bool,
 ) -> Result<Verification> {
+    let already_there = |_: &[String]| Ok(());
+    verify_and_repair_with(
+        provider,
+        source,
+        destination,
+        source_inventory,
+        excludes,
+        delete,
+        &already_there,
+    )
+}
+
+/// [`verify_and_repair`] for a source that holds only some of its objects
+/// as files: `prepare(keys)` is called before those keys are transferred
+/// again, to make them present (a restore extracts them from the archive).
+pub fn verify_and_repair_with(
+    provider: &ProviderBox,
+    source: &Location,
+    destination: &Location,
+    source_inventory: &Inventory,
+    excludes: &ExcludeMatcher,
+    delete: bool,
+    prepare: &dyn Fn(&[String]) -> Result<()>,
+) -> Result<Verification> {
     let destination_inventory = inventory_of(destination, provider, excludes)?;
     let mut verification = Verification::default();
     let mut wrong = Vec::new();
@@ -65,6 +89,9 @@ pub fn verify_and_repair(
         return Ok(verification);
     }
 
+    if !wrong.is_empty() {
+        prepare(&wrong)?;
+    }
     transfer_again(provider, source, destination, &wrong)?;
     remove(provider, destination, &extraneous)?;
 

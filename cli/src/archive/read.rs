@@ -345,13 +345,7 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
                     &mut io::sink(),
                     &format!("{component}.tar.gz: {key}"),
                 )?;
-                inventory.insert(
-                    key.to_string(),
-                    Fingerprint {
-                        size,
-                        md5: Some(md5),
-                    },
-                );
+                inventory.insert(key.to_string(), Fingerprint::content(size, md5));
                 Ok(())
             })?;
             index.components.insert(
@@ -399,10 +393,47 @@ fn first_difference(expected: &Inventory, actual: &Inventory) -> Option<String> 
         .map(|k| format!("{k} is not in the manifest"))
 }
 
-/// Extracts the files of `component` that `expected` lists from the
-/// archive into `destination` (which must be empty or absent), setting each
-/// file's mtime to `mtime_for(key)` or, when that is `None`, to the time in
-/// the archive. The content must match `expected` (from
+/// Reads `component`'s tarball in the archive at `path`, handing each file
+/// `wanted(key)` accepts to `on_file(key, size, archive mtime, content)`
+/// (the others are read past). Stops after that tarball.
+pub fn read_files(
+    path: &Path,
+    component: &str,
+    limits: Limits,
+    wanted: impl Fn(&str) -> bool,
+    mut on_file: impl FnMut(&str, u64, u64, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let tarball = format!("{component}.tar.gz");
+    let mut found = false;
+    walk_outer(path, |name, data| {
+        if name != tarball {
+            io::copy(data, &mut io::sink())?;
+            return Ok(true);
+        }
+        found = true;
+        read_component(data, component, limits, |key, size, mtime, content| {
+            if wanted(key) {
+                on_file(key, size, mtime, content)
+            } else {
+                io::copy(content, &mut io::sink())?;
+                Ok(())
+            }
+        })?;
+        Ok(false)
+    })?;
+    if !found {
+        bail!(invalid(format!(
+            "{tarball} is no longer in {}",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Extracts the files of `component` that `expected` lists (all, or only
+/// those a restore will upload) from the archive into `destination`,
+/// setting each file's mtime to `mtime_for(key)` or, when that is `None`,
+/// to the time in the archive. The content must match `expected` (from
 /// [`validate_archive`]): the archive may not have changed since it was
 /// validated.
 pub fn extract_component(
@@ -415,55 +446,30 @@ pub fn extract_component(
 ) -> Result<()> {
     std::fs::create_dir_all(destination)
         .with_context(|| format!("cannot create {}", destination.display()))?;
-    let tarball = format!("{component}.tar.gz");
     let mut extracted = Inventory::new();
-    let mut found = false;
-    walk_outer(path, |name, data| {
-        if name != tarball {
-            io::copy(data, &mut io::sink())?;
-            return Ok(true);
-        }
-        found = true;
-        read_component(
-            data,
-            component,
-            limits,
-            |key, size, archive_mtime, content| {
-                if !expected.contains_key(key) {
-                    // Left out on purpose (an excluded path): read past it.
-                    io::copy(content, &mut io::sink())?;
-                    return Ok(());
-                }
-                let target = destination.join(key_to_relative_path(key)?);
-                let mut md5 = String::new();
-                write_atomically(&target, |partial| {
-                    let mut file = io::BufWriter::new(File::create(partial)?);
-                    md5 = hash_exactly(content, size, &mut file, key).map_err(io::Error::other)?;
-                    file.flush()?;
-                    let mtime = mtime_for(key).unwrap_or(archive_mtime as i64);
-                    filetime::set_file_mtime(partial, FileTime::from_unix_time(mtime, 0))
-                })?;
-                extracted.insert(
-                    key.to_string(),
-                    Fingerprint {
-                        size,
-                        md5: Some(md5),
-                    },
-                );
-                Ok(())
-            },
-        )?;
-        Ok(false)
-    })?;
-    if !found {
-        bail!(invalid(format!(
-            "{tarball} is no longer in {}",
-            path.display()
-        )));
-    }
+    let wanted = |key: &str| expected.contains_key(key);
+    read_files(
+        path,
+        component,
+        limits,
+        wanted,
+        |key, size, archive_mtime, content| {
+            let target = destination.join(key_to_relative_path(key)?);
+            let mut md5 = String::new();
+            write_atomically(&target, |partial| {
+                let mut file = io::BufWriter::new(File::create(partial)?);
+                md5 = hash_exactly(content, size, &mut file, key).map_err(io::Error::other)?;
+                file.flush()?;
+                let mtime = mtime_for(key).unwrap_or(archive_mtime as i64);
+                filetime::set_file_mtime(partial, FileTime::from_unix_time(mtime, 0))
+            })?;
+            extracted.insert(key.to_string(), Fingerprint::content(size, md5));
+            Ok(())
+        },
+    )?;
     if let Some(difference) = first_difference(expected, &extracted) {
         bail!(invalid(format!(
-            "{tarball} changed since it was validated: {difference}"
+            "{component}.tar.gz changed since it was validated: {difference}"
         )));
     }
     Ok(())

@@ -52,13 +52,8 @@ pub fn pack_component(dir: &Path, tarball: &Path, excludes: &[String]) -> Result
                 hasher: Md5::new(),
             };
             builder.append_data(&mut header, format!("./{}", file.key), &mut reader)?;
-            inventory.insert(
-                file.key,
-                Fingerprint {
-                    size: file.size,
-                    md5: Some(hex(&reader.hasher.finalize())),
-                },
-            );
+            let md5 = hex(&reader.hasher.finalize());
+            inventory.insert(file.key, Fingerprint::content(file.size, md5));
         }
         builder.into_inner()?.finish()?.flush()
     })
