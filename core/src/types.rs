@@ -354,6 +354,28 @@ pub struct PluginInfo {
     pub capabilities: Capabilities,
 }
 
+impl PluginInfo {
+    /// A plugin called `name` at `version`, driving `tool` (`None` for a
+    /// native one), serving `schemes`.
+    pub fn new(
+        name: &str,
+        version: &str,
+        description: &str,
+        tool: Option<&str>,
+        schemes: &[&str],
+        capabilities: Capabilities,
+    ) -> PluginInfo {
+        PluginInfo {
+            name: name.into(),
+            version: version.into(),
+            description: description.into(),
+            tool: tool.map(RString::from).into(),
+            schemes: schemes.iter().map(|s| RString::from(*s)).collect(),
+            capabilities,
+        }
+    }
+}
+
 /// The answer of a successful [`crate::StorageProvider::check`].
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq, Serialize)]

@@ -333,19 +333,19 @@ fn is_not_found(error: &PluginError) -> bool {
 
 impl StorageProvider for AwsProvider {
     fn describe(&self) -> PluginInfo {
-        PluginInfo {
-            name: "aws".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "S3 and S3-compatible storage through the AWS CLI (aws s3 sync).".into(),
-            tool: ROption::RSome("aws".into()),
-            schemes: vec![RString::from("s3")].into(),
-            capabilities: Capabilities {
+        PluginInfo::new(
+            "aws",
+            env!("CARGO_PKG_VERSION"),
+            "S3 and S3-compatible storage through the AWS CLI (aws s3 sync).",
+            Some("aws"),
+            &["s3"],
+            Capabilities {
                 server_side_copy: true,
                 remote_to_remote_sync: true,
                 listing_md5: true,
                 native_dry_run: true,
             },
-        }
+        )
     }
 
     fn check(&self) -> Result<ToolStatus, PluginError> {

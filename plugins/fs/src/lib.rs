@@ -133,19 +133,19 @@ fn transfer_kind(source: &Location, destination: &Location) -> ActionKind {
 
 impl StorageProvider for FsProvider {
     fn describe(&self) -> PluginInfo {
-        PluginInfo {
-            name: "fs".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Local filesystem: a bucket is a directory (file:///path).".into(),
-            tool: ROption::RNone,
-            schemes: vec![RString::from("file")].into(),
-            capabilities: Capabilities {
+        PluginInfo::new(
+            "fs",
+            env!("CARGO_PKG_VERSION"),
+            "Local filesystem: a bucket is a directory (file:///path).",
+            None,
+            &["file"],
+            Capabilities {
                 server_side_copy: true,
                 remote_to_remote_sync: true,
                 listing_md5: true,
                 native_dry_run: true,
             },
-        }
+        )
     }
 
     fn check(&self) -> Result<ToolStatus, PluginError> {

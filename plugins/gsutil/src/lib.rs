@@ -610,19 +610,19 @@ impl SyncCommand for GsutilSync {
 
 impl StorageProvider for GsutilProvider {
     fn describe(&self) -> PluginInfo {
-        PluginInfo {
-            name: "gsutil".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Google Cloud Storage through gsutil (gsutil -m rsync).".into(),
-            tool: ROption::RSome("gsutil".into()),
-            schemes: vec![RString::from("gs")].into(),
-            capabilities: Capabilities {
+        PluginInfo::new(
+            "gsutil",
+            env!("CARGO_PKG_VERSION"),
+            "Google Cloud Storage through gsutil (gsutil -m rsync).",
+            Some("gsutil"),
+            &["gs"],
+            Capabilities {
                 server_side_copy: true,
                 remote_to_remote_sync: true,
                 listing_md5: true,
                 native_dry_run: true,
             },
-        }
+        )
     }
 
     fn check(&self) -> Result<ToolStatus, PluginError> {

@@ -53,6 +53,7 @@ use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::exclude_translation::to_regex;
 use stowage_plugin_support::local_tree::{key_to_relative_path, walk, LocalFile};
 use stowage_plugin_support::paths::{expand_home, object_url, quoted_key, remote, sync_root};
+use stowage_plugin_support::regex_escape::escape;
 use stowage_plugin_support::sync_driver::{run_concurrently, run_sync, SyncCommand};
 use stowage_plugin_support::tool::Tool;
 
@@ -247,19 +248,19 @@ fn transferred_bytes(line: &str) -> u64 {
 
 impl StorageProvider for S3cmdProvider {
     fn describe(&self) -> PluginInfo {
-        PluginInfo {
-            name: "s3cmd".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "S3 and S3-compatible storage through s3cmd (s3cmd sync).".into(),
-            tool: ROption::RSome("s3cmd".into()),
-            schemes: vec![RString::from("s3")].into(),
-            capabilities: Capabilities {
+        PluginInfo::new(
+            "s3cmd",
+            env!("CARGO_PKG_VERSION"),
+            "S3 and S3-compatible storage through s3cmd (s3cmd sync).",
+            Some("s3cmd"),
+            &["s3"],
+            Capabilities {
                 server_side_copy: true,
                 remote_to_remote_sync: true,
                 listing_md5: true,
                 native_dry_run: true,
             },
-        }
+        )
     }
 
     fn check(&self) -> Result<ToolStatus, PluginError> {
@@ -334,7 +335,7 @@ impl StorageProvider for S3cmdProvider {
             )
         })?;
         for key in keys {
-            writeln!(include, "^{}$", escape_regex(key)).map_err(|e| {
+            writeln!(include, "^{}$", escape(key)).map_err(|e| {
                 PluginError::new(
                     ErrorKind::Other,
                     format!("cannot write a temporary file: {e}"),
@@ -510,17 +511,6 @@ impl ShardLinks {
             dirs,
         })
     }
-}
-
-/// `text` with Python regex metacharacters escaped.
-fn escape_regex(text: &str) -> String {
-    text.chars().fold(String::new(), |mut out, c| {
-        if "\\.^$*+?()[]{}|".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-        out
-    })
 }
 
 #[cfg(test)]
