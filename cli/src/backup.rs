@@ -28,6 +28,8 @@ pub struct BackupRequest {
     pub maximum_backups: Option<usize>,
     /// Hide progress bars.
     pub quiet: bool,
+    /// Compress component tarballs like `gzip --rsyncable`.
+    pub rsyncable: bool,
 }
 
 /// What one component contributed.
@@ -109,7 +111,8 @@ pub fn run_backup(
             let mirror = work.join("mirror").join(&component.name);
             let downloaded = mirror_component(component, &mirror, registry, request.quiet)?;
             let tarball = run_dir.join(format!("{}.tar.gz", component.name));
-            let inventory = pack_component(&mirror, &tarball, &component.excludes)?;
+            let inventory =
+                pack_component(&mirror, &tarball, &component.excludes, request.rsyncable)?;
             summaries.push(ComponentSummary {
                 name: component.name.clone(),
                 bucket: component.bucket.to_string(),

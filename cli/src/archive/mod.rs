@@ -14,4 +14,5 @@
 
 pub mod name;
 pub mod read;
+pub mod rsyncable;
 pub mod write;

@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 use stowage_core::ExcludeMatcher;
 use stowage_plugin_support::local_tree::{hex, walk, write_atomically};
 
+use crate::archive::rsyncable::RsyncableGzWriter;
 use crate::manifest::Manifest;
 use crate::plan::{Fingerprint, Inventory};
 
@@ -28,17 +29,62 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// The gzip stream of a component tarball: plain, or reset at
+/// content-defined boundaries (`--rsyncable`).
+enum GzipOut<W: Write> {
+    Plain(GzEncoder<W>),
+    Rsyncable(RsyncableGzWriter<W>),
+}
+
+impl<W: Write> GzipOut<W> {
+    fn new(out: W, rsyncable: bool) -> io::Result<Self> {
+        Ok(match rsyncable {
+            true => GzipOut::Rsyncable(RsyncableGzWriter::new(out, Compression::default())?),
+            false => GzipOut::Plain(GzEncoder::new(out, Compression::default())),
+        })
+    }
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            GzipOut::Plain(gz) => gz.finish(),
+            GzipOut::Rsyncable(gz) => gz.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for GzipOut<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            GzipOut::Plain(gz) => gz.write(data),
+            GzipOut::Rsyncable(gz) => gz.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            GzipOut::Plain(gz) => gz.flush(),
+            GzipOut::Rsyncable(gz) => gz.flush(),
+        }
+    }
+}
+
 /// Packs every file below `dir` but the excluded ones into the
 /// gzip-compressed tar `tarball`, as `tar -C <dir> . | gzip` would (the
 /// tar crate writes `key` where tar writes `./key`; both extract alike, and
 /// reading accepts both), and returns the inventory of what it packed, MD5s computed
-/// from the bytes written.
-pub fn pack_component(dir: &Path, tarball: &Path, excludes: &[String]) -> Result<Inventory> {
+/// from the bytes written. With `rsyncable`, the gzip stream is cut like
+/// `gzip --rsyncable` ([`RsyncableGzWriter`]).
+pub fn pack_component(
+    dir: &Path,
+    tarball: &Path,
+    excludes: &[String],
+    rsyncable: bool,
+) -> Result<Inventory> {
     let excludes = ExcludeMatcher::new(excludes).map_err(anyhow::Error::msg)?;
     let mut inventory = Inventory::new();
     write_atomically(tarball, |partial| {
         let file = BufWriter::new(File::create(partial)?);
-        let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::default()));
+        let mut builder = tar::Builder::new(GzipOut::new(file, rsyncable)?);
         builder.mode(tar::HeaderMode::Deterministic);
         let files = walk(dir).map_err(io::Error::other)?;
         for file in files.into_iter().filter(|f| !excludes.is_excluded(&f.key)) {
