@@ -1,0 +1,110 @@
+//! A backup taken from one provider restores into another: buckets backed
+//! up on the filesystem plugin come back into S3 (s3cmd) and GCS (gsutil)
+//! buckets, byte for byte.
+
+use stowage::backup::{run_backup, BackupRequest};
+use stowage::config::{Component, Settings};
+use stowage::fetch::ArchiveSource;
+use stowage::plugins_file::PluginsFile;
+use stowage::registry::Registry;
+use stowage::restore::{run_restore, RestoreRequest, SnapshotMode};
+use stowage_conformance::data::{content, LocalTree};
+use stowage_conformance::scratch::{ScratchStore, ScratchStores};
+use stowage_conformance::{
+    built_library, infrastructure_missing, BucketToolStores, LocalDirStores,
+};
+use stowage_core::Location;
+
+fn settings(bucket: &dyn ScratchStore, destination: &str, staging: &std::path::Path) -> Settings {
+    Settings {
+        label: "stowage_gitlab".to_string(),
+        destination: Location::parse(destination),
+        tmp_bucket: None,
+        staging_dir: staging.to_path_buf(),
+        components: vec![Component {
+            name: "uploads".to_string(),
+            bucket: Location::parse(&bucket.url()),
+            excludes: Vec::new(),
+        }],
+    }
+}
+
+#[test]
+fn a_filesystem_backup_restores_into_s3_and_gcs() {
+    let (Some(s3), Some(gs), Ok(s3cfg), Ok(boto)) = (
+        BucketToolStores::from_env("s3"),
+        BucketToolStores::from_env("gs"),
+        std::env::var("STOWAGE_TEST_S3CFG"),
+        std::env::var("STOWAGE_TEST_BOTO_CONFIG"),
+    ) else {
+        return infrastructure_missing("the S3 and GCS test servers").unwrap_or(());
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins.toml");
+    std::fs::write(
+        &plugins,
+        format!(
+            "[schemes]\nfile = \"fs\"\ns3 = \"s3cmd\"\ngs = \"gsutil\"\n\
+             [plugins.fs]\nlibrary = {:?}\n\
+             [plugins.s3cmd]\nlibrary = {:?}\n[plugins.s3cmd.config]\nconfig_file = {s3cfg:?}\n\
+             [plugins.gsutil]\nlibrary = {:?}\n[plugins.gsutil.config]\nboto_config = {boto:?}\n",
+            built_library("stowage_plugin_fs"),
+            built_library("stowage_plugin_s3cmd"),
+            built_library("stowage_plugin_gsutil"),
+        ),
+    )
+    .unwrap();
+    let registry = Registry::load(&PluginsFile::read(&plugins).unwrap(), false);
+
+    let local = LocalDirStores::new().unwrap();
+    let source = local.new_store("uploads");
+    let tree = LocalTree::new().unwrap();
+    for i in 0..8u64 {
+        tree.write(
+            &format!("@hashed/{i}/file {i}.bin"),
+            &content(i, 3_000 + 100 * i as usize),
+        )
+        .unwrap();
+    }
+    source.create().unwrap();
+    source.seed(tree.path()).unwrap();
+    let backups = dir.path().join("backups");
+    let staging = dir.path().join("staging");
+    let backup = run_backup(
+        &settings(&*source, backups.to_str().unwrap(), &staging),
+        &registry,
+        &BackupRequest {
+            quiet: true,
+            ..BackupRequest::default()
+        },
+    )
+    .unwrap();
+
+    for target in [s3.new_store("from-fs"), gs.new_store("from-fs")] {
+        let request = RestoreRequest {
+            snapshot: SnapshotMode::None,
+            yes: true,
+            quiet: true,
+            ..RestoreRequest::new(ArchiveSource::Timestamp(backup.information.created_at))
+        };
+        let report = run_restore(
+            &settings(&*target, backups.to_str().unwrap(), &staging),
+            &registry,
+            &request,
+            &|_| Ok(true),
+        )
+        .unwrap();
+        assert!(
+            report.succeeded(),
+            "{}: {:?}",
+            target.url(),
+            report.components[0].error
+        );
+        assert_eq!(
+            target.contents().unwrap(),
+            tree.contents().unwrap(),
+            "{} differs",
+            target.url()
+        );
+    }
+}
