@@ -46,6 +46,8 @@ import socketserver
 import ssl
 import sys
 import threading
+
+from server_lifetime import watch_parent
 import traceback
 from email.parser import BytesParser
 from http import server as http_server
@@ -375,24 +377,6 @@ def make_cert(cert_dir):
     with open(cert_path, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
-
-
-def watch_parent(parent_pid, stop):
-    """Stop the server when the shell that started it is gone (e.g. SIGKILL)."""
-    import time
-
-    def loop():
-        while True:
-            time.sleep(1)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                stop(None, None)
-                return
-            except PermissionError:
-                pass
-
-    threading.Thread(target=loop, daemon=True).start()
 
 
 def main():

@@ -25,23 +25,7 @@ import signal
 import sys
 import threading
 
-
-def watch_parent(parent_pid, stop):
-    """Stop the server when the shell that started it is gone (e.g. SIGKILL)."""
-    import time
-
-    def loop():
-        while True:
-            time.sleep(1)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                stop(None, None)
-                return
-            except PermissionError:
-                pass
-
-    threading.Thread(target=loop, daemon=True).start()
+from server_lifetime import watch_parent
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
 use stowage::archive::read::Limits;
-use stowage::backup::{run_backup, BackupRequest};
+use stowage::backup::{run_backup, BackupReport, BackupRequest};
 use stowage::backup_store::BackupStore;
 use stowage::config::{Component, Settings};
 use stowage::exit::{InvalidArchive, Refused};
@@ -62,6 +62,18 @@ impl Instance {
         lfs.write("aa/bb/object", &content(130, 70_000))?;
         instance.lfs.seed(lfs.path())?;
         Ok(instance)
+    }
+
+    /// A new instance, backed up.
+    fn backed_up(h: &Harness) -> Result<(Instance, Settings, BackupReport)> {
+        let instance = Instance::new(h)?;
+        let settings = instance.settings();
+        let request = BackupRequest {
+            quiet: true,
+            ..BackupRequest::default()
+        };
+        let backup = run_backup(&settings, &h.registry()?, &request)?;
+        Ok((instance, settings, backup))
     }
 
     fn settings(&self) -> Settings {
@@ -148,16 +160,7 @@ fn below(store: &dyn ScratchStore, prefix: &str) -> Result<BTreeMap<String, Stri
 /// extraneous one deleted, and the snapshot holds exactly the old versions
 /// of what the restore overwrote or deleted.
 pub fn a_restore_moves_only_the_changes_and_snapshots_what_it_replaces(h: &Harness) -> Result<()> {
-    let instance = Instance::new(h)?;
-    let settings = instance.settings();
-    let backup = run_backup(
-        &settings,
-        &h.registry()?,
-        &BackupRequest {
-            quiet: true,
-            ..BackupRequest::default()
-        },
-    )?;
+    let (instance, settings, backup) = Instance::backed_up(h)?;
     let archive = backup.information.archive.clone();
     let stored = instance.backups.contents()?;
     ensure!(
@@ -257,16 +260,7 @@ pub fn a_restore_moves_only_the_changes_and_snapshots_what_it_replaces(h: &Harne
 pub fn a_restore_into_a_fresh_instance_creates_the_buckets_and_a_second_changes_nothing(
     h: &Harness,
 ) -> Result<()> {
-    let instance = Instance::new(h)?;
-    let settings = instance.settings();
-    let backup = run_backup(
-        &settings,
-        &h.registry()?,
-        &BackupRequest {
-            quiet: true,
-            ..BackupRequest::default()
-        },
-    )?;
+    let (instance, settings, backup) = Instance::backed_up(h)?;
     let fresh: Vec<Box<dyn ScratchStore>> = ["fresh-art", "fresh-lfs", "fresh-upl"]
         .iter()
         .map(|n| h.missing_bucket(n))
