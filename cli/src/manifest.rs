@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Fingerprint, Inventory};
+use crate::plan::Inventory;
 
 /// One component's manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,13 +42,5 @@ impl Manifest {
                 })
                 .collect(),
         }
-    }
-
-    /// The manifest as an inventory.
-    pub fn inventory(&self) -> Inventory {
-        self.objects
-            .iter()
-            .map(|o| (o.key.clone(), Fingerprint::content(o.size, o.md5.clone())))
-            .collect()
     }
 }

@@ -24,6 +24,9 @@ pub struct Fingerprint {
     /// found to have when uploaded the same way (see [`crate::multipart_etag`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// When a listed object was last modified (seconds since the epoch).
+    #[serde(skip)]
+    pub modified: Option<i64>,
 }
 
 impl Fingerprint {
@@ -33,6 +36,7 @@ impl Fingerprint {
             size,
             md5: Some(md5),
             etag: None,
+            modified: None,
         }
     }
 }
@@ -72,6 +76,7 @@ pub fn listed_inventory(entries: Vec<ObjectEntry>, excludes: &ExcludeMatcher) ->
                         .into_option()
                         .map(|t| t.into_string())
                         .filter(|t| t.contains('-')),
+                    modified: e.last_modified.into_option(),
                 },
             )
         })
@@ -193,6 +198,7 @@ mod tests {
             size,
             md5: md5.map(str::to_string),
             etag: None,
+            modified: None,
         }
     }
 

@@ -171,11 +171,11 @@ impl RestoreReport {
     }
 }
 
-/// A plan and the bucket listing it was made from (the snapshot is checked,
-/// and extracted files get their mtimes, against that listing).
+/// A plan and the bucket's inventory it was made from (the snapshot is
+/// checked, and extracted files get their mtimes, against it).
 struct Planned {
     plan: ComponentPlan,
-    listing: Vec<ObjectEntry>,
+    bucket: Inventory,
 }
 
 /// A component ready to plan: its config, plugin and archive inventory.
@@ -352,11 +352,7 @@ fn plan_component(
         }
     };
     let excludes = ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
-    let listing: Vec<ObjectEntry> = listing
-        .into_iter()
-        .filter(|e| !excludes.is_excluded(&e.key))
-        .collect();
-    let bucket_inventory = listed_inventory(listing.clone(), &excludes);
+    let bucket_inventory = listed_inventory(listing, &excludes);
     let mut plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
     if !plan.possibly_changed.is_empty() {
         resolve_multipart_etags(
@@ -395,7 +391,7 @@ fn plan_component(
             plan,
             snapshot_keys,
         },
-        listing,
+        bucket: bucket_inventory,
     })
 }
 
@@ -457,7 +453,7 @@ fn check_rules(
                 .to_string()
         ));
     }
-    for (target, Planned { plan, listing }) in targets.iter().zip(plans) {
+    for (target, Planned { plan, bucket }) in targets.iter().zip(plans) {
         if let Some(tmp) = settings
             .tmp_bucket
             .as_ref()
@@ -470,12 +466,12 @@ fn check_rules(
                 )));
             }
         }
-        if target.inventory.is_empty() && !listing.is_empty() && !request.allow_empty {
+        if target.inventory.is_empty() && !bucket.is_empty() && !request.allow_empty {
             bail!(Refused(format!(
                 "component {} is empty in the archive but its bucket {} holds {} objects; restoring would empty it (add --allow-empty to do that)",
                 plan.component,
                 plan.bucket,
-                listing.len()
+                bucket.len()
             )));
         }
         if let Some(max) = request.max_delete {
@@ -542,11 +538,16 @@ impl RestoreRun<'_> {
             (self.archive, self.settings, self.request, self.restore_time);
         let started = Instant::now();
         let staging = self.work.join("extract").join(&target.component.name);
-        let listing = planned.listing.as_slice();
+        let bucket_inventory = &planned.bucket;
         let mut outcome = outcome_of(planned.plan);
         let result = (|| -> Result<()> {
-            outcome.snapshot =
-                take_snapshot(target, &outcome.plan, listing, settings, restore_time)?;
+            outcome.snapshot = take_snapshot(
+                target,
+                &outcome.plan,
+                bucket_inventory,
+                settings,
+                restore_time,
+            )?;
             let nothing_to_do = outcome.plan.plan.transfer.is_empty()
                 && outcome.plan.plan.delete.is_empty()
                 && outcome.plan.plan.possibly_changed.is_empty();
@@ -563,24 +564,24 @@ impl RestoreRun<'_> {
             // deletes follow only once every upload has succeeded.
             let _ = std::fs::remove_dir_all(&staging);
             let plan = &outcome.plan.plan;
-            let wanted: Vec<String> = plan
+            let wanted: HashSet<&str> = plan
                 .transfer
                 .iter()
                 .chain(&plan.possibly_changed)
-                .map(|o| o.key.clone())
+                .map(|o| o.key.as_str())
                 .collect();
-            let extract = |keys: &[String]| {
+            let extract = |wanted: &dyn Fn(&str) -> bool| {
                 extract(
                     target,
-                    keys,
-                    &outcome.plan,
-                    listing,
+                    wanted,
+                    plan,
+                    bucket_inventory,
                     archive,
                     request,
                     &staging,
                 )
             };
-            extract(&wanted)?;
+            extract(&|key| wanted.contains(key))?;
             let bucket = &target.component.bucket;
             let provider = &target.plugin.provider;
             provider
@@ -639,7 +640,10 @@ impl RestoreRun<'_> {
                 &target.inventory,
                 &matcher,
                 true,
-                &extract,
+                &|keys: &[String]| {
+                    let keys: HashSet<&str> = keys.iter().map(String::as_str).collect();
+                    extract(&|key| keys.contains(key))
+                },
             )?;
             outcome.uploaded = uploaded + verification.repaired.len() as u64;
             outcome.uploaded_bytes = uploaded_bytes;
@@ -655,11 +659,12 @@ impl RestoreRun<'_> {
 }
 
 /// Copies the plan's snapshot keys to `<tmp>/<component>.<restore time>/`
-/// and checks the copies against the listing before anything is changed.
+/// and checks the copies against the bucket's inventory before anything is
+/// changed.
 fn take_snapshot(
     target: &Target<'_>,
     plan: &ComponentPlan,
-    listing: &[ObjectEntry],
+    bucket: &Inventory,
     settings: &Settings,
     restore_time: u64,
 ) -> Result<Option<String>> {
@@ -698,13 +703,14 @@ fn take_snapshot(
         .into_result()
         .map_err(|e| from_plugin(context(), e))?;
     let copied: BTreeMap<&str, &ObjectEntry> = copied.iter().map(|e| (e.key.as_str(), e)).collect();
-    let originals: BTreeMap<&str, &ObjectEntry> =
-        listing.iter().map(|e| (e.key.as_str(), e)).collect();
     for key in &plan.snapshot_keys {
-        let original = originals[key.as_str()];
+        let original = &bucket[key];
         let same = copied.get(key.as_str()).is_some_and(|c| {
+            let copy_md5 = c.md5.as_ref().map(|m| m.as_str()).into_option();
             c.size == original.size
-                && (c.md5.is_none() || original.md5.is_none() || c.md5 == original.md5)
+                && (copy_md5.is_none()
+                    || original.md5.is_none()
+                    || copy_md5 == original.md5.as_deref())
         });
         if !same {
             bail!(
@@ -716,42 +722,33 @@ fn take_snapshot(
     Ok(Some(snapshot.to_string()))
 }
 
-/// Extracts `keys` of the component into the staging directory. Files the
-/// plan uploads get the current time as mtime (tools that compare mtimes
-/// then upload them); all others get the bucket object's time, so no tool
-/// rewrites an object the plan did not name.
+/// Extracts the files of the component `wanted` accepts into the staging
+/// directory. Files the plan uploads get the current time as mtime (tools
+/// that compare mtimes then upload them); all others get the bucket
+/// object's time, so no tool rewrites an object the plan did not name.
 fn extract(
     target: &Target<'_>,
-    keys: &[String],
-    plan: &ComponentPlan,
-    listing: &[ObjectEntry],
+    wanted: &dyn Fn(&str) -> bool,
+    plan: &SyncPlan,
+    bucket: &Inventory,
     archive: &FetchedArchive,
     request: &RestoreRequest,
     staging: &Path,
 ) -> Result<()> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
-    let uploads: HashSet<&str> = plan.plan.transfer.iter().map(|o| o.key.as_str()).collect();
-    let bucket_times: BTreeMap<&str, i64> = listing
-        .iter()
-        .filter_map(|e| e.last_modified.into_option().map(|t| (e.key.as_str(), t)))
-        .collect();
-    let wanted: Inventory = keys
-        .iter()
-        .filter_map(|k| target.inventory.get(k).map(|f| (k.clone(), f.clone())))
-        .collect();
+    let uploads: HashSet<&str> = plan.transfer.iter().map(|o| o.key.as_str()).collect();
+    let mtime = |key: &str| match uploads.contains(key) {
+        true => Some(now),
+        false => bucket.get(key).and_then(|f| f.modified),
+    };
     extract_component(
         &archive.path,
         &target.component.name,
         staging,
-        &wanted,
+        &target.inventory,
+        wanted,
         request.limits,
-        |key| {
-            if uploads.contains(key) {
-                Some(now)
-            } else {
-                bucket_times.get(key).copied()
-            }
-        },
+        mtime,
     )
     .map_err(|e| anyhow!("component {}: {e:#}", target.component.name))
 }

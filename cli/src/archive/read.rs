@@ -368,7 +368,7 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
                 "manifests/{component}.json has no {component}.tar.gz"
             )));
         };
-        if let Some(difference) = first_difference(&manifest.inventory(), &found.inventory) {
+        if let Some(difference) = manifest_difference(&manifest, &found.inventory) {
             bail!(invalid(format!(
                 "{component}.tar.gz differs from its manifest: {difference}"
             )));
@@ -378,18 +378,25 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
     Ok(index)
 }
 
-/// The first key where two inventories differ, described.
-fn first_difference(expected: &Inventory, actual: &Inventory) -> Option<String> {
-    for (key, want) in expected {
-        match actual.get(key) {
-            None => return Some(format!("{key} is missing")),
-            Some(got) if got != want => return Some(format!("{key} has other content")),
+/// The first object where `manifest` and what the tarball holds differ, described.
+fn manifest_difference(manifest: &Manifest, found: &Inventory) -> Option<String> {
+    for object in &manifest.objects {
+        match found.get(&object.key) {
+            None => return Some(format!("{} is missing", object.key)),
+            Some(f) if f.size != object.size || f.md5.as_deref() != Some(object.md5.as_str()) => {
+                return Some(format!("{} has other content", object.key))
+            }
             Some(_) => {}
         }
     }
-    actual
+    if found.len() == manifest.objects.len() {
+        return None;
+    }
+    let listed: std::collections::HashSet<&str> =
+        manifest.objects.iter().map(|o| o.key.as_str()).collect();
+    found
         .keys()
-        .find(|k| !expected.contains_key(*k))
+        .find(|k| !listed.contains(k.as_str()))
         .map(|k| format!("{k} is not in the manifest"))
 }
 
@@ -430,29 +437,35 @@ pub fn read_files(
     Ok(())
 }
 
-/// Extracts the files of `component` that `expected` lists (all, or only
-/// those a restore will upload) from the archive into `destination`,
-/// setting each file's mtime to `mtime_for(key)` or, when that is `None`,
-/// to the time in the archive. The content must match `expected` (from
-/// [`validate_archive`]): the archive may not have changed since it was
-/// validated.
+/// Extracts the files of `component` that `expected` lists and `wanted`
+/// accepts (all, or only those a restore will upload) from the archive
+/// into `destination`, setting each file's mtime to `mtime_for(key)` or,
+/// when that is `None`, to the time in the archive. Every file must match
+/// `expected` (from [`validate_archive`]): the archive may not have changed
+/// since it was validated.
 pub fn extract_component(
     path: &Path,
     component: &str,
     destination: &Path,
     expected: &Inventory,
+    wanted: &dyn Fn(&str) -> bool,
     limits: Limits,
     mtime_for: impl Fn(&str) -> Option<i64>,
 ) -> Result<()> {
     std::fs::create_dir_all(destination)
         .with_context(|| format!("cannot create {}", destination.display()))?;
-    let mut extracted = Inventory::new();
-    let wanted = |key: &str| expected.contains_key(key);
+    let changed = |what: String| {
+        invalid(format!(
+            "{component}.tar.gz changed since it was validated: {what}"
+        ))
+    };
+    let mut extracted = 0usize;
+    let take = |key: &str| wanted(key) && expected.contains_key(key);
     read_files(
         path,
         component,
         limits,
-        wanted,
+        take,
         |key, size, archive_mtime, content| {
             let target = destination.join(key_to_relative_path(key)?);
             let mut md5 = String::new();
@@ -463,13 +476,19 @@ pub fn extract_component(
                 let mtime = mtime_for(key).unwrap_or(archive_mtime as i64);
                 filetime::set_file_mtime(partial, FileTime::from_unix_time(mtime, 0))
             })?;
-            extracted.insert(key.to_string(), Fingerprint::content(size, md5));
+            let want = &expected[key];
+            if want.size != size || want.md5.as_deref() != Some(md5.as_str()) {
+                return Err(changed(format!("{key} has other content")));
+            }
+            extracted += 1;
             Ok(())
         },
     )?;
-    if let Some(difference) = first_difference(expected, &extracted) {
-        bail!(invalid(format!(
-            "{component}.tar.gz changed since it was validated: {difference}"
+    let expected_count = expected.keys().filter(|k| wanted(k)).count();
+    if extracted != expected_count {
+        return Err(changed(format!(
+            "{} files are missing",
+            expected_count - extracted
         )));
     }
     Ok(())
