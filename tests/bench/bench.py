@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -273,10 +274,16 @@ class Proxy:
     def __init__(self, url):
         self.url = url
 
-    def _call(self, method, path):
-        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+    def _call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+        request = urllib.request.Request(self.url + path, method=method, data=data)
         with urllib.request.urlopen(request, timeout=30) as r:
             return json.load(r)
+
+    def set_latency(self, ms):
+        """A delay before every request of every class (a stand-in for the
+        round trip to a remote S3); 0 turns the proxy's faults off."""
+        self._call("POST", "/__proxy/faults", {"delay_ms": ms} if ms else {})
 
     def reset(self):
         self._call("POST", "/__proxy/reset")
@@ -649,6 +656,12 @@ def main():
     parser.add_argument("--runs", type=int, default=3, help="repetitions of bare and stowage (default 3)")
     parser.add_argument("--legacy-runs", type=int, default=None, help="repetitions of legacy (default: --runs)")
     parser.add_argument("--s3cmd-parallelism", type=int, default=None, help="the s3cmd plugin's parallelism setting (default: the plugin's)")
+    parser.add_argument("--latency-ms", type=int, default=0,
+                        help="delay the proxy adds before forwarding every request (S3 plugins only; a stand-in for "
+                             "the round trip to a remote S3; default 0). Preparing and checking the buckets bypass the proxy.")
+    parser.add_argument("--rss-fs", default=None, metavar="N,N,...",
+                        help="instead of the benchmark: Stowage's peak RSS for a backup, a full restore and a no-op "
+                             "restore of N small objects on the fs plugin (no servers; run bench.py directly)")
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--out", default="bench-results", help="directory for results.json and results.md")
     args = parser.parse_args()
@@ -657,11 +670,16 @@ def main():
     args.scenarios = [int(s) for s in args.scenarios.split(",") if s]
     args.legacy_runs = args.runs if args.legacy_runs is None else args.legacy_runs
     gs_n = args.gsutil_objects or max(100, args.objects // 10)
+    if args.rss_fs:
+        return rss_fs(args)
 
     os.makedirs(args.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="stowage-bench.")
     bench = Bench(args, work)
     bench.write_configs()
+    bench.proxy.set_latency(args.latency_ms)
+    if args.latency_ms:
+        log(f"proxy: {args.latency_ms} ms before every request")
     started = time.time()
     try:
         for plugin in args.plugins:
@@ -682,11 +700,87 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def rss_fs(args):
+    """Peak RSS of `stowage` itself against object count, on the fs plugin
+    (file:// buckets: no server, so it is quick): per count, a backup of small
+    objects, a full restore into empty directory buckets, then a no-op restore.
+    Runs on its own (no proxy or servers needed)."""
+    bin_dir = os.environ.get("STOWAGE_BENCH_BIN") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "release")
+    os.makedirs(args.out, exist_ok=True)
+    records = []
+    for n in [int(x) for x in args.rss_fs.split(",") if x]:
+        work = tempfile.mkdtemp(prefix="stowage-rss.")
+        log_file = os.path.join(work, "tools.log")
+        try:
+            objects = generate(n, args.seed)
+            # Small objects only (1-4 KiB, keys as generate() makes them):
+            # the point is per-object memory, not bytes.
+            objects = {c: {k: (1024 + cs % 3072, cs) for k, (_, cs) in objs.items()} for c, objs in objects.items()}
+            src, dst = os.path.join(work, "source"), os.path.join(work, "restored")
+            for c in COMPONENTS:
+                write_tree(os.path.join(src, c), objects[c], int(time.time()) - 30 * 86400)
+                os.makedirs(os.path.join(dst, c))
+            os.makedirs(os.path.join(work, "tmp"))
+            plugins = os.path.join(work, "plugins.toml")
+            with open(plugins, "w") as f:
+                f.write('[schemes]\nfile = "fs"\n[plugins.fs]\nlibrary = "stowage_plugin_fs"\n')
+
+            def config(name, root):
+                path = os.path.join(work, name)
+                with open(path, "w") as f:
+                    f.write(f'label = "rss"\nbackup_destination = "{work}/backups"\n'
+                            f'tmp_bucket = "file://{work}/tmp"\nstaging_dir = "{work}/staging"\n')
+                    for c in COMPONENTS:
+                        f.write(f'\n[components.{c}]\nbucket = "file://{root}/{c}"\n')
+                return path
+
+            steps = [
+                ("backup", [f"{bin_dir}/stowage", "--plugins", plugins, "--json", "backup", "--config", config("backup.toml", src)]),
+            ]
+            restore_cfg = config("restore.toml", dst)
+            for step in ("restore (full, empty buckets)", "restore (no-op)"):
+                steps.append((step, None))
+            for step, cmd in steps:
+                if cmd is None:
+                    archive = [f for f in os.listdir(os.path.join(work, "backups")) if f.endswith("_backup.tar")][0]
+                    cmd = [f"{bin_dir}/stowage", "--plugins", plugins, "--json", "restore", "--config", restore_cfg,
+                           "--file", os.path.join(work, "backups", archive), "--yes"]
+                started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
+                rc, peak_kib, stdout = run_sampling_rss(cmd, dict(os.environ), log_file)
+                wall, cpu_after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+                # CPU of stowage and the processes it waited for: unlike the
+                # wall time, it does not depend on what else the machine runs.
+                cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+                if rc != 0:
+                    raise RuntimeError(f"{step} exited {rc}; see {log_file}")
+                report = json.loads(stdout) if step != "backup" else {}
+                uploaded = sum(c["uploaded"] for c in report.get("components", []))
+                deleted = sum(c["deleted"] for c in report.get("components", []))
+                records.append({"objects": n, "step": step, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "rss_mib": round(peak_kib / 1024, 1),
+                                "uploaded": uploaded, "deleted": deleted})
+                log(f"rss-fs {n} {step}: {wall:.1f}s wall, {cpu:.1f}s CPU, peak RSS {peak_kib / 1024:.1f} MiB"
+                    + (f", uploaded {uploaded}, deleted {deleted}" if step != "backup" else ""))
+            got = sum(len(files) for c in COMPONENTS for _, _, files in os.walk(os.path.join(dst, c)))
+            if got != n:
+                log(f"rss-fs {n}: WRONG: {got} files restored")
+                records[-1]["problems"] = n - got
+        finally:
+            shutil.copy(log_file, os.path.join(args.out, f"tools-rss-{n}.log")) if os.path.exists(log_file) else None
+            shutil.rmtree(work, ignore_errors=True)
+        with open(os.path.join(args.out, "rss.json"), "w") as f:
+            json.dump({"machine": machine(), "seed": args.seed, "records": records}, f, indent=1)
+    md = ["| objects | step | wall s | CPU s | peak RSS MiB | uploaded | deleted |", "|--:|---|--:|--:|--:|--:|--:|"]
+    md += [f"| {r['objects']} | {r['step']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['rss_mib']:.1f} | {r['uploaded'] if r['step'] != 'backup' else ''} | {r['deleted'] if r['step'] != 'backup' else ''} |" for r in records]
+    with open(os.path.join(args.out, "rss.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+
 def write_results(args, bench, started):
     result = {
         "command": " ".join(sys.argv[1:]),
         "machine": machine(),
         "seed": args.seed,
+        "latency_ms": args.latency_ms,
         "runs": args.runs,
         "legacy_runs": args.legacy_runs,
         "duration_s": round(time.time() - started, 1),
@@ -697,7 +791,8 @@ def write_results(args, bench, started):
     m = result["machine"]
     md = [
         f"Machine: {m['nproc']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}; "
-        f"bench took {result['duration_s'] / 60:.1f} min; seed {args.seed}.",
+        f"bench took {result['duration_s'] / 60:.1f} min; seed {args.seed}"
+        + (f"; proxy latency {args.latency_ms} ms per request (S3 plugins)." if args.latency_ms else "."),
         "",
     ]
     for plugin in args.plugins:
