@@ -17,6 +17,7 @@ pub mod exit;
 pub mod fetch;
 pub mod lock;
 pub mod manifest;
+pub mod md5_digest;
 pub mod multipart_etag;
 pub mod plan;
 pub mod plugin_errors;

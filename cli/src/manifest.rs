@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::md5_digest::Md5Digest;
 use crate::plan::Inventory;
 
 /// One component's manifest.
@@ -24,8 +25,8 @@ pub struct ManifestObject {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
-    /// Lowercase hex MD5 of the content.
-    pub md5: String,
+    /// MD5 of the content (lowercase hex in the JSON).
+    pub md5: Md5Digest,
 }
 
 impl Manifest {
@@ -38,7 +39,7 @@ impl Manifest {
                 .map(|(key, f)| ManifestObject {
                     key: key.clone(),
                     size: f.size,
-                    md5: f.md5.clone().unwrap_or_default(),
+                    md5: f.md5.expect("a packed inventory has every MD5"),
                 })
                 .collect(),
         }

@@ -7,9 +7,11 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
+use stowage_core::abi_stable::std_types::RVec;
 use stowage_core::{ExcludeMatcher, Location, ObjectEntry, ProviderBox};
 use stowage_plugin_support::local_tree::{md5_file, walk};
 
+use crate::md5_digest::Md5Digest;
 use crate::plugin_errors::from_plugin;
 
 /// What is known about one object's content.
@@ -17,13 +19,13 @@ use crate::plugin_errors::from_plugin;
 pub struct Fingerprint {
     /// Size in bytes.
     pub size: u64,
-    /// Content MD5 (lowercase hex), when known.
-    pub md5: Option<String>,
+    /// Content MD5, when known.
+    pub md5: Option<Md5Digest>,
     /// An ETag that is not an MD5: for a listed object, its multipart ETag
     /// (`<hex>-<parts>`); for a source, the multipart ETag its content was
     /// found to have when uploaded the same way (see [`crate::multipart_etag`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
+    pub etag: Option<Box<str>>,
     /// When a listed object was last modified (seconds since the epoch).
     #[serde(skip)]
     pub modified: Option<i64>,
@@ -31,7 +33,7 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     /// An object whose size and content MD5 are known.
-    pub fn content(size: u64, md5: String) -> Fingerprint {
+    pub fn content(size: u64, md5: Md5Digest) -> Fingerprint {
         Fingerprint {
             size,
             md5: Some(md5),
@@ -53,7 +55,13 @@ pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Invento
             continue;
         }
         let md5 = md5_file(&file.path)?;
-        inventory.insert(file.key, Fingerprint::content(file.size, md5));
+        let fingerprint = Fingerprint {
+            size: file.size,
+            md5: Md5Digest::from_hex(&md5),
+            etag: None,
+            modified: None,
+        };
+        inventory.insert(file.key, fingerprint);
     }
     Ok(inventory)
 }
@@ -61,21 +69,24 @@ pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Invento
 /// The inventory of a listing, leaving out excluded keys and folder
 /// markers (keys ending in `/`, which some consoles create: they are not
 /// objects a file can hold, and no tool syncs them as such).
-pub fn listed_inventory(entries: Vec<ObjectEntry>, excludes: &ExcludeMatcher) -> Inventory {
+///
+/// Takes the plugin's list as it came (turning it into a `Vec` first would
+/// copy it: it was allocated by the plugin's library).
+pub fn listed_inventory(entries: RVec<ObjectEntry>, excludes: &ExcludeMatcher) -> Inventory {
     entries
         .into_iter()
         .filter(|e| !e.key.ends_with('/') && !excludes.is_excluded(&e.key))
         .map(|e| {
             (
-                e.key.into_string(),
+                e.key.as_str().to_owned(),
                 Fingerprint {
                     size: e.size,
-                    md5: e.md5.into_option().map(|m| m.into_string()),
+                    md5: e.md5.into_option().and_then(|m| Md5Digest::from_hex(&m)),
                     etag: e
                         .etag
                         .into_option()
-                        .map(|t| t.into_string())
-                        .filter(|t| t.contains('-')),
+                        .filter(|t| t.contains('-'))
+                        .map(|t| t.as_str().into()),
                     modified: e.last_modified.into_option(),
                 },
             )
@@ -97,7 +108,7 @@ pub fn inventory_of(
                 .list(location)
                 .into_result()
                 .map_err(|e| from_plugin(format_args!("cannot list {location}"), e))?;
-            Ok(listed_inventory(entries.into(), excludes))
+            Ok(listed_inventory(entries, excludes))
         }
     }
 }
@@ -193,10 +204,11 @@ impl SyncPlan {
 mod tests {
     use super::*;
 
-    fn fp(size: u64, md5: Option<&str>) -> Fingerprint {
+    /// A fingerprint whose MD5 (if any) is `md5` repeated 16 times.
+    fn fp(size: u64, md5: Option<u8>) -> Fingerprint {
         Fingerprint {
             size,
-            md5: md5.map(str::to_string),
+            md5: md5.map(|byte| Md5Digest::from([byte; 16])),
             etag: None,
             modified: None,
         }
@@ -204,13 +216,10 @@ mod tests {
 
     #[test]
     fn a_same_size_object_with_another_checksum_is_transferred() {
-        let source = Inventory::from([
-            ("a".into(), fp(3, Some("x"))),
-            ("b".into(), fp(3, Some("y"))),
-        ]);
+        let source = Inventory::from([("a".into(), fp(3, Some(1))), ("b".into(), fp(3, Some(2)))]);
         let destination = Inventory::from([
-            ("a".into(), fp(3, Some("x"))),
-            ("b".into(), fp(3, Some("z"))),
+            ("a".into(), fp(3, Some(1))),
+            ("b".into(), fp(3, Some(3))),
             ("c".into(), fp(1, None)),
         ]);
         let plan = SyncPlan::new(&source, &destination, true);
@@ -236,7 +245,7 @@ mod tests {
 
     #[test]
     fn an_unknown_checksum_of_the_same_size_is_only_possibly_changed() {
-        let source = Inventory::from([("a".into(), fp(3, Some("x")))]);
+        let source = Inventory::from([("a".into(), fp(3, Some(1)))]);
         let destination = Inventory::from([("a".into(), fp(3, None))]);
         let plan = SyncPlan::new(&source, &destination, true);
         assert_eq!(plan.possibly_changed.len(), 1);

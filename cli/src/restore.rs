@@ -37,6 +37,7 @@ use crate::config::{Component, Settings};
 use crate::exit::{ConfigError, Refused};
 use crate::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
 use crate::lock::RestoreLocks;
+use crate::md5_digest::Md5Digest;
 use crate::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::plan::{listed_inventory, Inventory, PlannedObject, SyncPlan};
 use crate::plugin_errors::from_plugin;
@@ -205,10 +206,11 @@ pub fn run_restore(
         request.quiet,
     )?;
     let index = validate_archive(&archive.path, request.limits)?;
+    let ignored_entries = index.ignored.iter().cloned().collect();
 
     // 3. Plan every component — under the buckets' locks unless nothing
     //    will change, so that no other restore moves them meanwhile.
-    let (mut targets, not_restored) = targets(settings, registry, request, &index)?;
+    let (mut targets, not_restored) = targets(settings, registry, request, index)?;
     let store = BackupStore::open(&settings.destination, registry)?;
     let buckets: Vec<Location> = targets.iter().map(|t| t.component.bucket.clone()).collect();
     let locks = match request.dry_run {
@@ -225,7 +227,7 @@ pub fn run_restore(
     let mut report = RestoreReport {
         archive: archive.file_name.clone(),
         dry_run: request.dry_run,
-        ignored_entries: index.ignored.iter().cloned().collect(),
+        ignored_entries,
         not_restored,
         components: Vec::new(),
     };
@@ -288,11 +290,12 @@ pub fn run_restore(
 }
 
 /// The components to restore: configured, selected, and in the archive.
+/// Takes the archive's inventories over (one copy of them in memory).
 fn targets<'r>(
     settings: &Settings,
     registry: &'r Registry,
     request: &RestoreRequest,
-    index: &ArchiveIndex,
+    mut index: ArchiveIndex,
 ) -> Result<(Vec<Target<'r>>, Vec<String>)> {
     let selected = settings.select(&request.only, &request.skip)?;
     let mut not_restored: Vec<String> = index
@@ -303,7 +306,7 @@ fn targets<'r>(
         .collect();
     let mut targets = Vec::new();
     for component in selected {
-        let Some(found) = index.components.get(&component.name) else {
+        let Some(found) = index.components.remove(&component.name) else {
             if !request.only.is_empty() {
                 bail!(ConfigError(format!(
                     "component {} is not in the archive",
@@ -317,12 +320,8 @@ fn targets<'r>(
             continue;
         };
         let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
-        let inventory = found
-            .inventory
-            .iter()
-            .filter(|(key, _)| !excludes.is_excluded(key))
-            .map(|(k, f)| (k.clone(), f.clone()))
-            .collect();
+        let mut inventory = found.inventory;
+        inventory.retain(|key, _| !excludes.is_excluded(key));
         let plugin = registry.for_location(&component.bucket, None)?;
         targets.push(Target {
             component,
@@ -342,8 +341,8 @@ fn plan_component(
 ) -> Result<Planned> {
     let bucket = target.component.bucket.clone();
     let (listing, bucket_exists) = match target.plugin.provider.list(&bucket).into_result() {
-        Ok(entries) => (Vec::from(entries), true),
-        Err(e) if e.kind == ErrorKind::BucketMissing => (Vec::new(), false),
+        Ok(entries) => (entries, true),
+        Err(e) if e.kind == ErrorKind::BucketMissing => (RVec::new(), false),
         Err(e) => {
             return Err(from_plugin(
                 format_args!("component {}: cannot list {bucket}", target.component.name),
@@ -427,7 +426,7 @@ fn resolve_multipart_etags(
             let (etag, sizes) = &candidates[key];
             if multipart_etags(content, sizes)?.iter().any(|e| e == etag) {
                 if let Some(source) = inventory.get_mut(key) {
-                    source.etag = Some(etag.to_string());
+                    source.etag = Some((*etag).into());
                 }
             }
             Ok(())
@@ -706,11 +705,13 @@ fn take_snapshot(
     for key in &plan.snapshot_keys {
         let original = &bucket[key];
         let same = copied.get(key.as_str()).is_some_and(|c| {
-            let copy_md5 = c.md5.as_ref().map(|m| m.as_str()).into_option();
+            let copy_md5 = c
+                .md5
+                .as_ref()
+                .into_option()
+                .and_then(|m| Md5Digest::from_hex(m));
             c.size == original.size
-                && (copy_md5.is_none()
-                    || original.md5.is_none()
-                    || copy_md5 == original.md5.as_deref())
+                && (copy_md5.is_none() || original.md5.is_none() || copy_md5 == original.md5)
         });
         if !same {
             bail!(

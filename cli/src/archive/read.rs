@@ -9,8 +9,9 @@
 //! character, or appears twice; a size passes the extraction limit; or a
 //! component's content differs from its manifest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
@@ -18,10 +19,11 @@ use anyhow::{bail, Context, Result};
 use filetime::FileTime;
 use flate2::read::MultiGzDecoder;
 use md5::{Digest, Md5};
-use stowage_plugin_support::local_tree::{hex, key_to_relative_path, write_atomically};
+use stowage_plugin_support::local_tree::{key_to_relative_path, write_atomically};
 
 use crate::exit::InvalidArchive;
 use crate::manifest::Manifest;
+use crate::md5_digest::Md5Digest;
 use crate::plan::{Fingerprint, Inventory};
 
 /// Size of a tar block.
@@ -191,7 +193,9 @@ fn read_component<R: Read>(
         inner: MultiGzDecoder::new(stream),
         count: 0,
     };
-    let mut seen = BTreeSet::new();
+    // Keys seen so far, by a 64-bit hash (a copy of every key would double
+    // the memory validation takes; a collision could only refuse an archive).
+    let mut seen = HashSet::new();
     let mut end = 0;
     {
         let mut archive = tar::Archive::new(&mut decoded);
@@ -210,7 +214,9 @@ fn read_component<R: Read>(
             let Checked::File(key) = check_entry(&entry, &what)? else {
                 continue;
             };
-            if !seen.insert(key.clone()) {
+            let mut hasher = DefaultHasher::new();
+            key.hash(&mut hasher);
+            if !seen.insert(hasher.finish()) {
                 bail!(invalid(format!("{what}: entry {key:?} appears twice")));
             }
             let size = entry.size();
@@ -234,7 +240,7 @@ fn hash_exactly(
     size: u64,
     sink: &mut dyn Write,
     what: &str,
-) -> Result<String> {
+) -> Result<Md5Digest> {
     let mut hasher = Md5::new();
     let mut buffer = vec![0u8; 64 * 1024];
     let mut total = 0u64;
@@ -254,7 +260,7 @@ fn hash_exactly(
             "{what}: {total} bytes where the header says {size}"
         )));
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(Md5Digest::from(<[u8; 16]>::from(hasher.finalize())))
 }
 
 /// The component a top-level entry name is the tarball of.
@@ -337,7 +343,9 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
             }
             manifests.insert(component.to_string(), manifest);
         } else if let Some(component) = tarball_component(name) {
-            let mut inventory = Inventory::new();
+            // Collected first, then built in one go: a map built from a sorted
+            // list has full nodes, one grown by insertion half-empty ones.
+            let mut objects = Vec::new();
             read_component(data, component, limits, |key, size, _mtime, content| {
                 let md5 = hash_exactly(
                     content,
@@ -345,9 +353,10 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
                     &mut io::sink(),
                     &format!("{component}.tar.gz: {key}"),
                 )?;
-                inventory.insert(key.to_string(), Fingerprint::content(size, md5));
+                objects.push((key.to_string(), Fingerprint::content(size, md5)));
                 Ok(())
             })?;
+            let inventory = Inventory::from_iter(objects);
             index.components.insert(
                 component.to_string(),
                 ComponentIndex {
@@ -383,7 +392,7 @@ fn manifest_difference(manifest: &Manifest, found: &Inventory) -> Option<String>
     for object in &manifest.objects {
         match found.get(&object.key) {
             None => return Some(format!("{} is missing", object.key)),
-            Some(f) if f.size != object.size || f.md5.as_deref() != Some(object.md5.as_str()) => {
+            Some(f) if f.size != object.size || f.md5 != Some(object.md5) => {
                 return Some(format!("{} has other content", object.key))
             }
             Some(_) => {}
@@ -468,16 +477,16 @@ pub fn extract_component(
         take,
         |key, size, archive_mtime, content| {
             let target = destination.join(key_to_relative_path(key)?);
-            let mut md5 = String::new();
+            let mut md5 = None;
             write_atomically(&target, |partial| {
                 let mut file = io::BufWriter::new(File::create(partial)?);
-                md5 = hash_exactly(content, size, &mut file, key).map_err(io::Error::other)?;
+                md5 = Some(hash_exactly(content, size, &mut file, key).map_err(io::Error::other)?);
                 file.flush()?;
                 let mtime = mtime_for(key).unwrap_or(archive_mtime as i64);
                 filetime::set_file_mtime(partial, FileTime::from_unix_time(mtime, 0))
             })?;
             let want = &expected[key];
-            if want.size != size || want.md5.as_deref() != Some(md5.as_str()) {
+            if want.size != size || want.md5 != md5 {
                 return Err(changed(format!("{key} has other content")));
             }
             extracted += 1;

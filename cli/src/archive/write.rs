@@ -9,10 +9,11 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use md5::{Digest, Md5};
 use stowage_core::ExcludeMatcher;
-use stowage_plugin_support::local_tree::{hex, walk, write_atomically};
+use stowage_plugin_support::local_tree::{walk, write_atomically};
 
 use crate::archive::rsyncable::RsyncableGzWriter;
 use crate::manifest::Manifest;
+use crate::md5_digest::Md5Digest;
 use crate::plan::{Fingerprint, Inventory};
 
 /// Reads through to an inner reader, hashing what passes.
@@ -98,7 +99,7 @@ pub fn pack_component(
                 hasher: Md5::new(),
             };
             builder.append_data(&mut header, format!("./{}", file.key), &mut reader)?;
-            let md5 = hex(&reader.hasher.finalize());
+            let md5 = Md5Digest::from(<[u8; 16]>::from(reader.hasher.finalize()));
             inventory.insert(file.key, Fingerprint::content(file.size, md5));
         }
         builder.into_inner()?.finish()?.flush()

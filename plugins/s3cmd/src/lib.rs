@@ -275,12 +275,14 @@ impl StorageProvider for S3cmdProvider {
     fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
         let root = sync_root(location);
         remote(location)?;
-        let output = self.tool.run(&["ls", "-r", "--list-md5", root.as_str()])?;
-        Ok(output
-            .stdout
-            .lines()
-            .filter_map(|line| parse_listing_line(line, &root))
-            .collect())
+        // Parsed as it streams: a listing of 100,000 objects is ~20 MB of text.
+        let mut entries = Vec::new();
+        self.tool.run_streaming(
+            &["ls", "-r", "--list-md5", root.as_str()],
+            |line| entries.extend(parse_listing_line(line, &root)),
+            |_| {},
+        )?;
+        Ok(entries)
     }
 
     fn sync(
@@ -425,6 +427,7 @@ impl S3cmdProvider {
         let Some(links) = ShardLinks::create(root, &files, shards) else {
             return Ok(None);
         };
+        drop(files);
         // The delete limit is checked before anything changes, as unsharded.
         if let (true, Some(_)) = (options.delete, options.max_deletes.into_option()) {
             let dry = SyncOptions {

@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
 use stowage_core::{
@@ -116,13 +117,17 @@ pub fn run_concurrently(
     let report = Mutex::new(SyncReport::default());
     let totals = Mutex::new(Progress::default());
     // A tool may report one object on several lines (s3cmd, one per part).
+    // Seen actions are remembered by a 64-bit hash, not a copy of the key:
+    // the report already holds the keys once.
     let seen = Mutex::new(HashSet::new());
     let on_line = |line: &str| {
         let Some(action) = parse(line) else { return };
+        let mut hasher = DefaultHasher::new();
+        (action.kind, action.key.as_str()).hash(&mut hasher);
         if !seen
             .lock()
             .expect("no panics while held")
-            .insert((action.kind, action.key.clone()))
+            .insert(hasher.finish())
         {
             return;
         }
@@ -143,7 +148,7 @@ pub fn run_concurrently(
     let results: Vec<Result<(), PluginError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = runs
             .iter()
-            .map(|args| scope.spawn(|| tool.run_streaming(args, on_line, on_line).map(drop)))
+            .map(|args| scope.spawn(|| tool.run_streaming(args, on_line, on_line)))
             .collect();
         handles
             .into_iter()

@@ -105,20 +105,28 @@ impl Tool {
     /// Runs the tool to completion; a non-zero exit is an error built from
     /// its stderr (see [`Tool::failure`]).
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<ToolOutput, PluginError> {
-        self.run_streaming(args, |_| {}, |_| {})
+        let (status, output) = self.spawn_and_collect(args, Kept::All, &mut |_| {}, &mut |_| {})?;
+        if status.success() {
+            Ok(output)
+        } else {
+            Err(self.failure(args, status, &output.stderr))
+        }
     }
 
     /// Runs the tool, handing each line of stdout and stderr to the
-    /// callbacks as it arrives (for progress), and returns all of it.
+    /// callbacks as it arrives (for progress and results). Nothing is kept
+    /// but the last [`STDERR_TAIL`] bytes of stderr, for the error of a
+    /// failed run: a sync of 100,000 files prints tens of megabytes.
     pub fn run_streaming<S: AsRef<OsStr>>(
         &self,
         args: &[S],
         mut on_stdout: impl FnMut(&str),
         mut on_stderr: impl FnMut(&str) + Send,
-    ) -> Result<ToolOutput, PluginError> {
-        let (status, output) = self.spawn_and_collect(args, &mut on_stdout, &mut on_stderr)?;
+    ) -> Result<(), PluginError> {
+        let (status, output) =
+            self.spawn_and_collect(args, Kept::Tail, &mut on_stdout, &mut on_stderr)?;
         if status.success() {
-            Ok(output)
+            Ok(())
         } else {
             Err(self.failure(args, status, &output.stderr))
         }
@@ -130,12 +138,13 @@ impl Tool {
         &self,
         args: &[S],
     ) -> Result<(ExitStatus, ToolOutput), PluginError> {
-        self.spawn_and_collect(args, &mut |_| {}, &mut |_| {})
+        self.spawn_and_collect(args, Kept::All, &mut |_| {}, &mut |_| {})
     }
 
     fn spawn_and_collect<S: AsRef<OsStr>>(
         &self,
         args: &[S],
+        kept: Kept,
         on_stdout: &mut dyn FnMut(&str),
         on_stderr: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(ExitStatus, ToolOutput), PluginError> {
@@ -153,8 +162,13 @@ impl Tool {
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (stdout_text, stderr_text) = std::thread::scope(|scope| {
-            let err_reader = scope.spawn(|| read_lines(stderr, on_stderr));
-            let out = read_lines(stdout, on_stdout);
+            let err_reader = scope.spawn(|| read_lines(stderr, kept, on_stderr));
+            // A streaming run's stdout went to the callback; only stderr explains failures.
+            let stdout_kept = match kept {
+                Kept::All => Kept::All,
+                Kept::Tail | Kept::Nothing => Kept::Nothing,
+            };
+            let out = read_lines(stdout, stdout_kept, on_stdout);
             (
                 out,
                 err_reader.join().expect("the stderr reader does not panic"),
@@ -231,7 +245,19 @@ impl Tool {
     }
 }
 
-fn read_lines(stream: impl Read, on_line: &mut (dyn FnMut(&str) + '_)) -> String {
+/// How many bytes of stderr a streaming run keeps (see [`Tool::run_streaming`]).
+pub const STDERR_TAIL: usize = 64 * 1024;
+
+/// How much of a stream [`read_lines`] keeps once its lines are handed over.
+#[derive(Clone, Copy)]
+enum Kept {
+    All,
+    /// The last [`STDERR_TAIL`] bytes or so, from a line start.
+    Tail,
+    Nothing,
+}
+
+fn read_lines(stream: impl Read, kept: Kept, on_line: &mut (dyn FnMut(&str) + '_)) -> String {
     let mut all = String::new();
     let mut reader = BufReader::new(stream);
     let mut buffer = Vec::new();
@@ -241,7 +267,19 @@ fn read_lines(stream: impl Read, on_line: &mut (dyn FnMut(&str) + '_)) -> String
         }
         let line = String::from_utf8_lossy(&buffer).into_owned();
         on_line(line.trim_end_matches(['\n', '\r']));
-        all.push_str(&line);
+        match kept {
+            Kept::All => all.push_str(&line),
+            Kept::Tail => {
+                all.push_str(&line);
+                if all.len() > 2 * STDERR_TAIL {
+                    // Whole lines only, so the tail is valid UTF-8.
+                    let cut = all.len() - STDERR_TAIL;
+                    let start = all[cut..].find('\n').map_or(cut, |n| cut + n + 1);
+                    all.drain(..start);
+                }
+            }
+            Kept::Nothing => {}
+        }
         buffer.clear();
     }
     all
@@ -338,15 +376,31 @@ mod tests {
     fn streaming_hands_over_every_line() {
         let tool = Tool::new("x", "sh", "");
         let mut lines = Vec::new();
-        let out = tool
-            .run_streaming(
-                &["-c", "printf 'a\\nb\\n'"],
-                |l| lines.push(l.to_string()),
-                |_| {},
-            )
-            .unwrap();
+        tool.run_streaming(
+            &["-c", "printf 'a\\nb\\n'"],
+            |l| lines.push(l.to_string()),
+            |_| {},
+        )
+        .unwrap();
         assert_eq!(lines, ["a", "b"]);
-        assert_eq!(out.stdout, "a\nb\n");
+    }
+
+    #[test]
+    fn a_failed_streaming_run_is_explained_by_the_end_of_its_stderr() {
+        let tool = Tool::new("x", "sh", "");
+        // ~1 MB of chatter on stderr before the line that explains the failure.
+        let script = "seq 200000 >&2; echo 'ERROR: S3 error: 403 (AccessDenied)' >&2; exit 1";
+        let err = tool
+            .run_streaming(&["-c", script], |_| {}, |_| {})
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Unauthorized);
+        assert!(
+            err.message
+                .as_str()
+                .ends_with("ERROR: S3 error: 403 (AccessDenied)"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
