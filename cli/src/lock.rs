@@ -13,7 +13,7 @@
 //! lock is taken over, so a re-run after a crash goes on. `--break-lock`
 //! takes over any lock (for a holder on another host that died).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,10 @@ struct LockRecord {
 /// attempted on drop).
 pub struct RestoreLocks<'s, 'r> {
     store: &'s BackupStore<'r>,
-    held: Vec<(String, LockRecord)>,
+    /// Lock object name, bucket, and the record written.
+    held: Vec<(String, Location, LockRecord)>,
+    /// When the last record was written.
+    written: Instant,
 }
 
 /// This machine's host name, as lock records name it.
@@ -94,8 +97,23 @@ impl LockRecord {
 }
 
 impl<'s, 'r> RestoreLocks<'s, 'r> {
-    /// Takes the lock of every bucket, or refuses naming the holder.
+    /// Takes the lock of every bucket, or refuses naming the holder:
+    /// [`RestoreLocks::take`], then [`RestoreLocks::confirm`].
     pub fn acquire(
+        store: &'s BackupStore<'r>,
+        buckets: &[Location],
+        break_lock: bool,
+    ) -> Result<Self> {
+        let locks = Self::take(store, buckets, break_lock)?;
+        locks.confirm()?;
+        Ok(locks)
+    }
+
+    /// Writes this restore's lock for every bucket, refusing if a live lock
+    /// is there. Nothing may change a bucket before [`RestoreLocks::confirm`]
+    /// has passed; reading them meanwhile (planning) is what the pause
+    /// before confirming is for.
+    pub fn take(
         store: &'s BackupStore<'r>,
         buckets: &[Location],
         break_lock: bool,
@@ -103,6 +121,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
         let mut locks = RestoreLocks {
             store,
             held: Vec::new(),
+            written: Instant::now(),
         };
         for bucket in buckets {
             let name = lock_name(bucket);
@@ -118,13 +137,19 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
             }
             let record = LockRecord::ours();
             store.put_bytes(&name, &serde_json::to_vec(&record)?)?;
-            locks.held.push((name, record));
+            locks.held.push((name, bucket.clone(), record));
         }
-        // One pause for all: a restore that wrote at the same time has
-        // overwritten ours by now, and exactly one of us reads itself back.
-        std::thread::sleep(SETTLE);
-        for (bucket, (name, record)) in buckets.iter().zip(&locks.held) {
-            match read(store, name)? {
+        locks.written = Instant::now();
+        Ok(locks)
+    }
+
+    /// Reads every lock back, at least [`SETTLE`] after they were written:
+    /// a restore that wrote at the same time has overwritten ours by then,
+    /// and exactly one of us reads itself back; the other refuses.
+    pub fn confirm(&self) -> Result<()> {
+        std::thread::sleep(SETTLE.saturating_sub(self.written.elapsed()));
+        for (name, bucket, record) in &self.held {
+            match read(self.store, name)? {
                 Some(found) if &found == record => {}
                 Some(found) => bail!(Refused(format!(
                     "another restore into {bucket} started at the same time (host {}, pid {}); try again later",
@@ -133,7 +158,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
                 None => bail!(Refused(format!("the lock for {bucket} vanished while it was taken; try again"))),
             }
         }
-        Ok(locks)
+        Ok(())
     }
 
     /// Removes the locks this process still holds.
@@ -143,7 +168,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
 
     fn release_held(&mut self) -> Result<()> {
         let mut ours = Vec::new();
-        for (name, record) in self.held.drain(..) {
+        for (name, _, record) in self.held.drain(..) {
             if read(self.store, &name)?.as_ref() == Some(&record) {
                 ours.push(name);
             }

@@ -100,13 +100,16 @@ impl RestoreRequest {
             yes: false,
             allow_empty: false,
             max_delete: None,
-            jobs: 1,
+            jobs: DEFAULT_JOBS,
             quiet: false,
             limits: Limits::default(),
             break_lock: false,
         }
     }
 }
+
+/// Components planned and restored at once unless asked otherwise.
+pub const DEFAULT_JOBS: usize = 4;
 
 /// One component's plan.
 #[derive(Debug, Serialize)]
@@ -215,11 +218,11 @@ pub fn run_restore(
     let buckets: Vec<Location> = targets.iter().map(|t| t.component.bucket.clone()).collect();
     let locks = match request.dry_run {
         true => None,
-        false => Some(RestoreLocks::acquire(&store, &buckets, request.break_lock)?),
+        false => Some(RestoreLocks::take(&store, &buckets, request.break_lock)?),
     };
-    let mut plans = Vec::new();
-    for target in &mut targets {
-        plans.push(plan_component(target, request, &archive.path)?);
+    let plans = plan_components(&mut targets, request, &archive.path)?;
+    if let Some(locks) = &locks {
+        locks.confirm()?;
     }
 
     // 4. Safety rules, dry run, confirmation.
@@ -251,6 +254,7 @@ pub fn run_restore(
         request,
         restore_time,
         work: &work,
+        tmp_bucket_ready: Mutex::new(false),
     };
     let next = AtomicUsize::new(0);
     let work_items: Vec<Mutex<Option<Planned>>> =
@@ -330,6 +334,31 @@ fn targets<'r>(
         });
     }
     Ok((targets, not_restored))
+}
+
+/// Plans every target, `jobs` at a time (listing a bucket is mostly waiting).
+fn plan_components(
+    targets: &mut [Target<'_>],
+    request: &RestoreRequest,
+    archive: &Path,
+) -> Result<Vec<Planned>> {
+    let mut plans = Vec::new();
+    for chunk in targets.chunks_mut(request.jobs.max(1)) {
+        let planned: Vec<Result<Planned>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter_mut()
+                .map(|target| scope.spawn(|| plan_component(target, request, archive)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("planning does not panic"))
+                .collect()
+        });
+        for plan in planned {
+            plans.push(plan?);
+        }
+    }
+    Ok(plans)
 }
 
 /// Lists the bucket and compares it with the archive. A missing bucket is
@@ -528,6 +557,8 @@ struct RestoreRun<'a> {
     /// Names the snapshots: `<tmp>/<component>.<restore_time>/`.
     restore_time: u64,
     work: &'a Path,
+    /// Whether the tmp bucket is known to exist (checked once per restore).
+    tmp_bucket_ready: Mutex<bool>,
 }
 
 impl RestoreRun<'_> {
@@ -540,28 +571,10 @@ impl RestoreRun<'_> {
         let bucket_inventory = &planned.bucket;
         let mut outcome = outcome_of(planned.plan);
         let result = (|| -> Result<()> {
-            outcome.snapshot = take_snapshot(
-                target,
-                &outcome.plan,
-                bucket_inventory,
-                settings,
-                restore_time,
-            )?;
-            let nothing_to_do = outcome.plan.plan.transfer.is_empty()
-                && outcome.plan.plan.delete.is_empty()
-                && outcome.plan.plan.possibly_changed.is_empty();
-            if nothing_to_do && outcome.plan.bucket_exists {
-                // The listing just taken is the proof: every object already matches.
-                outcome.verification = Some(Verification {
-                    verified: outcome.plan.plan.unchanged,
-                    ..Verification::default()
-                });
-                return Ok(());
-            }
-            // Only what the plan uploads (or the tool may) is extracted; the
-            // tool's own sync transfers it without deleting, and the planned
-            // deletes follow only once every upload has succeeded.
-            let _ = std::fs::remove_dir_all(&staging);
+            // Only what the plan uploads (or the tool may) is extracted —
+            // while the snapshot is taken, both only read; the tool's own
+            // sync transfers it without deleting, and the planned deletes
+            // follow only once every upload has succeeded.
             let plan = &outcome.plan.plan;
             let wanted: HashSet<&str> = plan
                 .transfer
@@ -580,13 +593,45 @@ impl RestoreRun<'_> {
                     &staging,
                 )
             };
-            extract(&|key| wanted.contains(key))?;
+            let (snapshot, extracted) = std::thread::scope(|scope| {
+                let extraction = (!wanted.is_empty()).then(|| {
+                    scope.spawn(|| {
+                        let _ = std::fs::remove_dir_all(&staging);
+                        extract(&|key| wanted.contains(key))
+                    })
+                });
+                let snapshot = take_snapshot(
+                    target,
+                    &outcome.plan,
+                    bucket_inventory,
+                    settings,
+                    restore_time,
+                    &self.tmp_bucket_ready,
+                );
+                let extracted =
+                    extraction.map_or(Ok(()), |h| h.join().expect("extraction does not panic"));
+                (snapshot, extracted)
+            });
+            outcome.snapshot = snapshot?;
+            extracted?;
+            let nothing_to_do =
+                plan.transfer.is_empty() && plan.delete.is_empty() && wanted.is_empty();
+            if nothing_to_do && outcome.plan.bucket_exists {
+                // The listing just taken is the proof: every object already matches.
+                outcome.verification = Some(Verification {
+                    verified: plan.unchanged,
+                    ..Verification::default()
+                });
+                return Ok(());
+            }
             let bucket = &target.component.bucket;
             let provider = &target.plugin.provider;
-            provider
-                .ensure_bucket(bucket)
-                .into_result()
-                .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
+            if !outcome.plan.bucket_exists {
+                provider
+                    .ensure_bucket(bucket)
+                    .into_result()
+                    .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
+            }
             let excludes: RVec<RString> = target
                 .component
                 .excludes
@@ -666,6 +711,7 @@ fn take_snapshot(
     bucket: &Inventory,
     settings: &Settings,
     restore_time: u64,
+    tmp_bucket_ready: &Mutex<bool>,
 ) -> Result<Option<String>> {
     if plan.snapshot_keys.is_empty() {
         return Ok(None);
@@ -682,11 +728,16 @@ fn take_snapshot(
             target.component.name
         )
     };
-    tmp_plugin
-        .provider
-        .ensure_bucket(tmp)
-        .into_result()
-        .map_err(|e| from_plugin(context(), e))?;
+    let mut ready = tmp_bucket_ready.lock().expect("not poisoned");
+    if !*ready {
+        tmp_plugin
+            .provider
+            .ensure_bucket(tmp)
+            .into_result()
+            .map_err(|e| from_plugin(context(), e))?;
+        *ready = true;
+    }
+    drop(ready);
     tmp_plugin
         .provider
         .copy(

@@ -8,7 +8,7 @@ use crate::config::{ConfigArgs, Settings};
 use crate::fetch::ArchiveSource;
 use crate::registry::Registry;
 use crate::restore::{
-    confirm_on_terminal, run_restore, RestoreReport, RestoreRequest, SnapshotMode,
+    confirm_on_terminal, run_restore, RestoreReport, RestoreRequest, SnapshotMode, DEFAULT_JOBS,
 };
 
 /// Arguments of `stowage restore`.
@@ -43,8 +43,9 @@ pub struct RestoreArgs {
     /// Refuse a component whose restore would delete more than N objects.
     #[arg(long, value_name = "N")]
     max_delete: Option<u64>,
-    /// Components restored at once.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Components planned and restored at once (each runs its tool; the
+    /// s3cmd plugin also splits a large upload into its own parallel runs).
+    #[arg(long, default_value_t = DEFAULT_JOBS, value_name = "N")]
     jobs: usize,
     /// Take over the restore lock of a bucket even if its holder may still
     /// be running (it ran on another host and died).
