@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod lock;
 pub mod manifest;
 pub mod md5_digest;
+pub mod memory;
 pub mod multipart_etag;
 pub mod plan;
 pub mod plugin_errors;

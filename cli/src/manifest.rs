@@ -37,7 +37,7 @@ impl Manifest {
             objects: inventory
                 .iter()
                 .map(|(key, f)| ManifestObject {
-                    key: key.clone(),
+                    key: key.to_string(),
                     size: f.size,
                     md5: f.md5.expect("a packed inventory has every MD5"),
                 })

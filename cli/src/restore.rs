@@ -38,8 +38,9 @@ use crate::exit::{ConfigError, Refused};
 use crate::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
 use crate::lock::RestoreLocks;
 use crate::md5_digest::Md5Digest;
+use crate::memory::release_free_memory;
 use crate::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
-use crate::plan::{listed_inventory, Inventory, PlannedObject, SyncPlan};
+use crate::plan::{listed_inventory, Inventory, Key, PlannedObject, SyncPlan};
 use crate::plugin_errors::from_plugin;
 use crate::progress::ProgressBarSink;
 use crate::registry::{LoadedPlugin, Registry};
@@ -128,7 +129,7 @@ pub struct ComponentPlan {
     #[serde(flatten)]
     pub plan: SyncPlan,
     /// The keys the snapshot will copy.
-    pub snapshot_keys: Vec<String>,
+    pub snapshot_keys: Vec<Key>,
 }
 
 /// One component's outcome.
@@ -209,6 +210,7 @@ pub fn run_restore(
         request.quiet,
     )?;
     let index = validate_archive(&archive.path, request.limits)?;
+    release_free_memory();
     let ignored_entries = index.ignored.iter().cloned().collect();
 
     // 3. Plan every component — under the buckets' locks unless nothing
@@ -272,6 +274,7 @@ pub fn run_restore(
                     .take()
                     .expect("taken once");
                 let outcome = run.restore_component(target, planned);
+                release_free_memory();
                 *results[i].lock().expect("not poisoned") = Some(outcome);
             });
         }
@@ -397,7 +400,7 @@ fn plan_component(
         SnapshotMode::Full => bucket_inventory.keys().cloned().collect(),
         SnapshotMode::Changed => {
             let existing = |o: &PlannedObject| bucket_inventory.contains_key(&o.key);
-            let mut keys: Vec<String> = plan
+            let mut keys: Vec<Key> = plan
                 .transfer
                 .iter()
                 .chain(&plan.possibly_changed)
@@ -439,7 +442,7 @@ fn resolve_multipart_etags(
         .filter_map(|o| {
             let etag = bucket_inventory.get(&o.key)?.etag.as_deref()?;
             let sizes = candidate_part_sizes(o.size, part_count(etag)?);
-            (!sizes.is_empty()).then_some((o.key.as_str(), (etag, sizes)))
+            (!sizes.is_empty()).then_some((&*o.key, (etag, sizes)))
         })
         .collect();
     if candidates.is_empty() {
@@ -580,7 +583,7 @@ impl RestoreRun<'_> {
                 .transfer
                 .iter()
                 .chain(&plan.possibly_changed)
-                .map(|o| o.key.as_str())
+                .map(|o| &*o.key)
                 .collect();
             let extract = |wanted: &dyn Fn(&str) -> bool| {
                 extract(
@@ -668,7 +671,7 @@ impl RestoreRun<'_> {
                 }
             }
             if !plan.delete.is_empty() {
-                let keys: Vec<String> = plan.delete.iter().map(|o| o.key.clone()).collect();
+                let keys: Vec<Key> = plan.delete.iter().map(|o| o.key.clone()).collect();
                 let report = provider
                     .delete(bucket, &to_rvec(&keys))
                     .into_result()
@@ -684,8 +687,8 @@ impl RestoreRun<'_> {
                 &target.inventory,
                 &matcher,
                 true,
-                &|keys: &[String]| {
-                    let keys: HashSet<&str> = keys.iter().map(String::as_str).collect();
+                &|keys: &[Key]| {
+                    let keys: HashSet<&str> = keys.iter().map(|k| &**k).collect();
                     extract(&|key| keys.contains(key))
                 },
             )?;
@@ -755,7 +758,7 @@ fn take_snapshot(
     let copied: BTreeMap<&str, &ObjectEntry> = copied.iter().map(|e| (e.key.as_str(), e)).collect();
     for key in &plan.snapshot_keys {
         let original = &bucket[key];
-        let same = copied.get(key.as_str()).is_some_and(|c| {
+        let same = copied.get(&**key).is_some_and(|c| {
             let copy_md5 = c
                 .md5
                 .as_ref()
@@ -788,7 +791,7 @@ fn extract(
     staging: &Path,
 ) -> Result<()> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
-    let uploads: HashSet<&str> = plan.transfer.iter().map(|o| o.key.as_str()).collect();
+    let uploads: HashSet<&str> = plan.transfer.iter().map(|o| &*o.key).collect();
     let mtime = |key: &str| match uploads.contains(key) {
         true => Some(now),
         false => bucket.get(key).and_then(|f| f.modified),

@@ -15,7 +15,7 @@ use stowage_core::abi_stable::std_types::{RString, RVec};
 use stowage_core::{ExcludeMatcher, Location, ProviderBox};
 use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
-use crate::plan::{compare, inventory_of, Comparison, Inventory};
+use crate::plan::{compare, inventory_of, Comparison, Inventory, Key};
 
 /// What verification found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -23,11 +23,11 @@ pub struct Verification {
     /// Objects whose size and MD5 match the source.
     pub verified: u64,
     /// Objects whose MD5 cannot be known (multipart ETag): checked by size only.
-    pub size_only: Vec<String>,
+    pub size_only: Vec<Key>,
     /// Objects the tool left missing or wrong, transferred again.
-    pub repaired: Vec<String>,
+    pub repaired: Vec<Key>,
     /// Extraneous objects the tool left behind, deleted.
-    pub removed: Vec<String>,
+    pub removed: Vec<Key>,
 }
 
 /// Verifies `destination` against `source_inventory` and repairs it.
@@ -42,7 +42,7 @@ pub fn verify_and_repair(
     excludes: &ExcludeMatcher,
     delete: bool,
 ) -> Result<Verification> {
-    let already_there = |_: &[String]| Ok(());
+    let already_there = |_: &[Key]| Ok(());
     verify_and_repair_with(
         provider,
         source,
@@ -64,7 +64,7 @@ pub fn verify_and_repair_with(
     source_inventory: &Inventory,
     excludes: &ExcludeMatcher,
     delete: bool,
-    prepare: &dyn Fn(&[String]) -> Result<()>,
+    prepare: &dyn Fn(&[Key]) -> Result<()>,
 ) -> Result<Verification> {
     let destination_inventory = inventory_of(destination, provider, excludes)?;
     let mut verification = Verification::default();
@@ -76,7 +76,7 @@ pub fn verify_and_repair_with(
             Comparison::Differs => wrong.push(key.clone()),
         }
     }
-    let extraneous: Vec<String> = if delete {
+    let extraneous: Vec<Key> = if delete {
         destination_inventory
             .keys()
             .filter(|k| !source_inventory.contains_key(*k))
@@ -117,7 +117,7 @@ fn transfer_again(
     provider: &ProviderBox,
     source: &Location,
     destination: &Location,
-    keys: &[String],
+    keys: &[Key],
 ) -> Result<()> {
     match (source, destination) {
         (Location::Local { path }, Location::Remote { .. }) => {
@@ -125,7 +125,7 @@ fn transfer_again(
                 let file = Path::new(path.as_str()).join(key_to_relative_path(key)?);
                 let file = file.to_string_lossy();
                 provider
-                    .put(file.as_ref().into(), destination, key.as_str().into())
+                    .put(file.as_ref().into(), destination, key.as_ref().into())
                     .into_result()
                     .map_err(|e| anyhow!("repair upload of {key} failed: {e}"))?;
             }
@@ -138,7 +138,7 @@ fn transfer_again(
                 }
                 let file = file.to_string_lossy();
                 provider
-                    .get(source, key.as_str().into(), file.as_ref().into())
+                    .get(source, key.as_ref().into(), file.as_ref().into())
                     .into_result()
                     .map_err(|e| anyhow!("repair download of {key} failed: {e}"))?;
             }
@@ -158,7 +158,7 @@ fn transfer_again(
     Ok(())
 }
 
-fn remove(provider: &ProviderBox, destination: &Location, keys: &[String]) -> Result<()> {
+fn remove(provider: &ProviderBox, destination: &Location, keys: &[Key]) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -182,6 +182,6 @@ fn remove(provider: &ProviderBox, destination: &Location, keys: &[String]) -> Re
 }
 
 /// Keys as the FFI vector the provider calls take.
-pub fn to_rvec(keys: &[String]) -> RVec<RString> {
-    keys.iter().map(|k| RString::from(k.as_str())).collect()
+pub fn to_rvec<K: AsRef<str>>(keys: &[K]) -> RVec<RString> {
+    keys.iter().map(|k| RString::from(k.as_ref())).collect()
 }

@@ -130,7 +130,7 @@ fn component<'r>(report: &'r RestoreReport, name: &str) -> &'r ComponentOutcome 
 }
 
 fn keys(objects: &[stowage::plan::PlannedObject]) -> BTreeSet<String> {
-    objects.iter().map(|o| o.key.clone()).collect()
+    objects.iter().map(|o| o.key.to_string()).collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {

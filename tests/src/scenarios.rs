@@ -53,7 +53,7 @@ fn transferred(outcome: &SyncOutcome) -> BTreeSet<String> {
         }
     }
     if let Some(v) = &outcome.verification {
-        keys.extend(v.repaired.iter().cloned());
+        keys.extend(v.repaired.iter().map(|k| k.to_string()));
     }
     keys
 }
@@ -65,7 +65,7 @@ fn deleted(outcome: &SyncOutcome) -> BTreeSet<String> {
         keys.extend(report.keys(ActionKind::Delete));
     }
     if let Some(v) = &outcome.verification {
-        keys.extend(v.removed.iter().cloned());
+        keys.extend(v.removed.iter().map(|k| k.to_string()));
     }
     keys
 }
@@ -152,7 +152,7 @@ pub fn a_same_size_change_with_an_older_mtime_is_uploaded(h: &Harness) -> Result
         .plan
         .transfer
         .iter()
-        .map(|o| o.key.clone())
+        .map(|o| o.key.to_string())
         .collect();
     ensure!(planned == keys(["dir/b.bin"]), "plan {planned:?}");
     ensure!(
@@ -323,8 +323,8 @@ pub fn the_dry_run_plan_equals_the_real_actions(h: &Harness) -> Result<()> {
         .into_result()?;
     ensure_same(&bucket.contents()?, &before, "after the dry runs")?;
 
-    let planned: BTreeSet<String> = plan.transfer.iter().map(|o| o.key.clone()).collect();
-    let planned_deletes: BTreeSet<String> = plan.delete.iter().map(|o| o.key.clone()).collect();
+    let planned: BTreeSet<String> = plan.transfer.iter().map(|o| o.key.to_string()).collect();
+    let planned_deletes: BTreeSet<String> = plan.delete.iter().map(|o| o.key.to_string()).collect();
     ensure!(
         planned == keys(["added.txt", "dir/b.bin"]),
         "planned uploads {planned:?}"

@@ -24,7 +24,7 @@ use stowage_plugin_support::local_tree::{key_to_relative_path, write_atomically}
 use crate::exit::InvalidArchive;
 use crate::manifest::Manifest;
 use crate::md5_digest::Md5Digest;
-use crate::plan::{Fingerprint, Inventory};
+use crate::plan::{Fingerprint, Inventory, Key};
 
 /// Size of a tar block.
 const BLOCK: u64 = 512;
@@ -353,7 +353,7 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
                     &mut io::sink(),
                     &format!("{component}.tar.gz: {key}"),
                 )?;
-                objects.push((key.to_string(), Fingerprint::content(size, md5)));
+                objects.push((Key::from(key), Fingerprint::content(size, md5)));
                 Ok(())
             })?;
             let inventory = Inventory::from_iter(objects);
@@ -390,7 +390,7 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
 /// The first object where `manifest` and what the tarball holds differ, described.
 fn manifest_difference(manifest: &Manifest, found: &Inventory) -> Option<String> {
     for object in &manifest.objects {
-        match found.get(&object.key) {
+        match found.get(object.key.as_str()) {
             None => return Some(format!("{} is missing", object.key)),
             Some(f) if f.size != object.size || f.md5 != Some(object.md5) => {
                 return Some(format!("{} has other content", object.key))
@@ -405,7 +405,7 @@ fn manifest_difference(manifest: &Manifest, found: &Inventory) -> Option<String>
         manifest.objects.iter().map(|o| o.key.as_str()).collect();
     found
         .keys()
-        .find(|k| !listed.contains(k.as_str()))
+        .find(|k| !listed.contains(&***k))
         .map(|k| format!("{k} is not in the manifest"))
 }
 

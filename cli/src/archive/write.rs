@@ -100,7 +100,7 @@ pub fn pack_component(
             };
             builder.append_data(&mut header, format!("./{}", file.key), &mut reader)?;
             let md5 = Md5Digest::from(<[u8; 16]>::from(reader.hasher.finalize()));
-            inventory.insert(file.key, Fingerprint::content(file.size, md5));
+            inventory.insert(file.key.into(), Fingerprint::content(file.size, md5));
         }
         builder.into_inner()?.finish()?.flush()
     })
