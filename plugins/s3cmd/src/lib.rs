@@ -51,7 +51,7 @@ use stowage_core::{
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::exclude_translation::to_regex;
-use stowage_plugin_support::local_tree::{key_to_relative_path, walk, LocalFile};
+use stowage_plugin_support::local_tree::{key_to_relative_path, walk_each, LocalFile};
 use stowage_plugin_support::paths::{expand_home, object_url, quoted_key, remote, sync_root};
 use stowage_plugin_support::regex_escape::escape;
 use stowage_plugin_support::sync_driver::{run_concurrently, run_sync, SyncCommand};
@@ -419,15 +419,18 @@ impl S3cmdProvider {
             n => n,
         } as usize;
         let root = Path::new(path.as_str());
-        let files = walk(root)?;
-        let shards = wanted.min(files.len() / self.shard_min_files);
+        let mut files = 0;
+        walk_each(root, |_| {
+            files += 1;
+            Ok(())
+        })?;
+        let shards = wanted.min(files / self.shard_min_files);
         if shards < 2 {
             return Ok(None);
         }
-        let Some(links) = ShardLinks::create(root, &files, shards) else {
+        let Some(links) = ShardLinks::create(root, shards) else {
             return Ok(None);
         };
-        drop(files);
         // The delete limit is checked before anything changes, as unsharded.
         if let (true, Some(_)) = (options.delete, options.max_deletes.into_option()) {
             let dry = SyncOptions {
@@ -482,10 +485,12 @@ struct ShardLinks {
 }
 
 impl ShardLinks {
-    /// Splits `files` into `shards` of about the same weight (bytes plus a
-    /// per-file cost), largest first. `None` when the links cannot be made
-    /// (another filesystem, no write access): the caller does not split.
-    fn create(root: &Path, files: &[LocalFile], shards: usize) -> Option<ShardLinks> {
+    /// Splits the files below `root` into `shards` of about the same weight
+    /// (bytes plus a per-file cost), each file going to the lightest shard
+    /// as the walk meets it — no list of the tree is held. `None` when the
+    /// links cannot be made (another filesystem, no write access): the
+    /// caller does not split.
+    fn create(root: &Path, shards: usize) -> Option<ShardLinks> {
         const PER_FILE_COST: u64 = 256 * 1024;
         let parent_dir = root.parent().filter(|p| !p.as_os_str().is_empty())?;
         let parent = tempfile::Builder::new()
@@ -495,20 +500,20 @@ impl ShardLinks {
         let dirs: Vec<PathBuf> = (0..shards)
             .map(|i| parent.path().join(i.to_string()))
             .collect();
-        let mut order: Vec<&LocalFile> = files.iter().collect();
-        order.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.key.cmp(&b.key)));
         let mut load = vec![0u64; shards];
-        for file in order {
+        let linked = walk_each(root, |file: LocalFile| {
             let (shard, _) = load
                 .iter()
                 .enumerate()
                 .min_by_key(|(i, l)| (**l, *i))
                 .expect("at least two shards");
             load[shard] += file.size + PER_FILE_COST;
-            let link = dirs[shard].join(key_to_relative_path(&file.key).ok()?);
-            std::fs::create_dir_all(link.parent()?).ok()?;
-            std::fs::hard_link(&file.path, &link).ok()?;
-        }
+            let link = dirs[shard].join(key_to_relative_path(&file.key)?);
+            let cannot = |e: std::io::Error| PluginError::new(ErrorKind::Other, e.to_string());
+            std::fs::create_dir_all(link.parent().expect("a link has a parent")).map_err(cannot)?;
+            std::fs::hard_link(&file.path, &link).map_err(cannot)
+        });
+        linked.ok()?;
         Some(ShardLinks {
             _parent: parent,
             dirs,

@@ -29,13 +29,28 @@ pub struct LocalFile {
 /// Every regular file below `root`, sorted by key. Symbolic links and
 /// unfinished writes are left out. A missing `root` is `BucketMissing`.
 pub fn walk(root: &Path) -> Result<Vec<LocalFile>, PluginError> {
+    let mut files = Vec::new();
+    walk_each(root, |file| {
+        files.push(file);
+        Ok(())
+    })?;
+    files.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(files)
+}
+
+/// The files of [`walk`], handed to `on_file` one at a time in directory
+/// order (not sorted), holding none of them: for a tree too large to list
+/// in memory twice over.
+pub fn walk_each(
+    root: &Path,
+    mut on_file: impl FnMut(LocalFile) -> Result<(), PluginError>,
+) -> Result<(), PluginError> {
     if !root.is_dir() {
         return Err(PluginError::new(
             ErrorKind::BucketMissing,
             format!("directory {} does not exist", root.display()),
         ));
     }
-    let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry.map_err(|e| io_error("cannot read directory", root, e.into()))?;
         if !entry.file_type().is_file() {
@@ -63,15 +78,14 @@ pub fn walk(root: &Path) -> Result<Vec<LocalFile>, PluginError> {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs() as i64);
-        files.push(LocalFile {
+        on_file(LocalFile {
             key,
             path: entry.path().to_path_buf(),
             size: meta.len(),
             mtime,
-        });
+        })?;
     }
-    files.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(files)
+    Ok(())
 }
 
 fn relative_path_to_key(relative: &Path) -> Option<String> {
