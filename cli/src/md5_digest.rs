@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use md5::{Digest, Md5};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The MD5 of an object's content.
@@ -29,6 +30,13 @@ impl Md5Digest {
 impl From<[u8; 16]> for Md5Digest {
     fn from(bytes: [u8; 16]) -> Md5Digest {
         Md5Digest(bytes)
+    }
+}
+
+/// The digest of everything `hasher` was fed.
+impl From<Md5> for Md5Digest {
+    fn from(hasher: Md5) -> Md5Digest {
+        Md5Digest(hasher.finalize().into())
     }
 }
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::Serialize;
 use stowage_core::abi_stable::std_types::RVec;
 use stowage_core::{ExcludeMatcher, Location, ObjectEntry, ProviderBox};
-use stowage_plugin_support::local_tree::{md5_file, walk};
+use stowage_plugin_support::local_tree::{md5_file_digest, walk};
 
 use crate::md5_digest::Md5Digest;
 use crate::memory::release_free_memory;
@@ -61,14 +61,8 @@ pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Invento
         if excludes.is_excluded(&file.key) {
             continue;
         }
-        let md5 = md5_file(&file.path)?;
-        let fingerprint = Fingerprint {
-            size: file.size,
-            md5: Md5Digest::from_hex(&md5),
-            etag: None,
-            modified: None,
-        };
-        inventory.insert(file.key.into(), fingerprint);
+        let md5 = Md5Digest::from(md5_file_digest(&file.path)?);
+        inventory.insert(file.key.into(), Fingerprint::content(file.size, md5));
     }
     Ok(inventory)
 }

@@ -671,9 +671,9 @@ impl RestoreRun<'_> {
                 }
             }
             if !plan.delete.is_empty() {
-                let keys: Vec<Key> = plan.delete.iter().map(|o| o.key.clone()).collect();
+                let keys = to_rvec(plan.delete.iter().map(|o| &o.key));
                 let report = provider
-                    .delete(bucket, &to_rvec(&keys))
+                    .delete(bucket, &keys)
                     .into_result()
                     .map_err(|e| from_plugin(format_args!("delete from {bucket}"), e))?;
                 deleted = report.total(ActionKind::Delete).objects;

@@ -182,6 +182,8 @@ fn remove(provider: &ProviderBox, destination: &Location, keys: &[Key]) -> Resul
 }
 
 /// Keys as the FFI vector the provider calls take.
-pub fn to_rvec<K: AsRef<str>>(keys: &[K]) -> RVec<RString> {
-    keys.iter().map(|k| RString::from(k.as_ref())).collect()
+pub fn to_rvec<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> RVec<RString> {
+    keys.into_iter()
+        .map(|k| RString::from(k.as_ref()))
+        .collect()
 }

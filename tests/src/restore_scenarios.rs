@@ -14,6 +14,7 @@ use stowage::config::{Component, Settings};
 use stowage::exit::{InvalidArchive, Refused};
 use stowage::fetch::ArchiveSource;
 use stowage::lock::{hostname, lock_name, RestoreLocks};
+use stowage::registry::Registry;
 use stowage::restore::{
     run_restore, ComponentOutcome, RestoreReport, RestoreRequest, SnapshotMode,
 };
@@ -22,6 +23,15 @@ use stowage_core::Location;
 use crate::data::{content, LocalTree};
 use crate::harness::Harness;
 use crate::scratch::{md5_hex, ScratchStore};
+
+/// `stowage backup` of every component of `settings`, without progress bars.
+pub fn backup_quietly(settings: &Settings, registry: &Registry) -> Result<BackupReport> {
+    let request = BackupRequest {
+        quiet: true,
+        ..BackupRequest::default()
+    };
+    run_backup(settings, registry, &request)
+}
 
 /// Three populated buckets, a backup bucket, a tmp bucket (not created)
 /// and a staging directory: a small GitLab.
@@ -68,11 +78,7 @@ impl Instance {
     fn backed_up(h: &Harness) -> Result<(Instance, Settings, BackupReport)> {
         let instance = Instance::new(h)?;
         let settings = instance.settings();
-        let request = BackupRequest {
-            quiet: true,
-            ..BackupRequest::default()
-        };
-        let backup = run_backup(&settings, &h.registry()?, &request)?;
+        let backup = backup_quietly(&settings, &h.registry()?)?;
         Ok((instance, settings, backup))
     }
 
@@ -556,14 +562,7 @@ pub fn a_second_restore_into_the_same_bucket_refuses(h: &Harness) -> Result<()> 
     let instance = Instance::new(h)?;
     let settings = instance.settings();
     let registry = h.registry()?;
-    let backup = run_backup(
-        &settings,
-        &registry,
-        &BackupRequest {
-            quiet: true,
-            ..BackupRequest::default()
-        },
-    )?;
+    let backup = backup_quietly(&settings, &registry)?;
     instance.uploads.put("added later.bin", &content(996, 10))?;
     let before = instance.uploads.contents()?;
     let source = || ArchiveSource::Timestamp(backup.information.created_at);
@@ -621,14 +620,7 @@ pub fn safety_rules_refuse_before_anything_changes(h: &Harness) -> Result<()> {
     let registry = h.registry()?;
     let empty = h.bucket("empty")?;
     settings.components[1].bucket = Location::parse(&empty.url());
-    let backup = run_backup(
-        &settings,
-        &registry,
-        &BackupRequest {
-            quiet: true,
-            ..BackupRequest::default()
-        },
-    )?;
+    let backup = backup_quietly(&settings, &registry)?;
     settings.components[1].bucket = Location::parse(&instance.lfs.url());
     instance.uploads.put("added 1.bin", b"1")?;
     instance.uploads.put("added 2.bin", b"2")?;

@@ -2,13 +2,13 @@
 //! up on the filesystem plugin come back into S3 (s3cmd) and GCS (gsutil)
 //! buckets, byte for byte.
 
-use stowage::backup::{run_backup, BackupRequest};
 use stowage::config::{Component, Settings};
 use stowage::fetch::ArchiveSource;
 use stowage::plugins_file::PluginsFile;
 use stowage::registry::Registry;
 use stowage::restore::{run_restore, RestoreRequest, SnapshotMode};
 use stowage_conformance::data::{content, LocalTree};
+use stowage_conformance::restore_scenarios::backup_quietly;
 use stowage_conformance::scratch::{ScratchStore, ScratchStores};
 use stowage_conformance::{
     built_library, infrastructure_missing, BucketToolStores, LocalDirStores,
@@ -70,13 +70,9 @@ fn a_filesystem_backup_restores_into_s3_and_gcs() {
     source.seed(tree.path()).unwrap();
     let backups = dir.path().join("backups");
     let staging = dir.path().join("staging");
-    let backup = run_backup(
+    let backup = backup_quietly(
         &settings(&*source, backups.to_str().unwrap(), &staging),
         &registry,
-        &BackupRequest {
-            quiet: true,
-            ..BackupRequest::default()
-        },
     )
     .unwrap();
 

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use stowage::backup::{run_backup, BackupRequest};
 use stowage::config::{Component, Settings};
 use stowage::fetch::ArchiveSource;
 use stowage::restore::{run_restore, RestoreRequest};
 use stowage_conformance::data::{content, LocalTree};
+use stowage_conformance::restore_scenarios::backup_quietly;
 use stowage_conformance::{built_library, infrastructure_missing, BucketToolStores, Harness};
 use stowage_core::Location;
 use stowage_test_proxy::{FaultConfig, Proxy};
@@ -111,15 +111,7 @@ fn restores_survive_server_faults(plugin: &str) {
             excludes: Vec::new(),
         }],
     };
-    let backup = run_backup(
-        &settings,
-        &registry,
-        &BackupRequest {
-            quiet: true,
-            ..BackupRequest::default()
-        },
-    )
-    .unwrap();
+    let backup = backup_quietly(&settings, &registry).unwrap();
     let backed_up = uploads.contents().unwrap();
 
     for (round, (what, faults)) in fault_mixes().into_iter().enumerate() {

@@ -260,7 +260,7 @@ fn hash_exactly(
             "{what}: {total} bytes where the header says {size}"
         )));
     }
-    Ok(Md5Digest::from(<[u8; 16]>::from(hasher.finalize())))
+    Ok(Md5Digest::from(hasher))
 }
 
 /// The component a top-level entry name is the tarball of.

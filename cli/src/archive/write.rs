@@ -99,7 +99,7 @@ pub fn pack_component(
                 hasher: Md5::new(),
             };
             builder.append_data(&mut header, format!("./{}", file.key), &mut reader)?;
-            let md5 = Md5Digest::from(<[u8; 16]>::from(reader.hasher.finalize()));
+            let md5 = Md5Digest::from(reader.hasher);
             inventory.insert(file.key.into(), Fingerprint::content(file.size, md5));
         }
         builder.into_inner()?.finish()?.flush()

@@ -98,6 +98,11 @@ fn relative_path_to_key(relative: &Path) -> Option<String> {
 
 /// Lowercase hex MD5 of a file's content, read in 64 KiB blocks.
 pub fn md5_file(path: &Path) -> Result<String, PluginError> {
+    Ok(hex(&md5_file_digest(path)?))
+}
+
+/// The MD5 of a file's content as its 16 bytes (see [`md5_file`]).
+pub fn md5_file_digest(path: &Path) -> Result<[u8; 16], PluginError> {
     let mut file = File::open(path).map_err(|e| io_error("cannot open", path, e))?;
     let mut hasher = Md5::new();
     let mut buffer = vec![0u8; 64 * 1024];
@@ -110,7 +115,7 @@ pub fn md5_file(path: &Path) -> Result<String, PluginError> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(hasher.finalize().into())
 }
 
 /// Lowercase hex of `bytes`.
