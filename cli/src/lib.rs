@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod md5_digest;
 pub mod memory;
 pub mod multipart_etag;
+pub mod parallel;
 pub mod plan;
 pub mod plugin_errors;
 pub mod plugins_file;

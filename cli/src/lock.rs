@@ -111,7 +111,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
 
     /// Writes this restore's lock for every bucket, refusing if a live lock
     /// is there. Nothing may change a bucket before [`RestoreLocks::confirm`]
-    /// has passed; reading them meanwhile (planning) is what the pause
+    /// has passed; reading them meanwhile (listing, planning) is what the pause
     /// before confirming is for.
     pub fn take(
         store: &'s BackupStore<'r>,

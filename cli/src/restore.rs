@@ -3,16 +3,17 @@
 //!
 //! The story, top to bottom:
 //! 1. **fetch** the archive onto this machine ([`crate::fetch`]);
-//! 2. **validate** all of it before any bucket is touched ([`validate_archive`]);
+//! 2. **validate** all of it before any bucket is changed
+//!    ([`validate_archive`]), while each bucket is **listed** — under a
+//!    lock per bucket (one restore into a bucket at a time, see
+//!    [`crate::lock`]); both only read;
 //! 3. **plan** each component from the bucket's listing and the archive's
 //!    MD5s — not from a tool's dry run, which can miss changes;
-//! 3. (under a lock per bucket: one restore into a bucket at a time, see
-//!    [`crate::lock`])
 //! 4. refuse what the safety rules forbid, stop here on `--dry-run`, ask;
-//! 5. per component: **snapshot** what the plan will overwrite or delete
-//!    into the tmp bucket, **extract** into staging, **sync** with the
-//!    plugin's tool (deleting only after the uploads succeeded), **verify**
-//!    and repair;
+//! 5. per component, `--jobs` at a time: **snapshot** what the plan will
+//!    overwrite or delete into the tmp bucket, **extract** into staging,
+//!    **sync** with the plugin's tool (deleting only after the uploads
+//!    succeeded), **verify** and repair;
 //! 6. **report**.
 //!
 //! A re-run after a crash converges: every step reads the bucket afresh,
@@ -21,7 +22,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +40,7 @@ use crate::lock::RestoreLocks;
 use crate::md5_digest::Md5Digest;
 use crate::memory::release_free_memory;
 use crate::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
+use crate::parallel::map_in_parallel;
 use crate::plan::{listed_inventory, Inventory, Key, PlannedObject, SyncPlan};
 use crate::plugin_errors::from_plugin;
 use crate::progress::ProgressBarSink;
@@ -188,6 +189,8 @@ struct Target<'r> {
     component: Component,
     plugin: &'r LoadedPlugin,
     inventory: Inventory,
+    /// Its bucket's listing, until the plan takes it over.
+    listing: Option<Listing>,
 }
 
 /// Runs a restore. `confirm` is asked (with a summary) before any bucket
@@ -201,7 +204,7 @@ pub fn run_restore(
     let restore_time = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let work = settings.staging_dir.join("restore");
 
-    // 1. Fetch, 2. validate: nothing below touches a bucket before this passed.
+    // 1. Fetch.
     let archive = fetch_archive(
         &request.source,
         &settings.destination,
@@ -209,19 +212,34 @@ pub fn run_restore(
         &work.join("archives"),
         request.quiet,
     )?;
-    let index = validate_archive(&archive.path, request.limits)?;
-    release_free_memory();
-    let ignored_entries = index.ignored.iter().cloned().collect();
 
-    // 3. Plan every component — under the buckets' locks unless nothing
-    //    will change, so that no other restore moves them meanwhile.
-    let (mut targets, not_restored) = targets(settings, registry, request, index)?;
+    // 2. Validate the whole archive while the buckets are listed: both only
+    //    read, and nothing below changes a bucket before validation passed.
+    //    The listings are taken under the buckets' locks (unless nothing
+    //    will change), so that no other restore moves them meanwhile.
+    let selected = settings.select(&request.only, &request.skip)?;
     let store = BackupStore::open(&settings.destination, registry)?;
-    let buckets: Vec<Location> = targets.iter().map(|t| t.component.bucket.clone()).collect();
+    let buckets: Vec<Location> = selected.iter().map(|c| c.bucket.clone()).collect();
     let locks = match request.dry_run {
         true => None,
         false => Some(RestoreLocks::take(&store, &buckets, request.break_lock)?),
     };
+    let (index, listings) = std::thread::scope(|scope| {
+        let validation = scope.spawn(|| validate_archive(&archive.path, request.limits));
+        let listings = map_in_parallel(selected.iter().collect(), request.jobs, |component| {
+            list_bucket(component, registry)
+        });
+        (
+            validation.join().expect("validation does not panic"),
+            listings,
+        )
+    });
+    let index = index?;
+    release_free_memory();
+    let ignored_entries = index.ignored.iter().cloned().collect();
+
+    // 3. Plan every component from its listing and the archive.
+    let (mut targets, not_restored) = targets(registry, request, index, selected, listings)?;
     let plans = plan_components(&mut targets, request, &archive.path)?;
     if let Some(locks) = &locks {
         locks.confirm()?;
@@ -256,37 +274,17 @@ pub fn run_restore(
         request,
         restore_time,
         work: &work,
-        tmp_bucket_ready: Mutex::new(false),
+        tmp_bucket_creation: Mutex::new(()),
     };
-    let next = AtomicUsize::new(0);
-    let work_items: Vec<Mutex<Option<Planned>>> =
-        plans.into_iter().map(|p| Mutex::new(Some(p))).collect();
-    let results: Vec<Mutex<Option<ComponentOutcome>>> =
-        targets.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..request.jobs.clamp(1, targets.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(target) = targets.get(i) else { return };
-                let planned = work_items[i]
-                    .lock()
-                    .expect("not poisoned")
-                    .take()
-                    .expect("taken once");
-                let outcome = run.restore_component(target, planned);
-                release_free_memory();
-                *results[i].lock().expect("not poisoned") = Some(outcome);
-            });
-        }
-    });
-    report.components = results
-        .into_iter()
-        .map(|r| {
-            r.into_inner()
-                .expect("not poisoned")
-                .expect("every component ran")
-        })
-        .collect();
+    report.components = map_in_parallel(
+        targets.iter().zip(plans).collect(),
+        request.jobs,
+        |(target, planned)| {
+            let outcome = run.restore_component(target, planned);
+            release_free_memory();
+            outcome
+        },
+    );
     if let Some(locks) = locks {
         locks.release()?;
     }
@@ -296,15 +294,46 @@ pub fn run_restore(
     Ok(report)
 }
 
-/// The components to restore: configured, selected, and in the archive.
-/// Takes the archive's inventories over (one copy of them in memory).
+/// A bucket as its listing found it.
+struct Listing {
+    /// Its objects (excluded paths left out).
+    inventory: Inventory,
+    /// Whether it exists (a fresh instance has none yet).
+    exists: bool,
+}
+
+/// Lists a component's bucket. A missing bucket is an empty one (a fresh
+/// instance); the restore will create it.
+fn list_bucket(component: &Component, registry: &Registry) -> Result<Listing> {
+    let bucket = &component.bucket;
+    let plugin = registry.for_location(bucket, None)?;
+    let (listing, exists) = match plugin.provider.list(bucket).into_result() {
+        Ok(entries) => (entries, true),
+        Err(e) if e.kind == ErrorKind::BucketMissing => (RVec::new(), false),
+        Err(e) => {
+            return Err(from_plugin(
+                format_args!("component {}: cannot list {bucket}", component.name),
+                e,
+            ))
+        }
+    };
+    let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
+    Ok(Listing {
+        inventory: listed_inventory(listing, &excludes),
+        exists,
+    })
+}
+
+/// The components to restore: selected and in the archive, each with its
+/// bucket's listing (`listings` in the order of `selected`). Takes the
+/// archive's inventories over (one copy of them in memory).
 fn targets<'r>(
-    settings: &Settings,
     registry: &'r Registry,
     request: &RestoreRequest,
     mut index: ArchiveIndex,
+    selected: Vec<Component>,
+    listings: Vec<Result<Listing>>,
 ) -> Result<(Vec<Target<'r>>, Vec<String>)> {
-    let selected = settings.select(&request.only, &request.skip)?;
     let mut not_restored: Vec<String> = index
         .components
         .keys()
@@ -312,7 +341,7 @@ fn targets<'r>(
         .cloned()
         .collect();
     let mut targets = Vec::new();
-    for component in selected {
+    for (component, listing) in selected.into_iter().zip(listings) {
         let Some(found) = index.components.remove(&component.name) else {
             if !request.only.is_empty() {
                 bail!(ConfigError(format!(
@@ -334,56 +363,37 @@ fn targets<'r>(
             component,
             plugin,
             inventory,
+            listing: Some(listing?),
         });
     }
     Ok((targets, not_restored))
 }
 
-/// Plans every target, `jobs` at a time (listing a bucket is mostly waiting).
+/// Plans every target, `jobs` at a time (resolving multipart ETags reads
+/// the archive).
 fn plan_components(
     targets: &mut [Target<'_>],
     request: &RestoreRequest,
     archive: &Path,
 ) -> Result<Vec<Planned>> {
-    let mut plans = Vec::new();
-    for chunk in targets.chunks_mut(request.jobs.max(1)) {
-        let planned: Vec<Result<Planned>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter_mut()
-                .map(|target| scope.spawn(|| plan_component(target, request, archive)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("planning does not panic"))
-                .collect()
-        });
-        for plan in planned {
-            plans.push(plan?);
-        }
-    }
-    Ok(plans)
+    map_in_parallel(targets.iter_mut().collect(), request.jobs, |target| {
+        plan_component(target, request, archive)
+    })
+    .into_iter()
+    .collect()
 }
 
-/// Lists the bucket and compares it with the archive. A missing bucket is
-/// an empty one (a fresh instance); the restore will create it.
+/// Compares the bucket's listing with the archive.
 fn plan_component(
     target: &mut Target<'_>,
     request: &RestoreRequest,
     archive: &Path,
 ) -> Result<Planned> {
     let bucket = target.component.bucket.clone();
-    let (listing, bucket_exists) = match target.plugin.provider.list(&bucket).into_result() {
-        Ok(entries) => (entries, true),
-        Err(e) if e.kind == ErrorKind::BucketMissing => (RVec::new(), false),
-        Err(e) => {
-            return Err(from_plugin(
-                format_args!("component {}: cannot list {bucket}", target.component.name),
-                e,
-            ))
-        }
-    };
-    let excludes = ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
-    let bucket_inventory = listed_inventory(listing, &excludes);
+    let Listing {
+        inventory: bucket_inventory,
+        exists: bucket_exists,
+    } = target.listing.take().expect("planned once");
     let mut plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
     if !plan.possibly_changed.is_empty() {
         resolve_multipart_etags(
@@ -560,8 +570,9 @@ struct RestoreRun<'a> {
     /// Names the snapshots: `<tmp>/<component>.<restore_time>/`.
     restore_time: u64,
     work: &'a Path,
-    /// Whether the tmp bucket is known to exist (checked once per restore).
-    tmp_bucket_ready: Mutex<bool>,
+    /// Held while the tmp bucket is created (by the first snapshot that
+    /// finds it missing).
+    tmp_bucket_creation: Mutex<()>,
 }
 
 impl RestoreRun<'_> {
@@ -609,7 +620,7 @@ impl RestoreRun<'_> {
                     bucket_inventory,
                     settings,
                     restore_time,
-                    &self.tmp_bucket_ready,
+                    &self.tmp_bucket_creation,
                 );
                 let extracted =
                     extraction.map_or(Ok(()), |h| h.join().expect("extraction does not panic"));
@@ -714,7 +725,7 @@ fn take_snapshot(
     bucket: &Inventory,
     settings: &Settings,
     restore_time: u64,
-    tmp_bucket_ready: &Mutex<bool>,
+    tmp_bucket_creation: &Mutex<()>,
 ) -> Result<Option<String>> {
     if plan.snapshot_keys.is_empty() {
         return Ok(None);
@@ -731,25 +742,28 @@ fn take_snapshot(
             target.component.name
         )
     };
-    let mut ready = tmp_bucket_ready.lock().expect("not poisoned");
-    if !*ready {
-        tmp_plugin
-            .provider
-            .ensure_bucket(tmp)
-            .into_result()
-            .map_err(|e| from_plugin(context(), e))?;
-        *ready = true;
-    }
-    drop(ready);
-    tmp_plugin
-        .provider
-        .copy(
+    let copy = || {
+        tmp_plugin.provider.copy(
             &target.component.bucket,
             &snapshot,
             &to_rvec(&plan.snapshot_keys),
         )
-        .into_result()
-        .map_err(|e| from_plugin(context(), e))?;
+    };
+    // The tmp bucket exists on every restore but the first, so it is
+    // created only when a copy finds it missing (a check costs requests).
+    match copy().into_result() {
+        Err(e) if e.kind == ErrorKind::BucketMissing => {
+            let _one_at_a_time = tmp_bucket_creation.lock().expect("not poisoned");
+            tmp_plugin
+                .provider
+                .ensure_bucket(tmp)
+                .into_result()
+                .map_err(|e| from_plugin(context(), e))?;
+            copy().into_result()
+        }
+        other => other,
+    }
+    .map_err(|e| from_plugin(context(), e))?;
     let copied = tmp_plugin
         .provider
         .list(&snapshot)

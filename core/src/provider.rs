@@ -71,7 +71,9 @@ pub trait StorageProvider: Send + Sync + 'static {
     fn get(&self, source: &Location, key: &str, file: &str) -> Result<(), PluginError>;
 
     /// Copies `keys` from below `source` to the same keys below
-    /// `destination` (server-side where the provider can).
+    /// `destination` (server-side where the provider can). A missing
+    /// destination bucket is an error of kind `BucketMissing` (the host then
+    /// creates it and copies again).
     fn copy(
         &self,
         source: &Location,

@@ -481,7 +481,8 @@ pub fn listings_report_sizes_and_checksums(h: &Harness) -> Result<()> {
     Ok(())
 }
 
-/// Make bucket, put, get, copy and delete, one object at a time.
+/// Make bucket, put, get, copy and delete, one object at a time; a copy
+/// into a missing bucket fails as `BucketMissing`.
 pub fn single_object_operations_work(h: &Harness) -> Result<()> {
     let p = &h.plugin.provider;
     let bucket = h.missing_bucket("single");
@@ -510,6 +511,23 @@ pub fn single_object_operations_work(h: &Harness) -> Result<()> {
     ensure!(
         std::fs::read(&out)? == content(60, 4321),
         "get returned other bytes"
+    );
+
+    // The host creates a missing snapshot bucket when a copy says so.
+    let missing = remote(&*h.missing_bucket("single-copy-missing")).join("snapshot");
+    let err = p
+        .copy(
+            &location,
+            &missing,
+            &vec![RString::from("dir/one file.bin")].into(),
+        )
+        .into_result()
+        .expect_err("copying into a missing bucket");
+    ensure!(
+        err.kind == ErrorKind::BucketMissing,
+        "copying into a missing bucket: kind {:?}: {}",
+        err.kind,
+        err.message
     );
 
     let other = h.bucket("single-copy")?;

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -24,6 +24,7 @@ use stowage_plugin_support::local_tree::{key_to_relative_path, write_atomically}
 use crate::exit::InvalidArchive;
 use crate::manifest::Manifest;
 use crate::md5_digest::Md5Digest;
+use crate::parallel::{cores, map_in_parallel};
 use crate::plan::{Fingerprint, Inventory, Key};
 
 /// Size of a tar block.
@@ -80,6 +81,15 @@ impl<R: Read> Read for Counting<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// Seeking sets the count to the new position: what a reader that had read
+/// its way there would have counted.
+impl<R: Seek> Seek for Counting<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.count = self.inner.seek(to)?;
+        Ok(self.count)
     }
 }
 
@@ -273,12 +283,21 @@ fn tarball_component(name: &str) -> Option<&str> {
     .then_some(stem)
 }
 
+/// Where an entry's data lies in the outer tar.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: u64,
+    len: u64,
+}
+
 /// Walks the outer tar at `path`, checking every entry, and hands each
-/// top-level entry to `on_entry(name, entry)`; stops early when it returns
-/// `false` (then the end of the archive is not checked).
+/// top-level entry to `on_entry(name, span, data)`; stops early when it
+/// returns `false` (then the end of the archive is not checked). What
+/// `on_entry` leaves unread is skipped by seeking, not read: a truncated
+/// archive still fails, at its end.
 fn walk_outer(
     path: &Path,
-    mut on_entry: impl FnMut(&str, &mut dyn Read) -> Result<bool>,
+    mut on_entry: impl FnMut(&str, Span, &mut dyn Read) -> Result<bool>,
 ) -> Result<bool> {
     let what = path.file_name().map_or_else(
         || path.display().to_string(),
@@ -295,7 +314,7 @@ fn walk_outer(
     {
         let mut archive = tar::Archive::new(&mut counted);
         let entries = archive
-            .entries()
+            .entries_with_seek()
             .map_err(|e| invalid(format!("{what}: not a tar archive: {e}")))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| invalid(format!("{what}: {e}")))?;
@@ -307,7 +326,11 @@ fn walk_outer(
             if !seen.insert(name.clone()) {
                 bail!(invalid(format!("{what}: entry {name:?} appears twice")));
             }
-            if !on_entry(&name, &mut entry)? {
+            let span = Span {
+                start: entry.raw_file_position(),
+                len: entry.size(),
+            };
+            if !on_entry(&name, span, &mut entry)? {
                 return Ok(false);
             }
         }
@@ -318,11 +341,13 @@ fn walk_outer(
 }
 
 /// Reads the whole archive at `path` and checks everything listed in the
-/// module docs. Nothing is written anywhere.
+/// module docs. Nothing is written anywhere. The component tarballs are
+/// decompressed and hashed in parallel, one core each.
 pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
     let mut index = ArchiveIndex::default();
     let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
-    walk_outer(path, |name, data| {
+    let mut tarballs: Vec<(String, Span)> = Vec::new();
+    walk_outer(path, |name, span, data| {
         if name == "backup_information.yml" {
             let mut text = String::new();
             data.take(1 << 20)
@@ -343,34 +368,28 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
             }
             manifests.insert(component.to_string(), manifest);
         } else if let Some(component) = tarball_component(name) {
-            // Collected first, then built in one go: a map built from a sorted
-            // list has full nodes, one grown by insertion half-empty ones.
-            let mut objects = Vec::new();
-            read_component(data, component, limits, |key, size, _mtime, content| {
-                let md5 = hash_exactly(
-                    content,
-                    size,
-                    &mut io::sink(),
-                    &format!("{component}.tar.gz: {key}"),
-                )?;
-                objects.push((Key::from(key), Fingerprint::content(size, md5)));
-                Ok(())
-            })?;
-            let inventory = Inventory::from_iter(objects);
-            index.components.insert(
-                component.to_string(),
-                ComponentIndex {
-                    inventory,
-                    has_manifest: false,
-                },
-            );
+            tarballs.push((component.to_string(), span));
         } else {
+            // Not object storage (a database dump, repositories): only its
+            // place in the outer tar is checked.
             let top = name.split('/').next().unwrap_or(name);
             index.ignored.insert(top.to_string());
-            io::copy(data, &mut io::sink()).map_err(|e| invalid(format!("{name}: {e}")))?;
         }
         Ok(true)
     })?;
+    let inventories = map_in_parallel(tarballs, cores(), |(component, span)| {
+        let inventory = component_inventory(path, &component, span, limits);
+        (component, inventory)
+    });
+    for (component, inventory) in inventories {
+        index.components.insert(
+            component,
+            ComponentIndex {
+                inventory: inventory?,
+                has_manifest: false,
+            },
+        );
+    }
     for (component, manifest) in manifests {
         let Some(found) = index.components.get_mut(&component) else {
             bail!(invalid(format!(
@@ -385,6 +404,35 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
         found.has_manifest = true;
     }
     Ok(index)
+}
+
+/// Reads one component's tarball, at `span` of the archive at `path`, to
+/// its end: every object's size and MD5 from its bytes.
+fn component_inventory(
+    path: &Path,
+    component: &str,
+    span: Span,
+    limits: Limits,
+) -> Result<Inventory> {
+    let mut file =
+        File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
+    file.seek(SeekFrom::Start(span.start))
+        .with_context(|| format!("cannot read archive {}", path.display()))?;
+    let data = BufReader::with_capacity(256 * 1024, file).take(span.len);
+    // Collected first, then built in one go: a map built from a sorted list
+    // has full nodes, one grown by insertion half-empty ones.
+    let mut objects = Vec::new();
+    read_component(data, component, limits, |key, size, _mtime, content| {
+        let md5 = hash_exactly(
+            content,
+            size,
+            &mut io::sink(),
+            &format!("{component}.tar.gz: {key}"),
+        )?;
+        objects.push((Key::from(key), Fingerprint::content(size, md5)));
+        Ok(())
+    })?;
+    Ok(Inventory::from_iter(objects))
 }
 
 /// The first object where `manifest` and what the tarball holds differ, described.
@@ -421,9 +469,8 @@ pub fn read_files(
 ) -> Result<()> {
     let tarball = format!("{component}.tar.gz");
     let mut found = false;
-    walk_outer(path, |name, data| {
+    walk_outer(path, |name, _span, data| {
         if name != tarball {
-            io::copy(data, &mut io::sink())?;
             return Ok(true);
         }
         found = true;
