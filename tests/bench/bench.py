@@ -330,6 +330,24 @@ def run_sampling_rss(cmd, envs, log_file):
     return proc.returncode, peak[0], stdout.decode(errors="replace")
 
 
+def server_cpu_s(pid):
+    """CPU seconds (user + system) the server process has used so far, or
+    None when it is not known (an endpoint not started by scripts/test-env)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+def children_cpu_s():
+    """CPU seconds of every child process waited for so far (the tools, and
+    stowage with the tools it ran)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Bench:
     def __init__(self, args, work):
         self.args = args
@@ -532,21 +550,28 @@ class Bench:
                         raise SystemExit("scenarios 2 and 3 start from scenario 1's result")
                     if counted:
                         self.proxy.reset()
+                    server_pid = os.environ.get("STOWAGE_TEST_GCS_PID" if plugin == "gsutil" else "STOWAGE_TEST_S3_PID")
+                    server_before, client_before = server_cpu_s(server_pid), children_cpu_s()
                     started = time.monotonic()
                     extra = getattr(self, method)(plugin, buckets, tmp)
                     wall = time.monotonic() - started
+                    client_cpu, server_after = children_cpu_s() - client_before, server_cpu_s(server_pid)
+                    server_cpu = server_after - server_before if None not in (server_before, server_after) else None
                     stats = self.proxy.stats() if counted else None
                     problems = []
                     for c in COMPONENTS:
                         problems += verify(store, buckets[c], expected[c])
                     record = {
                         "plugin": plugin, "objects": n, "scenario": scenario, "method": method, "run": rep,
-                        "wall_s": round(wall, 3), "stats": stats, "problems": len(problems),
+                        "wall_s": round(wall, 3), "client_cpu_s": round(client_cpu, 2),
+                        "server_cpu_s": None if server_cpu is None else round(server_cpu, 2),
+                        "stats": stats, "problems": len(problems),
                         "problem_examples": problems[:5], **extra,
                     }
                     self.records.append(record)
                     log(
                         f"{plugin} run {rep} scenario {scenario} {method}: {wall:.1f}s"
+                        + f" (CPU: client {client_cpu:.1f}s" + (f", server {server_cpu:.1f}s)" if server_cpu is not None else ")")
                         + (f", {stats['total']['requests']} requests" if stats else "")
                         + (f", rss {extra['rss_mib']} MiB" if "rss_mib" in extra else "")
                         + (f", {len(problems)} WRONG e.g. {problems[:2]}" if problems else ", verified")
@@ -619,8 +644,8 @@ def table(records, plugin, n):
     out = [
         f"#### {plugin}, {n} objects",
         "",
-        "| scenario | method | wall s (median) | × legacy | runs | PUT | MP create | parts | COPY | DELETE | multi-DEL | LIST | HEAD | GET | requests | MiB up | peak RSS MiB | result |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| scenario | method | wall s (median) | × legacy | runs | client CPU s | server CPU s | PUT | MP create | parts | COPY | DELETE | multi-DEL | LIST | HEAD | GET | requests | MiB up | peak RSS MiB | result |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for scenario in sorted({r["scenario"] for r in rows}):
         legacy = {r["run"]: r["wall_s"] for r in rows if r["scenario"] == scenario and r["method"] == "legacy"}
@@ -639,9 +664,10 @@ def table(records, plugin, n):
             else:
                 count_cells = ["n/a"] * 11
             rss = f"{median([r['rss_mib'] for r in cell]):.1f}" if "rss_mib" in cell[0] else ""
+            cpu = lambda k: f"{median([r[k] for r in cell]):.1f}" if all(r.get(k) is not None for r in cell) else "n/a"
             wrong = [r["problems"] for r in cell]
             result = "verified" if not any(wrong) else f"WRONG: {max(wrong)} objects"
-            out.append(f"| {scenario} | {method} | {median(walls):.2f} | {ratio} | {len(cell)} | " + " | ".join(count_cells) + f" | {rss} | {result} |")
+            out.append(f"| {scenario} | {method} | {median(walls):.2f} | {ratio} | {len(cell)} | {cpu('client_cpu_s')} | {cpu('server_cpu_s')} | " + " | ".join(count_cells) + f" | {rss} | {result} |")
     out.append("")
     return "\n".join(out)
 
@@ -649,7 +675,7 @@ def table(records, plugin, n):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=10_000, help="objects in the backup (default 10000)")
-    parser.add_argument("--gsutil-objects", type=int, default=None, help="objects for gsutil on the GCS emulator (default: --objects / 10)")
+    parser.add_argument("--gsutil-objects", type=int, default=None, help="objects for gsutil on the GCS emulator (default: --objects / 5)")
     parser.add_argument("--plugins", default="s3cmd,aws,gsutil")
     parser.add_argument("--methods", default="legacy,bare,stowage")
     parser.add_argument("--scenarios", default="1,2,3")
@@ -669,7 +695,7 @@ def main():
     args.methods = [m for m in args.methods.split(",") if m]
     args.scenarios = [int(s) for s in args.scenarios.split(",") if s]
     args.legacy_runs = args.runs if args.legacy_runs is None else args.legacy_runs
-    gs_n = args.gsutil_objects or max(100, args.objects // 10)
+    gs_n = args.gsutil_objects or max(100, args.objects // 5)
     if args.rss_fs:
         return rss_fs(args)
 
