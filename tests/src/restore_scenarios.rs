@@ -505,6 +505,10 @@ fn hostile_archives(good: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>> {
             raw_tar(&[file(b"uploads.tar.gz", &corrupt_gzip)])?,
         ),
         ("a truncated archive", good[..good.len() / 2].to_vec()),
+        (
+            "a database dump cut short (an entry validation skips)",
+            raw_tar(&[file(b"db/database.sql.gz", &content(171, 100_000))])?[..60_000].to_vec(),
+        ),
         ("trailing garbage", trailing_garbage),
         (
             "a link in the outer archive",
@@ -516,7 +520,8 @@ fn hostile_archives(good: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>> {
 /// Hostile and broken archives — absolute paths, `..`, links pointing out,
 /// devices, duplicate names, newlines and invalid UTF-8 in names, an
 /// enormous size, a gzip bomb (refused at the extraction limit), a corrupt
-/// gzip member, truncation, trailing garbage — are each refused with one
+/// gzip member, truncation (also inside an entry that is not object
+/// storage, which validation skips), trailing garbage — are each refused with one
 /// line, as invalid, before any bucket changes.
 pub fn invalid_archives_are_refused_before_any_bucket_changes(h: &Harness) -> Result<()> {
     let instance = Instance::new(h)?;
