@@ -4,7 +4,8 @@
 //! The story, top to bottom:
 //! 1. **fetch** the archive onto this machine ([`crate::fetch`]);
 //! 2. **validate** all of it before any bucket is changed
-//!    ([`validate_archive`]), while each bucket is **listed** — under a
+//!    ([`read_outer`], [`crate::archive::read::OuterArchive::validate`]),
+//!    while the bucket of each component it holds is **listed** — under a
 //!    lock per bucket (one restore into a bucket at a time, see
 //!    [`crate::lock`]); both only read;
 //! 3. **plan** each component from the bucket's listing and the archive's
@@ -31,7 +32,7 @@ use stowage_core::abi_stable::std_types::{RString, RVec};
 use stowage_core::provider::progress_reporter;
 use stowage_core::{ActionKind, ErrorKind, ExcludeMatcher, Location, ObjectEntry, SyncOptions};
 
-use crate::archive::read::{extract_component, read_files, validate_archive, ArchiveIndex, Limits};
+use crate::archive::read::{extract_component, read_files, read_outer, ArchiveIndex, Limits};
 use crate::backup_store::BackupStore;
 use crate::config::{Component, Settings};
 use crate::exit::{ConfigError, Refused};
@@ -215,19 +216,26 @@ pub fn run_restore(
 
     // 2. Validate the whole archive while the buckets are listed: both only
     //    read, and nothing below changes a bucket before validation passed.
-    //    The listings are taken under the buckets' locks (unless nothing
-    //    will change), so that no other restore moves them meanwhile.
+    //    The outer tar comes first (quick): only the buckets of components
+    //    the archive holds are locked and listed. The listings are taken
+    //    under the locks (unless nothing will change), so that no other
+    //    restore moves the buckets meanwhile.
+    let outer = read_outer(&archive.path)?;
     let selected = settings.select(&request.only, &request.skip)?;
+    let in_archive: Vec<&Component> = selected
+        .iter()
+        .filter(|c| outer.has_component(&c.name))
+        .collect();
     let store = BackupStore::open(&settings.destination, registry)?;
-    let buckets: Vec<Location> = selected.iter().map(|c| c.bucket.clone()).collect();
+    let buckets: Vec<Location> = in_archive.iter().map(|c| c.bucket.clone()).collect();
     let locks = match request.dry_run {
         true => None,
         false => Some(RestoreLocks::take(&store, &buckets, request.break_lock)?),
     };
     let (index, listings) = std::thread::scope(|scope| {
-        let validation = scope.spawn(|| validate_archive(&archive.path, request.limits));
-        let listings = map_in_parallel(selected.iter().collect(), request.jobs, |component| {
-            list_bucket(component, registry)
+        let validation = scope.spawn(|| outer.validate(&archive.path, request.limits));
+        let listings = map_in_parallel(in_archive, request.jobs, |component| {
+            (component.name.clone(), list_bucket(component, registry))
         });
         (
             validation.join().expect("validation does not panic"),
@@ -325,15 +333,16 @@ fn list_bucket(component: &Component, registry: &Registry) -> Result<Listing> {
 }
 
 /// The components to restore: selected and in the archive, each with its
-/// bucket's listing (`listings` in the order of `selected`). Takes the
+/// bucket's listing (`listings`: component name and listing). Takes the
 /// archive's inventories over (one copy of them in memory).
 fn targets<'r>(
     registry: &'r Registry,
     request: &RestoreRequest,
     mut index: ArchiveIndex,
     selected: Vec<Component>,
-    listings: Vec<Result<Listing>>,
+    listings: Vec<(String, Result<Listing>)>,
 ) -> Result<(Vec<Target<'r>>, Vec<String>)> {
+    let mut listings: BTreeMap<String, Result<Listing>> = listings.into_iter().collect();
     let mut not_restored: Vec<String> = index
         .components
         .keys()
@@ -341,7 +350,7 @@ fn targets<'r>(
         .cloned()
         .collect();
     let mut targets = Vec::new();
-    for (component, listing) in selected.into_iter().zip(listings) {
+    for component in selected {
         let Some(found) = index.components.remove(&component.name) else {
             if !request.only.is_empty() {
                 bail!(ConfigError(format!(
@@ -359,11 +368,14 @@ fn targets<'r>(
         let mut inventory = found.inventory;
         inventory.retain(|key, _| !excludes.is_excluded(key));
         let plugin = registry.for_location(&component.bucket, None)?;
+        let listing = listings
+            .remove(&component.name)
+            .expect("a component in the archive was listed")?;
         targets.push(Target {
             component,
             plugin,
             inventory,
-            listing: Some(listing?),
+            listing: Some(listing),
         });
     }
     Ok((targets, not_restored))

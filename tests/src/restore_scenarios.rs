@@ -562,7 +562,8 @@ pub fn invalid_archives_are_refused_before_any_bucket_changes(h: &Harness) -> Re
 }
 
 /// While one restore holds a bucket, a second one refuses (exit code 5)
-/// and changes nothing; a lock left by a process that died is taken over.
+/// and changes nothing; a lock left by a process that died is taken over;
+/// a restore does not lock the bucket of a component its archive lacks.
 pub fn a_second_restore_into_the_same_bucket_refuses(h: &Harness) -> Result<()> {
     let instance = Instance::new(h)?;
     let settings = instance.settings();
@@ -608,6 +609,48 @@ pub fn a_second_restore_into_the_same_bucket_refuses(h: &Harness) -> Result<()> 
             .get_bytes(&lock_name(&settings.components[2].bucket))?
             .is_none(),
         "the lock was left behind"
+    );
+
+    // Only the buckets of components the archive holds are locked (and
+    // listed): a restore of an archive without this component goes on
+    // while another restore holds its bucket.
+    let uploads = &settings.components[2];
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        <= backup.information.created_at
+    {
+        // Archives are named by the second: the next one needs its own.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let without_uploads = run_backup(
+        &settings,
+        &registry,
+        &BackupRequest {
+            skip: vec![uploads.name.clone()],
+            ..BackupRequest::default()
+        },
+    )?;
+    let held = RestoreLocks::acquire(&store, std::slice::from_ref(&uploads.bucket), false)?;
+    let report = restore(
+        h,
+        &settings,
+        ArchiveSource::Timestamp(without_uploads.information.created_at),
+    )?;
+    held.release()?;
+    ensure!(
+        report
+            .not_restored
+            .iter()
+            .any(|c| c.starts_with(&uploads.name))
+            && !report.components.is_empty(),
+        "restored {:?}, not restored {:?}",
+        report
+            .components
+            .iter()
+            .map(|c| &c.plan.component)
+            .collect::<Vec<_>>(),
+        report.not_restored
     );
     Ok(())
 }

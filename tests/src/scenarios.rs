@@ -513,14 +513,11 @@ pub fn single_object_operations_work(h: &Harness) -> Result<()> {
         "get returned other bytes"
     );
 
+    let keys = vec![RString::from("dir/one file.bin")].into();
     // The host creates a missing snapshot bucket when a copy says so.
     let missing = remote(&*h.missing_bucket("single-copy-missing")).join("snapshot");
     let err = p
-        .copy(
-            &location,
-            &missing,
-            &vec![RString::from("dir/one file.bin")].into(),
-        )
+        .copy(&location, &missing, &keys)
         .into_result()
         .expect_err("copying into a missing bucket");
     ensure!(
@@ -531,13 +528,7 @@ pub fn single_object_operations_work(h: &Harness) -> Result<()> {
     );
 
     let other = h.bucket("single-copy")?;
-    let copied = p
-        .copy(
-            &location,
-            &remote(&*other),
-            &vec![RString::from("dir/one file.bin")].into(),
-        )
-        .into_result()?;
+    let copied = p.copy(&location, &remote(&*other), &keys).into_result()?;
     ensure!(
         copied.keys(ActionKind::Copy) == ["dir/one file.bin"],
         "copy report {copied:?}"
@@ -547,7 +538,6 @@ pub fn single_object_operations_work(h: &Harness) -> Result<()> {
         "copy"
     );
 
-    let keys = vec![RString::from("dir/one file.bin")].into();
     p.delete(&location, &keys).into_result()?;
     ensure!(bucket.contents()?.is_empty(), "delete left the object");
     p.delete(&location, &keys).into_result()?;

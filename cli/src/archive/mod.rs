@@ -8,9 +8,9 @@
 //! └── <component>.tar.gz                             (like `tar -C <dir> . | gzip`)
 //! ```
 //!
-//! Reading is strict: [`read::validate_archive`] reads everything to the
-//! end and refuses the archive on the first doubt, before any bucket is
-//! touched.
+//! Reading is strict: [`read::read_outer`] and
+//! [`read::OuterArchive::validate`] read everything to the end and refuse
+//! the archive on the first doubt, before any bucket is changed.
 
 pub mod name;
 pub mod read;

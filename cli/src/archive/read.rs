@@ -340,20 +340,35 @@ fn walk_outer(
     Ok(true)
 }
 
-/// Reads the whole archive at `path` and checks everything listed in the
-/// module docs. Nothing is written anywhere. The component tarballs are
-/// decompressed and hashed in parallel, one core each.
-pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
-    let mut index = ArchiveIndex::default();
-    let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
-    let mut tarballs: Vec<(String, Span)> = Vec::new();
+/// An archive whose outer tar was checked ([`read_outer`]); its component
+/// tarballs are not read yet ([`OuterArchive::validate`]).
+#[derive(Debug)]
+pub struct OuterArchive {
+    information: Option<String>,
+    manifests: BTreeMap<String, Manifest>,
+    /// Component name and where its tarball lies, in archive order.
+    tarballs: Vec<(String, Span)>,
+    ignored: BTreeSet<String>,
+}
+
+/// Walks the outer tar of the archive at `path` — every entry name and
+/// type, the end-of-archive marker — and reads its small entries (backup
+/// information, manifests). Quick: the component tarballs and the entries
+/// that are not object storage are skipped by seeking.
+pub fn read_outer(path: &Path) -> Result<OuterArchive> {
+    let mut outer = OuterArchive {
+        information: None,
+        manifests: BTreeMap::new(),
+        tarballs: Vec::new(),
+        ignored: BTreeSet::new(),
+    };
     walk_outer(path, |name, span, data| {
         if name == "backup_information.yml" {
             let mut text = String::new();
             data.take(1 << 20)
                 .read_to_string(&mut text)
                 .map_err(|e| invalid(format!("{name}: {e}")))?;
-            index.information = Some(text);
+            outer.information = Some(text);
         } else if let Some(component) = name
             .strip_prefix("manifests/")
             .and_then(|n| n.strip_suffix(".json"))
@@ -366,44 +381,64 @@ pub fn validate_archive(path: &Path, limits: Limits) -> Result<ArchiveIndex> {
                     manifest.component
                 )));
             }
-            manifests.insert(component.to_string(), manifest);
+            outer.manifests.insert(component.to_string(), manifest);
         } else if let Some(component) = tarball_component(name) {
-            tarballs.push((component.to_string(), span));
+            outer.tarballs.push((component.to_string(), span));
         } else {
             // Not object storage (a database dump, repositories): only its
             // place in the outer tar is checked.
             let top = name.split('/').next().unwrap_or(name);
-            index.ignored.insert(top.to_string());
+            outer.ignored.insert(top.to_string());
         }
         Ok(true)
     })?;
-    let inventories = map_in_parallel(tarballs, cores(), |(component, span)| {
-        let inventory = component_inventory(path, &component, span, limits);
-        (component, inventory)
-    });
-    for (component, inventory) in inventories {
-        index.components.insert(
-            component,
-            ComponentIndex {
-                inventory: inventory?,
-                has_manifest: false,
-            },
-        );
+    Ok(outer)
+}
+
+impl OuterArchive {
+    /// Whether the archive holds `component`'s tarball.
+    pub fn has_component(&self, component: &str) -> bool {
+        self.tarballs.iter().any(|(name, _)| name == component)
     }
-    for (component, manifest) in manifests {
-        let Some(found) = index.components.get_mut(&component) else {
-            bail!(invalid(format!(
-                "manifests/{component}.json has no {component}.tar.gz"
-            )));
+
+    /// Reads every component tarball of the archive at `path` to its end
+    /// and checks the rest of what the module docs list. Nothing is written
+    /// anywhere. The tarballs are decompressed and hashed in parallel, one
+    /// core each.
+    pub fn validate(self, path: &Path, limits: Limits) -> Result<ArchiveIndex> {
+        let mut index = ArchiveIndex {
+            information: self.information,
+            components: BTreeMap::new(),
+            ignored: self.ignored,
         };
-        if let Some(difference) = manifest_difference(&manifest, &found.inventory) {
-            bail!(invalid(format!(
-                "{component}.tar.gz differs from its manifest: {difference}"
-            )));
+        let inventories = map_in_parallel(self.tarballs, cores(), |(component, span)| {
+            let inventory = component_inventory(path, &component, span, limits);
+            (component, inventory)
+        });
+        for (component, inventory) in inventories {
+            index.components.insert(
+                component,
+                ComponentIndex {
+                    inventory: inventory?,
+                    has_manifest: false,
+                },
+            );
         }
-        found.has_manifest = true;
+        for (component, manifest) in self.manifests {
+            let Some(found) = index.components.get_mut(&component) else {
+                bail!(invalid(format!(
+                    "manifests/{component}.json has no {component}.tar.gz"
+                )));
+            };
+            if let Some(difference) = manifest_difference(&manifest, &found.inventory) {
+                bail!(invalid(format!(
+                    "{component}.tar.gz differs from its manifest: {difference}"
+                )));
+            }
+            found.has_manifest = true;
+        }
+        Ok(index)
     }
-    Ok(index)
 }
 
 /// Reads one component's tarball, at `span` of the archive at `path`, to
