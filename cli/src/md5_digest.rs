@@ -25,6 +25,11 @@ impl Md5Digest {
         }
         Some(Md5Digest(bytes))
     }
+
+    /// The 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
 }
 
 impl From<[u8; 16]> for Md5Digest {

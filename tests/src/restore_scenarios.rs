@@ -444,6 +444,30 @@ fn archive_with_uploads(entries: &[RawEntry]) -> Result<Vec<u8>> {
     raw_tar(&[file(b"uploads.tar.gz", &gzip(&raw_tar(entries)?)?)])
 }
 
+/// An outer archive holding `uploads.tar.gz` made of `entries` and a
+/// manifest for it listing `objects` (key, content).
+fn archive_with_uploads_manifest(
+    entries: &[RawEntry],
+    objects: &[(&str, &[u8])],
+) -> Result<Vec<u8>> {
+    use md5::{Digest, Md5};
+    let objects: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|(key, data)| {
+            let md5: String = Md5::digest(data)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            serde_json::json!({"key": key, "size": data.len(), "md5": md5})
+        })
+        .collect();
+    let manifest = serde_json::json!({"component": "uploads", "objects": objects});
+    raw_tar(&[
+        file(b"uploads.tar.gz", &gzip(&raw_tar(entries)?)?),
+        file(b"manifests/uploads.json", manifest.to_string().as_bytes()),
+    ])
+}
+
 /// Hostile and broken archives, each with the reason it must be refused.
 fn hostile_archives(good: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>> {
     use tar::EntryType::{Char, Link, Symlink};
@@ -511,6 +535,17 @@ fn hostile_archives(good: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>> {
         ),
         ("trailing garbage", trailing_garbage),
         (
+            "a manifest that differs from its tarball",
+            archive_with_uploads_manifest(&[ok()], &[("ok.txt", b"FINE")])?,
+        ),
+        (
+            "a manifest that lists an object twice",
+            archive_with_uploads_manifest(
+                &[ok(), file(b"b.txt", b"b")],
+                &[("ok.txt", b"fine"), ("ok.txt", b"fine")],
+            )?,
+        ),
+        (
             "a link in the outer archive",
             raw_tar(&[special(b"uploads.tar.gz", Symlink, b"/etc/passwd")])?,
         ),
@@ -521,8 +556,9 @@ fn hostile_archives(good: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>> {
 /// devices, duplicate names, newlines and invalid UTF-8 in names, an
 /// enormous size, a gzip bomb (refused at the extraction limit), a corrupt
 /// gzip member, truncation (also inside an entry that is not object
-/// storage, which validation skips), trailing garbage — are each refused with one
-/// line, as invalid, before any bucket changes.
+/// storage, which validation skips), trailing garbage, a manifest that
+/// differs from its tarball — are each refused with one line, as invalid,
+/// before any bucket changes.
 pub fn invalid_archives_are_refused_before_any_bucket_changes(h: &Harness) -> Result<()> {
     let instance = Instance::new(h)?;
     let settings = instance.settings();
