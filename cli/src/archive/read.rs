@@ -495,12 +495,18 @@ fn objects_digest<'a>(
 /// The manifest at `span` of the archive at `path` (already read once by
 /// [`read_outer`], so it parses).
 fn manifest_at(path: &Path, span: Span) -> Result<Manifest> {
+    serde_json::from_reader(read_span(path, span, 8 * 1024)?)
+        .map_err(|e| invalid(format!("a manifest no longer reads: {e}")))
+}
+
+/// The entry data at `span` of the archive at `path`, from its own file
+/// handle (read through a buffer of `buffer` bytes).
+fn read_span(path: &Path, span: Span, buffer: usize) -> Result<io::Take<BufReader<File>>> {
     let mut file =
         File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
     file.seek(SeekFrom::Start(span.start))
         .with_context(|| format!("cannot read archive {}", path.display()))?;
-    serde_json::from_reader(BufReader::new(file).take(span.len))
-        .map_err(|e| invalid(format!("a manifest no longer reads: {e}")))
+    Ok(BufReader::with_capacity(buffer, file).take(span.len))
 }
 
 /// Reads one component's tarball, at `span` of the archive at `path`, to
@@ -511,11 +517,7 @@ fn component_inventory(
     span: Span,
     limits: Limits,
 ) -> Result<Inventory> {
-    let mut file =
-        File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
-    file.seek(SeekFrom::Start(span.start))
-        .with_context(|| format!("cannot read archive {}", path.display()))?;
-    let data = BufReader::with_capacity(256 * 1024, file).take(span.len);
+    let data = read_span(path, span, 256 * 1024)?;
     // Collected first, then built in one go: a map built from a sorted list
     // has full nodes, one grown by insertion half-empty ones.
     let mut objects = Vec::new();
