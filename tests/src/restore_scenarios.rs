@@ -450,16 +450,11 @@ fn archive_with_uploads_manifest(
     entries: &[RawEntry],
     objects: &[(&str, &[u8])],
 ) -> Result<Vec<u8>> {
-    use md5::{Digest, Md5};
     let objects: Vec<serde_json::Value> = objects
         .iter()
-        .map(|(key, data)| {
-            let md5: String = Md5::digest(data)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            serde_json::json!({"key": key, "size": data.len(), "md5": md5})
-        })
+        .map(
+            |(key, data)| serde_json::json!({"key": key, "size": data.len(), "md5": md5_hex(data)}),
+        )
         .collect();
     let manifest = serde_json::json!({"component": "uploads", "objects": objects});
     raw_tar(&[
