@@ -9,6 +9,7 @@
 //! | 4 | the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed |
 //! | 5 | refused by a safety rule (e.g. more deletions than `--max-delete`); nothing was changed |
 //! | 6 | not found: no backup with that timestamp, no such archive file |
+//! | 7 | finished, but someone else changed the destination meanwhile: the objects they touched were left as found and are named in the report; run again to converge |
 
 use std::fmt;
 
@@ -21,7 +22,9 @@ Exit codes:
   3  configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool
   4  the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed
   5  refused by a safety rule (e.g. more deletions than --max-delete); nothing was changed
-  6  not found: no backup with that timestamp, no such archive file";
+  6  not found: no backup with that timestamp, no such archive file
+  7  finished, but someone else changed the destination meanwhile: the objects
+     they touched were left as found and are named in the report; run again";
 
 /// A configuration problem (exit code 3).
 #[derive(Debug)]
@@ -50,6 +53,19 @@ impl fmt::Display for NotFound {
 }
 
 impl std::error::Error for NotFound {}
+
+/// A finished run whose destination moved under it (exit code 7): objects
+/// someone else changed after planning were left as found.
+#[derive(Debug)]
+pub struct Drifted(pub String);
+
+impl fmt::Display for Drifted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Drifted {}
 
 /// A refusal by a safety rule, before anything changed (exit code 5).
 #[derive(Debug)]
@@ -81,6 +97,8 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
         5
     } else if chain().any(|e| e.is::<NotFound>()) {
         6
+    } else if chain().any(|e| e.is::<Drifted>()) {
+        7
     } else {
         1
     }

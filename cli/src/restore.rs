@@ -23,14 +23,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
-use stowage_core::abi_stable::std_types::{RString, RVec};
+use stowage_core::abi_stable::std_types::RVec;
 use stowage_core::provider::progress_reporter;
-use stowage_core::{ActionKind, ErrorKind, ExcludeMatcher, Location, ObjectEntry, SyncOptions};
+use stowage_core::{ActionKind, ErrorKind, ExcludeMatcher, Location, SyncOptions};
+use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
 use crate::archive::read::{extract_component, read_files, read_outer, ArchiveIndex, Limits};
 use crate::backup_store::BackupStore;
@@ -38,15 +39,16 @@ use crate::config::{Component, Settings};
 use crate::exit::{ConfigError, Refused};
 use crate::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
 use crate::lock::RestoreLocks;
-use crate::md5_digest::Md5Digest;
 use crate::memory::release_free_memory;
 use crate::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::parallel::map_in_parallel;
-use crate::plan::{listed_inventory, Inventory, Key, PlannedObject, SyncPlan};
+use crate::plan::{listed_inventory, Fingerprint, Inventory, Key, PlannedObject, SyncPlan};
 use crate::plugin_errors::from_plugin;
 use crate::progress::ProgressBarSink;
 use crate::registry::{LoadedPlugin, Registry};
-use crate::verify::{to_rvec, verify_and_repair_with, Verification};
+use crate::verify::{
+    same_version, to_rvec, verify_and_finish, FinishHooks, PlannedChanges, Verification,
+};
 
 /// What the snapshot before a restore holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -87,6 +89,55 @@ pub struct RestoreRequest {
     pub limits: Limits,
     /// Take over restore locks even when their holder may be alive.
     pub break_lock: bool,
+    /// Told at each point of each component's restore.
+    pub observer: RestoreObserver,
+}
+
+/// A point of one component's restore at which the observer is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestorePoint {
+    /// Planned from the bucket's listing; nothing copied or changed yet.
+    Planned,
+    /// The snapshot's copies are made; the bucket is about to be listed
+    /// again to confirm the plan.
+    SnapshotCopied,
+    /// The plan is confirmed; the tool is about to upload.
+    Uploading,
+    /// The tool has uploaded; the bucket is about to be listed to verify.
+    Uploaded,
+    /// The bucket was listed to verify; repairs and deletes follow.
+    Verifying,
+}
+
+/// Told, with the component's name, at each [`RestorePoint`]: a display of
+/// progress, or a test acting as the live application.
+#[derive(Clone, Default)]
+pub struct RestoreObserver(Option<Arc<ObserverFn>>);
+
+/// What a [`RestoreObserver`] calls: component name, point reached.
+type ObserverFn = dyn Fn(&str, RestorePoint) + Send + Sync;
+
+impl RestoreObserver {
+    /// An observer calling `tell`.
+    pub fn new(tell: impl Fn(&str, RestorePoint) + Send + Sync + 'static) -> Self {
+        RestoreObserver(Some(Arc::new(tell)))
+    }
+
+    fn tell(&self, component: &str, point: RestorePoint) {
+        if let Some(tell) = &self.0 {
+            tell(component, point);
+        }
+    }
+}
+
+impl std::fmt::Debug for RestoreObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "RestoreObserver"
+        } else {
+            "None"
+        })
+    }
 }
 
 impl RestoreRequest {
@@ -107,6 +158,7 @@ impl RestoreRequest {
             quiet: false,
             limits: Limits::default(),
             break_lock: false,
+            observer: RestoreObserver::default(),
         }
     }
 }
@@ -176,6 +228,16 @@ impl RestoreReport {
     pub fn succeeded(&self) -> bool {
         self.components.iter().all(|c| c.error.is_none())
     }
+
+    /// Objects someone else changed during the restore, left as found:
+    /// while there are any, the buckets do not equal the backup.
+    pub fn drifted(&self) -> usize {
+        self.components
+            .iter()
+            .filter_map(|c| c.verification.as_ref())
+            .map(|v| v.drifted.len())
+            .sum()
+    }
 }
 
 /// A plan and the bucket's inventory it was made from (the snapshot is
@@ -235,7 +297,10 @@ pub fn run_restore(
     let (index, listings) = std::thread::scope(|scope| {
         let validation = scope.spawn(|| outer.validate(&archive.path, request.limits));
         let listings = map_in_parallel(in_archive, request.jobs, |component| {
-            (component.name.clone(), list_bucket(component, registry))
+            let listing = registry
+                .for_location(&component.bucket, None)
+                .and_then(|plugin| list_bucket(component, plugin));
+            (component.name.clone(), listing)
         });
         (
             validation.join().expect("validation does not panic"),
@@ -312,9 +377,8 @@ struct Listing {
 
 /// Lists a component's bucket. A missing bucket is an empty one (a fresh
 /// instance); the restore will create it.
-fn list_bucket(component: &Component, registry: &Registry) -> Result<Listing> {
+fn list_bucket(component: &Component, plugin: &LoadedPlugin) -> Result<Listing> {
     let bucket = &component.bucket;
-    let plugin = registry.for_location(bucket, None)?;
     let (listing, exists) = match plugin.provider.list(bucket).into_result() {
         Ok(entries) => (entries, true),
         Err(e) if e.kind == ErrorKind::BucketMissing => (RVec::new(), false),
@@ -590,217 +654,339 @@ struct RestoreRun<'a> {
 impl RestoreRun<'_> {
     /// Snapshot, extract, sync, verify one component; failures end up in the outcome.
     fn restore_component(&self, target: &Target<'_>, planned: Planned) -> ComponentOutcome {
-        let (archive, settings, request, restore_time) =
-            (self.archive, self.settings, self.request, self.restore_time);
         let started = Instant::now();
         let staging = self.work.join("extract").join(&target.component.name);
-        let bucket_inventory = &planned.bucket;
         let mut outcome = outcome_of(planned.plan);
-        let result = (|| -> Result<()> {
-            // Only what the plan uploads (or the tool may) is extracted —
-            // while the snapshot is taken, both only read; the tool's own
-            // sync transfers it without deleting, and the planned deletes
-            // follow only once every upload has succeeded.
-            let plan = &outcome.plan.plan;
-            let wanted: HashSet<&str> = plan
-                .transfer
-                .iter()
-                .chain(&plan.possibly_changed)
-                .map(|o| &*o.key)
-                .collect();
-            let extract = |wanted: &dyn Fn(&str) -> bool| {
-                extract(
-                    target,
-                    wanted,
-                    plan,
-                    bucket_inventory,
-                    archive,
-                    request,
-                    &staging,
-                )
-            };
-            let (snapshot, extracted) = std::thread::scope(|scope| {
-                let extraction = (!wanted.is_empty()).then(|| {
-                    scope.spawn(|| {
-                        let _ = std::fs::remove_dir_all(&staging);
-                        extract(&|key| wanted.contains(key))
-                    })
-                });
-                let snapshot = take_snapshot(
-                    target,
-                    &outcome.plan,
-                    bucket_inventory,
-                    settings,
-                    restore_time,
-                    &self.tmp_bucket_creation,
-                );
-                let extracted =
-                    extraction.map_or(Ok(()), |h| h.join().expect("extraction does not panic"));
-                (snapshot, extracted)
+        let mut snapshot_target = None;
+        let result = self.restore_into(
+            target,
+            &planned.bucket,
+            &mut outcome,
+            &staging,
+            &mut snapshot_target,
+        );
+        let _ = std::fs::remove_dir_all(&staging);
+        outcome.error = result.err().map(|e| match &snapshot_target {
+            Some(snapshot) => format!(
+                "{e:#}; what this restore had replaced or was about to replace is in the snapshot {snapshot} (perhaps partly)"
+            ),
+            None => format!("{e:#}"),
+        });
+        outcome.duration_secs = started.elapsed().as_secs_f64();
+        outcome
+    }
+
+    /// The steps of [`RestoreRun::restore_component`]: snapshot (while the
+    /// planned files are extracted), confirm the plan against a fresh
+    /// listing, let the tool upload, then verify, repair and delete.
+    /// `snapshot_target` names the snapshot as soon as copying into it began.
+    fn restore_into(
+        &self,
+        target: &Target<'_>,
+        found_at_planning: &Inventory,
+        outcome: &mut ComponentOutcome,
+        staging: &Path,
+        snapshot_target: &mut Option<String>,
+    ) -> Result<()> {
+        let name = &target.component.name;
+        let observer = &self.request.observer;
+        observer.tell(name, RestorePoint::Planned);
+        // Only what the plan uploads (or the tool may) is extracted — while
+        // the snapshot is taken, both only read.
+        let plan = &outcome.plan.plan;
+        let wanted: HashSet<&str> = plan
+            .transfer
+            .iter()
+            .chain(&plan.possibly_changed)
+            .map(|o| &*o.key)
+            .collect();
+        let extract = |wanted: &dyn Fn(&str) -> bool| {
+            extract(
+                target,
+                wanted,
+                plan,
+                found_at_planning,
+                self.archive,
+                self.request,
+                staging,
+            )
+        };
+        let (snapshot, extracted) = std::thread::scope(|scope| {
+            let extraction = (!wanted.is_empty()).then(|| {
+                scope.spawn(|| {
+                    let _ = std::fs::remove_dir_all(staging);
+                    extract(&|key| wanted.contains(key))
+                })
             });
-            outcome.snapshot = snapshot?;
-            extracted?;
-            let nothing_to_do =
-                plan.transfer.is_empty() && plan.delete.is_empty() && wanted.is_empty();
-            if nothing_to_do && outcome.plan.bucket_exists {
-                // The listing just taken is the proof: every object already matches.
-                outcome.verification = Some(Verification {
-                    verified: plan.unchanged,
-                    ..Verification::default()
-                });
-                return Ok(());
+            let snapshot = self.copy_snapshot(target, &outcome.plan, snapshot_target);
+            let extracted =
+                extraction.map_or(Ok(()), |h| h.join().expect("extraction does not panic"));
+            (snapshot, extracted)
+        });
+        let snapshot = snapshot?;
+        extracted?;
+        let nothing_to_do = plan.transfer.is_empty() && plan.delete.is_empty() && wanted.is_empty();
+        if nothing_to_do && outcome.plan.bucket_exists {
+            // The listing just taken is the proof: every object already matches.
+            outcome.verification = Some(Verification {
+                verified: plan.unchanged,
+                ..Verification::default()
+            });
+            return Ok(());
+        }
+        observer.tell(name, RestorePoint::SnapshotCopied);
+
+        // What moved since planning is left out of this round.
+        let current = list_bucket(&target.component, target.plugin)?;
+        let snapshot_listing = match &snapshot {
+            Some(location) => Some(self.list_snapshot(target, location)?),
+            None => None,
+        };
+        let moved = moved_since_planning(
+            &outcome.plan,
+            found_at_planning,
+            &current.inventory,
+            snapshot_listing.as_ref(),
+        )?;
+        outcome.snapshot = snapshot.map(|s| s.to_string());
+        for key in &moved {
+            if wanted.contains(&**key) {
+                remove_file_and_empty_parents(staging, &staging.join(key_to_relative_path(key)?))?;
             }
-            let bucket = &target.component.bucket;
-            let provider = &target.plugin.provider;
-            if !outcome.plan.bucket_exists {
-                provider
-                    .ensure_bucket(bucket)
-                    .into_result()
-                    .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
-            }
-            let excludes: RVec<RString> = target
+        }
+        let mut planned = PlannedChanges::of(plan, &current.inventory, true);
+        for key in &moved {
+            planned.transfers.remove(&**key);
+            planned.deletes.remove(&**key);
+        }
+
+        let bucket = &target.component.bucket;
+        let provider = &target.plugin.provider;
+        if !current.exists {
+            provider
+                .ensure_bucket(bucket)
+                .into_result()
+                .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
+        }
+        let source = Location::Local {
+            path: staging.to_string_lossy().as_ref().into(),
+        };
+        if !planned.transfers.is_empty() {
+            observer.tell(name, RestorePoint::Uploading);
+            let (objects, bytes) = self.upload(target, &source, planned.transfers.len())?;
+            outcome.uploaded = objects;
+            outcome.uploaded_bytes = bytes;
+            observer.tell(name, RestorePoint::Uploaded);
+        }
+        let matcher =
+            ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
+        let verification = verify_and_finish(
+            provider,
+            &source,
+            bucket,
+            &target.inventory,
+            &planned,
+            &matcher,
+            &FinishHooks {
+                prepare: &|keys: &[Key]| {
+                    let keys: HashSet<&str> = keys.iter().map(|k| &**k).collect();
+                    extract(&|key| keys.contains(key))
+                },
+                before_changes: &|| observer.tell(name, RestorePoint::Verifying),
+            },
+        )?;
+        outcome.uploaded += verification.repaired.len() as u64;
+        outcome.deleted = verification.deleted.len() as u64;
+        outcome.verification = Some(verification);
+        Ok(())
+    }
+
+    /// The tool's sync from `staging` into the bucket, uploading only (the
+    /// planned deletes follow once every upload has succeeded and the
+    /// bucket was listed again). Returns the objects and bytes uploaded.
+    fn upload(
+        &self,
+        target: &Target<'_>,
+        staging: &Location,
+        planned: usize,
+    ) -> Result<(u64, u64)> {
+        let bucket = &target.component.bucket;
+        let options = SyncOptions {
+            excludes: target
                 .component
                 .excludes
                 .iter()
                 .map(|e| e.as_str().into())
-                .collect();
-            let source = Location::Local {
-                path: staging.to_string_lossy().as_ref().into(),
-            };
-            let (mut uploaded, mut uploaded_bytes, mut deleted) = (0, 0, 0);
-            if !wanted.is_empty() {
-                let options = SyncOptions {
-                    excludes: excludes.clone(),
-                    ..SyncOptions::default()
-                };
-                let bar = ProgressBarSink::new(
-                    &format!("restore {}", target.component.name),
-                    plan.transfer.len() as u64,
-                    request.quiet,
-                );
-                let report = provider
-                    .sync(&source, bucket, &options, &progress_reporter(&bar))
-                    .into_result();
-                bar.finish();
-                let report = report.map_err(|e| {
-                    from_plugin(
-                        format_args!("sync into {bucket} with plugin {}", target.plugin.name),
-                        e,
-                    )
-                })?;
-                for kind in [ActionKind::Upload, ActionKind::Copy] {
-                    uploaded += report.total(kind).objects;
-                    uploaded_bytes += report.total(kind).bytes;
-                }
-            }
-            if !plan.delete.is_empty() {
-                let keys = to_rvec(plan.delete.iter().map(|o| &o.key));
-                let report = provider
-                    .delete(bucket, &keys)
+                .collect(),
+            ..SyncOptions::default()
+        };
+        let bar = ProgressBarSink::new(
+            &format!("restore {}", target.component.name),
+            planned as u64,
+            self.request.quiet,
+        );
+        let report = target
+            .plugin
+            .provider
+            .sync(staging, bucket, &options, &progress_reporter(&bar))
+            .into_result();
+        bar.finish();
+        let report = report.map_err(|e| {
+            from_plugin(
+                format_args!("sync into {bucket} with plugin {}", target.plugin.name),
+                e,
+            )
+        })?;
+        let (mut objects, mut bytes) = (0, 0);
+        for kind in [ActionKind::Upload, ActionKind::Copy] {
+            objects += report.total(kind).objects;
+            bytes += report.total(kind).bytes;
+        }
+        Ok((objects, bytes))
+    }
+
+    /// Copies the plan's snapshot keys to `<tmp>/<component>.<restore
+    /// time>/` (they are checked by [`moved_since_planning`]). Names the
+    /// snapshot in `snapshot_target` before the first copy.
+    fn copy_snapshot(
+        &self,
+        target: &Target<'_>,
+        plan: &ComponentPlan,
+        snapshot_target: &mut Option<String>,
+    ) -> Result<Option<Location>> {
+        if plan.snapshot_keys.is_empty() {
+            return Ok(None);
+        }
+        let tmp = self
+            .settings
+            .tmp_bucket
+            .as_ref()
+            .expect("checked by check_rules");
+        let provider = &target.plugin.provider;
+        let snapshot = self.free_snapshot_location(target, tmp)?;
+        *snapshot_target = Some(snapshot.to_string());
+        let copy = || {
+            provider.copy(
+                &target.component.bucket,
+                &snapshot,
+                &to_rvec(&plan.snapshot_keys),
+            )
+        };
+        // The tmp bucket exists on every restore but the first, so it is
+        // created only when a copy finds it missing (a check costs requests).
+        match copy().into_result() {
+            Err(e) if e.kind == ErrorKind::BucketMissing => {
+                let _one_at_a_time = self.tmp_bucket_creation.lock().expect("not poisoned");
+                provider
+                    .ensure_bucket(tmp)
                     .into_result()
-                    .map_err(|e| from_plugin(format_args!("delete from {bucket}"), e))?;
-                deleted = report.total(ActionKind::Delete).objects;
+                    .map_err(|e| from_plugin(snapshot_context(target, &snapshot), e))?;
+                copy().into_result()
             }
-            let matcher =
-                ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
-            let verification = verify_and_repair_with(
-                provider,
-                &source,
-                bucket,
-                &target.inventory,
-                &matcher,
-                true,
-                &|keys: &[Key]| {
-                    let keys: HashSet<&str> = keys.iter().map(|k| &**k).collect();
-                    extract(&|key| keys.contains(key))
-                },
-            )?;
-            outcome.uploaded = uploaded + verification.repaired.len() as u64;
-            outcome.uploaded_bytes = uploaded_bytes;
-            outcome.deleted = deleted + verification.removed.len() as u64;
-            outcome.verification = Some(verification);
-            Ok(())
-        })();
-        let _ = std::fs::remove_dir_all(&staging);
-        outcome.error = result.err().map(|e| format!("{e:#}"));
-        outcome.duration_secs = started.elapsed().as_secs_f64();
-        outcome
+            other => other,
+        }
+        .map_err(|e| from_plugin(snapshot_context(target, &snapshot), e))?;
+        Ok(Some(snapshot))
+    }
+
+    /// `<tmp>/<component>.<restore time>/`, or the next second that holds
+    /// no snapshot: a restore run again within the same second never
+    /// writes into the snapshot of the one before.
+    fn free_snapshot_location(&self, target: &Target<'_>, tmp: &Location) -> Result<Location> {
+        let provider = &target.plugin.provider;
+        let mut time = self.restore_time;
+        loop {
+            let candidate = snapshot_location(tmp, &target.component.name, time);
+            match provider.list(&candidate).into_result() {
+                Ok(objects) if !objects.is_empty() => time += 1,
+                Ok(_) => return Ok(candidate),
+                Err(e) if e.kind == ErrorKind::BucketMissing => return Ok(candidate),
+                Err(e) => return Err(from_plugin(snapshot_context(target, &candidate), e)),
+            }
+        }
+    }
+
+    /// The snapshot's objects, as listed after copying.
+    fn list_snapshot(&self, target: &Target<'_>, snapshot: &Location) -> Result<Inventory> {
+        let copied = target
+            .plugin
+            .provider
+            .list(snapshot)
+            .into_result()
+            .map_err(|e| from_plugin(snapshot_context(target, snapshot), e))?;
+        let excludes =
+            ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
+        Ok(listed_inventory(copied, &excludes))
     }
 }
 
-/// Copies the plan's snapshot keys to `<tmp>/<component>.<restore time>/`
-/// and checks the copies against the bucket's inventory before anything is
-/// changed.
-fn take_snapshot(
-    target: &Target<'_>,
+/// Where a component's snapshot goes: `<tmp>/<component>.<restore time>/`.
+pub fn snapshot_location(tmp: &Location, component: &str, restore_time: u64) -> Location {
+    tmp.join(&format!("{component}.{restore_time}"))
+}
+
+fn snapshot_context(target: &Target<'_>, snapshot: &Location) -> String {
+    format!(
+        "component {}: snapshot into {snapshot}",
+        target.component.name
+    )
+}
+
+/// The planned keys that moved between planning (`found`) and the listing
+/// taken after the snapshot (`current`): an object that appeared where the
+/// plan would upload, or whose version changed while the snapshot does not
+/// hold its current version for certain. They are left out of this round.
+///
+/// Fails, before anything changed, if the snapshot copy of an object that
+/// did not move is missing or differs from it.
+fn moved_since_planning(
     plan: &ComponentPlan,
-    bucket: &Inventory,
-    settings: &Settings,
-    restore_time: u64,
-    tmp_bucket_creation: &Mutex<()>,
-) -> Result<Option<String>> {
-    if plan.snapshot_keys.is_empty() {
-        return Ok(None);
-    }
-    let tmp = settings
-        .tmp_bucket
-        .as_ref()
-        .expect("checked by check_rules");
-    let tmp_plugin = target.plugin;
-    let snapshot = tmp.join(&format!("{}.{restore_time}", target.component.name));
-    let context = || {
-        format!(
-            "component {}: snapshot into {snapshot}",
-            target.component.name
-        )
-    };
-    let copy = || {
-        tmp_plugin.provider.copy(
-            &target.component.bucket,
-            &snapshot,
-            &to_rvec(&plan.snapshot_keys),
-        )
-    };
-    // The tmp bucket exists on every restore but the first, so it is
-    // created only when a copy finds it missing (a check costs requests).
-    match copy().into_result() {
-        Err(e) if e.kind == ErrorKind::BucketMissing => {
-            let _one_at_a_time = tmp_bucket_creation.lock().expect("not poisoned");
-            tmp_plugin
-                .provider
-                .ensure_bucket(tmp)
-                .into_result()
-                .map_err(|e| from_plugin(context(), e))?;
-            copy().into_result()
-        }
-        other => other,
-    }
-    .map_err(|e| from_plugin(context(), e))?;
-    let copied = tmp_plugin
-        .provider
-        .list(&snapshot)
-        .into_result()
-        .map_err(|e| from_plugin(context(), e))?;
-    let copied: BTreeMap<&str, &ObjectEntry> = copied.iter().map(|e| (e.key.as_str(), e)).collect();
+    found: &Inventory,
+    current: &Inventory,
+    snapshot: Option<&Inventory>,
+) -> Result<Vec<Key>> {
+    let copy_of = |key: &Key| snapshot.and_then(|s| s.get(key));
     for key in &plan.snapshot_keys {
-        let original = &bucket[key];
-        let same = copied.get(&**key).is_some_and(|c| {
-            let copy_md5 = c
-                .md5
-                .as_ref()
-                .into_option()
-                .and_then(|m| Md5Digest::from_hex(m));
-            c.size == original.size
-                && (copy_md5.is_none() || original.md5.is_none() || copy_md5 == original.md5)
-        });
-        if !same {
-            bail!(
-                "{}: {key} did not arrive intact; nothing was changed",
-                context()
-            );
+        let (Some(then), Some(now)) = (found.get(key), current.get(key)) else {
+            continue;
+        };
+        if same_version(then, now) && !copy_of(key).is_some_and(|copy| copy_holds(copy, now)) {
+            bail!("{key} did not arrive intact in the snapshot; nothing was changed");
         }
     }
-    Ok(Some(snapshot.to_string()))
+    let planned = plan
+        .plan
+        .transfer
+        .iter()
+        .chain(&plan.plan.possibly_changed)
+        .chain(&plan.plan.delete);
+    let mut moved = Vec::new();
+    for PlannedObject { key, .. } in planned {
+        let unmoved = match (found.get(key), current.get(key)) {
+            // Gone meanwhile: no version left to protect.
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(then), Some(now)) => {
+                same_version(then, now) || copy_of(key).is_some_and(|c| copy_holds_exactly(c, now))
+            }
+        };
+        if !unmoved {
+            moved.push(key.clone());
+        }
+    }
+    Ok(moved)
+}
+
+/// Whether a snapshot copy holds `version`, as far as the listings tell
+/// (a multipart ETag is no MD5: then the size decides).
+fn copy_holds(copy: &Fingerprint, version: &Fingerprint) -> bool {
+    copy.size == version.size
+        && (copy.md5.is_none() || version.md5.is_none() || copy.md5 == version.md5)
+}
+
+/// Whether a snapshot copy holds `version` for certain: same size and MD5.
+fn copy_holds_exactly(copy: &Fingerprint, version: &Fingerprint) -> bool {
+    copy.size == version.size && copy.md5.is_some() && copy.md5 == version.md5
 }
 
 /// Extracts the files of the component `wanted` accepts into the staging

@@ -1,5 +1,6 @@
-//! `stowage sync`: plan from listings, let the plugin's tool transfer, then
-//! verify and repair.
+//! `stowage sync`: plan from listings, let the plugin's tool transfer (never
+//! delete), then verify, repair and delete what the plan named — and only
+//! what is still as the plan found it (see [`crate::verify`]).
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
@@ -9,7 +10,7 @@ use crate::exit::Refused;
 use crate::plan::{inventory_of, Inventory, SyncPlan};
 use crate::plugin_errors::from_plugin;
 use crate::registry::LoadedPlugin;
-use crate::verify::{verify_and_repair, Verification};
+use crate::verify::{verify_and_finish, FinishHooks, PlannedChanges, Verification};
 
 /// What a sync decided, did and proved.
 #[derive(Debug, Serialize)]
@@ -78,9 +79,15 @@ fn run_sync_from(
             verification: None,
         });
     }
+    // The tool transfers only; deleting is left to the verification, which
+    // deletes what the plan named and nothing that appeared meanwhile.
+    let transfer_only = SyncOptions {
+        delete: false,
+        ..options.clone()
+    };
     let report = plugin
         .provider
-        .sync(source, destination, options, progress)
+        .sync(source, destination, &transfer_only, progress)
         .into_result()
         .map_err(|e| {
             from_plugin(
@@ -88,13 +95,14 @@ fn run_sync_from(
                 e,
             )
         })?;
-    let verification = verify_and_repair(
+    let verification = verify_and_finish(
         &plugin.provider,
         source,
         destination,
         source_inventory,
+        &PlannedChanges::of(&plan, &destination_inventory, options.delete),
         &excludes,
-        options.delete,
+        &FinishHooks::none(),
     )?;
     Ok(SyncOutcome {
         plan,

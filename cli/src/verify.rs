@@ -1,12 +1,22 @@
-//! Proving a sync's result: list the destination, compare every object with
-//! the source's checksums, repair what the tool got wrong, and say what
-//! could only be checked by size.
+//! Finishing a sync and proving its result: list the destination, compare
+//! every object with the source's checksums, repair and delete what the
+//! plan named, and say what could only be checked by size and what someone
+//! else changed meanwhile.
 //!
 //! This lives once in the host rather than in each plugin: the tools
 //! disagree on what "changed" means (`aws s3 sync` skips a same-size file
 //! with an older mtime; s3cmd falls back to size-only for multipart ETags),
-//! and a restore must be right whichever tool runs it.
+//! and a sync must be right whichever tool runs it.
+//!
+//! **The invariant, enforced here.** An existing destination object is
+//! overwritten or deleted only if the plan named it *and* it is still the
+//! version the plan found ([`PlannedChanges::found`]: in a restore, the
+//! version the snapshot holds). An object that appeared, changed or vanished
+//! after planning is left as found and reported as [`Drift`]; the caller
+//! then knows the destination does not equal the source, and a re-run plans
+//! it (snapshot first) like any other difference.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
@@ -15,7 +25,7 @@ use stowage_core::abi_stable::std_types::{RString, RVec};
 use stowage_core::{ExcludeMatcher, Location, ProviderBox};
 use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
-use crate::plan::{compare, inventory_of, Comparison, Inventory, Key};
+use crate::plan::{compare, inventory_of, Comparison, Fingerprint, Inventory, Key, SyncPlan};
 
 /// What verification found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -24,92 +34,220 @@ pub struct Verification {
     pub verified: u64,
     /// Objects whose MD5 cannot be known (multipart ETag): checked by size only.
     pub size_only: Vec<Key>,
-    /// Objects the tool left missing or wrong, transferred again.
+    /// Planned objects the tool left missing or wrong, transferred again.
     pub repaired: Vec<Key>,
-    /// Extraneous objects the tool left behind, deleted.
-    pub removed: Vec<Key>,
+    /// Planned deletions, done once the transfers had succeeded.
+    pub deleted: Vec<Key>,
+    /// Objects someone else created, changed or deleted after planning:
+    /// left as found, so the destination does not equal the source.
+    pub drifted: Vec<Drift>,
 }
 
-/// Verifies `destination` against `source_inventory` and repairs it.
-///
-/// `delete` says whether objects not in the source must be gone. Repaired
-/// objects are checked once more; any that still differ fail the call.
-pub fn verify_and_repair(
-    provider: &ProviderBox,
-    source: &Location,
-    destination: &Location,
-    source_inventory: &Inventory,
-    excludes: &ExcludeMatcher,
-    delete: bool,
-) -> Result<Verification> {
-    let already_there = |_: &[Key]| Ok(());
-    verify_and_repair_with(
-        provider,
-        source,
-        destination,
-        source_inventory,
-        excludes,
-        delete,
-        &already_there,
-    )
+/// An object that moved under the sync: left as found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// Its key.
+    pub key: Key,
+    /// What happened to it after the plan was made.
+    pub change: DriftKind,
 }
 
-/// [`verify_and_repair`] for a source that holds only some of its objects
-/// as files: `prepare(keys)` is called before those keys are transferred
-/// again, to make them present (a restore extracts them from the archive).
-pub fn verify_and_repair_with(
-    provider: &ProviderBox,
-    source: &Location,
-    destination: &Location,
-    source_inventory: &Inventory,
-    excludes: &ExcludeMatcher,
-    delete: bool,
-    prepare: &dyn Fn(&[Key]) -> Result<()>,
-) -> Result<Verification> {
-    let destination_inventory = inventory_of(destination, provider, excludes)?;
-    let mut verification = Verification::default();
-    let mut wrong = Vec::new();
-    for (key, fingerprint) in source_inventory {
-        match compare(fingerprint, destination_inventory.get(key)) {
-            Comparison::Same => verification.verified += 1,
-            Comparison::SizeOnly => verification.size_only.push(key.clone()),
-            Comparison::Differs => wrong.push(key.clone()),
+/// How an object moved after planning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// It was not there when planned, and now is.
+    Appeared,
+    /// It holds another version than the one planned (and snapshotted).
+    Changed,
+    /// It was there when planned (or was to be), and now is not.
+    Vanished,
+}
+
+impl std::fmt::Display for DriftKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DriftKind::Appeared => "appeared",
+            DriftKind::Changed => "changed",
+            DriftKind::Vanished => "vanished",
+        })
+    }
+}
+
+/// What the plan lets a sync change in the destination: the keys it named
+/// and, for each, the version it found there.
+pub struct PlannedChanges<'a> {
+    /// The destination as last listed before anything changed it (in a
+    /// restore: the listing the snapshot was checked against).
+    pub found: &'a Inventory,
+    /// Keys the plan transfers, and may therefore overwrite.
+    pub transfers: HashSet<&'a str>,
+    /// Keys the plan deletes.
+    pub deletes: HashSet<&'a str>,
+    /// Whether objects missing from the source must be gone (`--delete`).
+    pub delete: bool,
+}
+
+impl<'a> PlannedChanges<'a> {
+    /// Everything `plan` names, against the destination it was made from.
+    pub fn of(plan: &'a SyncPlan, found: &'a Inventory, delete: bool) -> Self {
+        PlannedChanges {
+            found,
+            transfers: plan
+                .transfer
+                .iter()
+                .chain(&plan.possibly_changed)
+                .map(|o| &*o.key)
+                .collect(),
+            deletes: plan.delete.iter().map(|o| &*o.key).collect(),
+            delete,
         }
     }
-    let extraneous: Vec<Key> = if delete {
-        destination_inventory
-            .keys()
-            .filter(|k| !source_inventory.contains_key(*k))
-            .cloned()
-            .collect()
-    } else {
-        Vec::new()
-    };
-    if wrong.is_empty() && extraneous.is_empty() {
+
+    /// Whether `key`, now `now`, may be written: the plan transfers it and
+    /// nobody else has written it since (writing where nothing is destroys
+    /// no version).
+    fn may_overwrite(&self, key: &str, now: Option<&Fingerprint>) -> bool {
+        self.transfers.contains(key)
+            && match (self.found.get(key), now) {
+                (_, None) => true,
+                (Some(found), Some(now)) => same_version(found, now),
+                (None, Some(_)) => false,
+            }
+    }
+
+    /// Whether `key`, now `now`, may be deleted: the plan deletes it and it
+    /// is still the version found.
+    fn may_delete(&self, key: &str, now: &Fingerprint) -> bool {
+        self.deletes.contains(key) && self.found.get(key).is_some_and(|f| same_version(f, now))
+    }
+
+    /// How `key`, now `now`, moved since it was planned.
+    fn drift(&self, key: &Key, now: Option<&Fingerprint>) -> Drift {
+        let change = match (self.found.get(key), now) {
+            (None, Some(_)) => DriftKind::Appeared,
+            (Some(_), Some(_)) => DriftKind::Changed,
+            (_, None) => DriftKind::Vanished,
+        };
+        Drift {
+            key: key.clone(),
+            change,
+        }
+    }
+}
+
+/// Whether two listings of one key show the same version: the same content
+/// where checksums tell, else the same modification time.
+pub fn same_version(a: &Fingerprint, b: &Fingerprint) -> bool {
+    if a.size != b.size {
+        return false;
+    }
+    match (&a.md5, &b.md5, &a.etag, &b.etag) {
+        (Some(x), Some(y), _, _) => x == y,
+        (_, _, Some(x), Some(y)) => x == y,
+        _ => a.modified == b.modified,
+    }
+}
+
+/// Callbacks a caller of [`verify_and_finish`] hooks in.
+pub struct FinishHooks<'a> {
+    /// Called with the keys about to be transferred again, to make their
+    /// files present (a restore extracts them from the archive).
+    pub prepare: &'a dyn Fn(&[Key]) -> Result<()>,
+    /// Called once the destination was listed, before anything is repaired
+    /// or deleted.
+    pub before_changes: &'a dyn Fn(),
+}
+
+impl FinishHooks<'_> {
+    /// Hooks for a source that holds every file, with nobody watching.
+    pub fn none() -> FinishHooks<'static> {
+        FinishHooks {
+            prepare: &|_| Ok(()),
+            before_changes: &|| {},
+        }
+    }
+}
+
+/// After the tool's transfer (which never deletes): lists `destination`,
+/// compares it with `source_inventory`, repairs the planned objects the
+/// tool got wrong, deletes the planned deletions, and lists once more to
+/// prove both. Objects that moved after planning are left and reported.
+///
+/// Repaired objects that still differ, and deleted ones still there
+/// unchanged, fail the call.
+pub fn verify_and_finish(
+    provider: &ProviderBox,
+    source: &Location,
+    destination: &Location,
+    source_inventory: &Inventory,
+    planned: &PlannedChanges<'_>,
+    excludes: &ExcludeMatcher,
+    hooks: &FinishHooks<'_>,
+) -> Result<Verification> {
+    let listed = inventory_of(destination, provider, excludes)?;
+    let mut verification = Verification::default();
+    let mut repair = Vec::new();
+    for (key, fingerprint) in source_inventory {
+        let now = listed.get(key);
+        match compare(fingerprint, now) {
+            Comparison::Same => verification.verified += 1,
+            Comparison::SizeOnly => verification.size_only.push(key.clone()),
+            Comparison::Differs if planned.may_overwrite(key, now) => repair.push(key.clone()),
+            Comparison::Differs => verification.drifted.push(planned.drift(key, now)),
+        }
+    }
+    let mut delete = Vec::new();
+    if planned.delete {
+        for (key, now) in listed
+            .iter()
+            .filter(|(k, _)| !source_inventory.contains_key(*k))
+        {
+            match planned.may_delete(key, now) {
+                true => delete.push(key.clone()),
+                false => verification.drifted.push(planned.drift(key, Some(now))),
+            }
+        }
+    }
+    (hooks.before_changes)();
+    if repair.is_empty() && delete.is_empty() {
         return Ok(verification);
     }
 
-    if !wrong.is_empty() {
-        prepare(&wrong)?;
+    if !repair.is_empty() {
+        (hooks.prepare)(&repair)?;
     }
-    transfer_again(provider, source, destination, &wrong)?;
-    remove(provider, destination, &extraneous)?;
+    transfer_again(provider, source, destination, &repair)?;
+    remove(provider, destination, &delete)?;
 
     let after = inventory_of(destination, provider, excludes)?;
-    for key in &wrong {
+    for key in &repair {
         match compare(&source_inventory[key], after.get(key)) {
             Comparison::Same => verification.verified += 1,
             Comparison::SizeOnly => verification.size_only.push(key.clone()),
             Comparison::Differs => {
-                bail!("verification failed: {key} in {destination} still differs from the source after a repair")
+                bail!(
+                    "verification failed: {key} in {} still differs from the source after a repair",
+                    destination
+                )
             }
         }
     }
-    if let Some(key) = extraneous.iter().find(|k| after.contains_key(*k)) {
-        bail!("verification failed: {key} in {destination} could not be deleted");
+    for key in &delete {
+        match after.get(key) {
+            None => verification.deleted.push(key.clone()),
+            Some(now) if same_version(&listed[key], now) => bail!(
+                "verification failed: {key} in {} could not be deleted",
+                destination
+            ),
+            // Written again by someone else after the delete: theirs now.
+            Some(_) => verification.drifted.push(Drift {
+                key: key.clone(),
+                change: DriftKind::Appeared,
+            }),
+        }
     }
-    verification.repaired = wrong;
-    verification.removed = extraneous;
+    verification.repaired = repair;
     Ok(verification)
 }
 
@@ -173,9 +311,7 @@ fn remove(provider: &ProviderBox, destination: &Location, keys: &[Key]) -> Resul
             provider
                 .delete(destination, &to_rvec(keys))
                 .into_result()
-                .map_err(|e| {
-                    anyhow!("deleting extraneous objects from {destination} failed: {e}")
-                })?;
+                .map_err(|e| anyhow!("deleting from {destination} failed: {e}"))?;
         }
     }
     Ok(())
@@ -186,4 +322,69 @@ pub fn to_rvec<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> RVec<RString
     keys.into_iter()
         .map(|k| RString::from(k.as_ref()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::md5_digest::Md5Digest;
+
+    fn version(size: u64, md5: u8) -> Fingerprint {
+        Fingerprint::content(size, Md5Digest::from([md5; 16]))
+    }
+
+    fn inventory(entries: &[(&str, Fingerprint)]) -> Inventory {
+        entries
+            .iter()
+            .map(|(k, f)| (Key::from(*k), f.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn only_a_planned_key_still_as_found_may_be_overwritten_or_deleted() {
+        let found = inventory(&[("changed", version(3, 1)), ("extra", version(2, 2))]);
+        let planned = PlannedChanges {
+            found: &found,
+            transfers: ["changed", "missing"].into(),
+            deletes: ["extra"].into(),
+            delete: true,
+        };
+        assert!(planned.may_overwrite("changed", Some(&version(3, 1))));
+        assert!(planned.may_overwrite("missing", None));
+        assert!(!planned.may_overwrite("changed", Some(&version(3, 9))));
+        assert!(!planned.may_overwrite("missing", Some(&version(1, 1))));
+        assert!(!planned.may_overwrite("unplanned", None));
+        assert!(planned.may_delete("extra", &version(2, 2)));
+        assert!(!planned.may_delete("extra", &version(2, 7)));
+        assert!(!planned.may_delete("changed", &version(3, 1)));
+    }
+
+    #[test]
+    fn drift_says_how_an_object_moved() {
+        let found = inventory(&[("was", version(1, 1))]);
+        let planned = PlannedChanges {
+            found: &found,
+            transfers: HashSet::new(),
+            deletes: HashSet::new(),
+            delete: true,
+        };
+        let kind =
+            |key: &str, now: Option<&Fingerprint>| planned.drift(&Key::from(key), now).change;
+        assert_eq!(kind("new", Some(&version(1, 1))), DriftKind::Appeared);
+        assert_eq!(kind("was", Some(&version(1, 2))), DriftKind::Changed);
+        assert_eq!(kind("was", None), DriftKind::Vanished);
+    }
+
+    #[test]
+    fn versions_without_checksums_are_told_apart_by_their_time() {
+        let at = |modified| Fingerprint {
+            size: 4,
+            md5: None,
+            etag: None,
+            modified: Some(modified),
+        };
+        assert!(same_version(&at(10), &at(10)));
+        assert!(!same_version(&at(10), &at(11)));
+        assert!(!same_version(&version(4, 1), &version(4, 2)));
+    }
 }

@@ -83,6 +83,8 @@ macro_rules! restore_suite {
             invalid_archives_are_refused_before_any_bucket_changes,
             a_second_restore_into_the_same_bucket_refuses,
             safety_rules_refuse_before_anything_changes,
+            a_live_application_writing_during_a_restore_loses_nothing,
+            a_failed_restore_names_its_snapshot,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

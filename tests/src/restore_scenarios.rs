@@ -16,7 +16,8 @@ use stowage::fetch::ArchiveSource;
 use stowage::lock::{hostname, lock_name, RestoreLocks};
 use stowage::registry::Registry;
 use stowage::restore::{
-    run_restore, ComponentOutcome, RestoreReport, RestoreRequest, SnapshotMode,
+    run_restore, ComponentOutcome, RestoreObserver, RestorePoint, RestoreReport, RestoreRequest,
+    SnapshotMode,
 };
 use stowage_core::Location;
 
@@ -99,6 +100,27 @@ impl Instance {
                 component("uploads", &*self.uploads, &[]),
             ],
         }
+    }
+}
+
+/// Settings with one component, `uploads`, in `bucket`: backed up into
+/// `backups`, snapshotted into `tmp`, staged below `staging`.
+pub fn uploads_only(
+    bucket: &dyn ScratchStore,
+    backups: &dyn ScratchStore,
+    tmp: &dyn ScratchStore,
+    staging: &Path,
+) -> Settings {
+    Settings {
+        label: "stowage_gitlab".to_string(),
+        destination: Location::parse(&backups.url()),
+        tmp_bucket: Some(Location::parse(&tmp.url())),
+        staging_dir: staging.to_path_buf(),
+        components: vec![Component {
+            name: "uploads".to_string(),
+            bucket: Location::parse(&bucket.url()),
+            excludes: Vec::new(),
+        }],
     }
 }
 
@@ -760,6 +782,248 @@ pub fn safety_rules_refuse_before_anything_changes(h: &Harness) -> Result<()> {
     ensure!(
         instance.lfs.contents()?.is_empty(),
         "--allow-empty did not empty the bucket"
+    );
+    Ok(())
+}
+
+/// The points of a component's restore at which the live application of
+/// [`a_live_application_writing_during_a_restore_loses_nothing`] acts, in
+/// the order they come.
+const LIVE_POINTS: [RestorePoint; 5] = [
+    RestorePoint::Planned,
+    RestorePoint::SnapshotCopied,
+    RestorePoint::Uploading,
+    RestorePoint::Uploaded,
+    RestorePoint::Verifying,
+];
+
+/// What the live application writes and deletes at the `round`-th point:
+/// a new object, a rewrite of an object the restore does not plan to touch,
+/// a deletion of another such object, a rewrite of an object the restore
+/// plans to delete, and one of an object it plans to overwrite. Left out:
+/// the two writes that land in a window no tool-driven restore can close
+/// (docs/SAFETY.md): a rewrite of a planned upload once the tool runs
+/// (`Uploading`), and of a planned delete after the last listing (`Verifying`).
+fn live_writes(round: usize, point: RestorePoint) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+    let data = |n: u64| content(5000 + 10 * round as u64 + n, 700 + round);
+    let mut puts = vec![
+        (format!("new/{round}"), data(0)),
+        (format!("same/{round}/a"), data(1)),
+    ];
+    if point != RestorePoint::Verifying {
+        puts.push((format!("extra/{round}"), data(2)));
+    }
+    if point != RestorePoint::Uploading {
+        puts.push((format!("changed/{round}"), data(3)));
+    }
+    (puts, vec![format!("same/{round}/b")])
+}
+
+/// The keys whose moves the restore saw (those made before its
+/// verification listing) and must report as left as found.
+fn reported_moves() -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for (round, point) in LIVE_POINTS.iter().enumerate() {
+        if *point == RestorePoint::Verifying {
+            continue;
+        }
+        keys.extend([
+            format!("new/{round}"),
+            format!("same/{round}/a"),
+            format!("same/{round}/b"),
+        ]);
+        if *point != RestorePoint::Planned {
+            // Moved after the snapshot was taken: left for the next round.
+            keys.insert(format!("extra/{round}"));
+            if *point != RestorePoint::Uploading {
+                keys.insert(format!("changed/{round}"));
+            }
+        }
+    }
+    keys
+}
+
+/// Every version that must survive a restore: those the bucket held
+/// before it (less those the application itself replaced or deleted) and
+/// every one the application wrote. Key → MD5s.
+type Versions = BTreeSet<(String, String)>;
+
+/// Checks that every version of `required` is in `bucket` or in a snapshot
+/// below `tmp` (`<component>.<time>/<key>`).
+fn ensure_kept(
+    required: &Versions,
+    bucket: &dyn ScratchStore,
+    tmp: &dyn ScratchStore,
+) -> Result<()> {
+    let mut kept: Versions = bucket.contents()?.into_iter().collect();
+    if tmp.exists()? {
+        kept.extend(
+            tmp.contents()?.into_iter().filter_map(|(key, md5)| {
+                key.split_once('/').map(|(_, key)| (key.to_string(), md5))
+            }),
+        );
+    }
+    let lost: Vec<&(String, String)> = required.difference(&kept).collect();
+    ensure!(lost.is_empty(), "versions lost: {lost:?}");
+    Ok(())
+}
+
+/// A live application writes into a bucket while it is restored: at each
+/// point of the restore it creates, rewrites and deletes objects, planned
+/// and unplanned. No version is lost: each is in the bucket or in a
+/// snapshot. What moved after planning is left as found and named in the
+/// report (the buckets then do not equal the backup), and a second restore
+/// converges, snapshotting what it replaces.
+pub fn a_live_application_writing_during_a_restore_loses_nothing(h: &Harness) -> Result<()> {
+    let live = std::sync::Arc::<dyn ScratchStore>::from(h.bucket("live")?);
+    let (backups, tmp, staging) = (
+        h.bucket("live-bak")?,
+        h.missing_bucket("live-tmp"),
+        tempfile::tempdir()?,
+    );
+    let tree = LocalTree::new()?;
+    for round in 0..LIVE_POINTS.len() {
+        for (n, key) in ["same/{}/a", "same/{}/b", "changed/{}"].iter().enumerate() {
+            let key = key.replace("{}", &round.to_string());
+            tree.write(&key, &content(4000 + 10 * round as u64 + n as u64, 500))?;
+        }
+    }
+    live.seed(tree.path())?;
+    let settings = uploads_only(&*live, &*backups, &*tmp, staging.path());
+    let registry = h.registry()?;
+    let backup = backup_quietly(&settings, &registry)?;
+    let backed_up = live.contents()?;
+    for round in 0..LIVE_POINTS.len() {
+        live.put(
+            &format!("changed/{round}"),
+            &content(4900 + round as u64, 500),
+        )?;
+        live.put(
+            &format!("extra/{round}"),
+            &content(4950 + round as u64, 300),
+        )?;
+    }
+
+    let mut required: Versions = live.contents()?.into_iter().collect();
+    for (round, point) in LIVE_POINTS.iter().enumerate() {
+        let (puts, deletes) = live_writes(round, *point);
+        for key in puts.iter().map(|(k, _)| k).chain(&deletes) {
+            required.retain(|(k, _)| k != key);
+        }
+        required.extend(puts.iter().map(|(k, data)| (k.clone(), md5_hex(data))));
+    }
+    let writer = live.clone();
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = failures.clone();
+    let observer = RestoreObserver::new(move |_component, point| {
+        let round = LIVE_POINTS
+            .iter()
+            .position(|p| *p == point)
+            .expect("a live point");
+        let (puts, deletes) = live_writes(round, point);
+        let written = puts
+            .iter()
+            .try_for_each(|(key, data)| writer.put(key, data))
+            .and_then(|()| deletes.iter().try_for_each(|key| writer.delete(key)));
+        if let Err(e) = written {
+            seen.lock()
+                .expect("not poisoned")
+                .push(format!("{point:?}: {e:#}"));
+        }
+    });
+    let source = || ArchiveSource::Timestamp(backup.information.created_at);
+    let report = run_restore(
+        &settings,
+        &registry,
+        &RestoreRequest {
+            observer,
+            ..request(source())
+        },
+        &|_| Ok(true),
+    )?;
+    let failures = failures.lock().expect("not poisoned").clone();
+    ensure!(
+        failures.is_empty(),
+        "the live application failed: {failures:?}"
+    );
+    let uploads = component(&report, "uploads");
+    ensure!(
+        uploads.error.is_none(),
+        "the restore failed: {:?}",
+        uploads.error
+    );
+    let verification = uploads.verification.as_ref().context("no verification")?;
+    let reported: BTreeSet<String> = verification
+        .drifted
+        .iter()
+        .map(|d| d.key.to_string())
+        .collect();
+    ensure!(
+        reported == reported_moves(),
+        "reported as left as found: {reported:?}, expected {:?}",
+        reported_moves()
+    );
+    ensure!(
+        report.drifted() > 0,
+        "the report says the bucket equals the backup"
+    );
+    ensure_kept(&required, &*live, &*tmp)?;
+
+    // The application has stopped: a second restore (within the same
+    // second, as like as not) makes the bucket equal the backup,
+    // snapshotting every version it replaces into a snapshot of its own.
+    let again = restore(h, &settings, source())?;
+    ensure!(again.drifted() == 0, "the second restore saw drift");
+    ensure!(
+        live.contents()? == backed_up,
+        "the second restore did not converge"
+    );
+    ensure_kept(&required, &*live, &*tmp)
+}
+
+/// A restore that fails after its snapshot was taken says where the
+/// snapshot is, and the snapshot holds what the bucket had.
+pub fn a_failed_restore_names_its_snapshot(h: &Harness) -> Result<()> {
+    let (instance, settings, backup) = Instance::backed_up(h)?;
+    instance.uploads.put("added later.bin", &content(995, 10))?;
+    let before = instance.uploads.contents()?;
+    // As the upload starts, the staging tree becomes a plain file: the
+    // tool's sync cannot read it, nor can a repair extract into it.
+    let staging = settings.staging_dir.join("restore/extract/uploads");
+    let observer = RestoreObserver::new(move |component, point| {
+        if component == "uploads" && point == RestorePoint::Uploading {
+            let _ = std::fs::remove_dir_all(&staging);
+            let _ = std::fs::write(&staging, b"not a directory");
+        }
+    });
+    instance.uploads.delete("@hashed/04/upload 4's #4.bin")?;
+    let report = run_restore(
+        &settings,
+        &h.registry()?,
+        &RestoreRequest {
+            observer,
+            ..request(ArchiveSource::Timestamp(backup.information.created_at))
+        },
+        &|_| Ok(true),
+    )?;
+    let uploads = component(&report, "uploads");
+    let error = uploads
+        .error
+        .as_deref()
+        .context("the restore did not fail")?;
+    let snapshot = uploads.snapshot.as_deref().unwrap_or_default();
+    ensure!(
+        error.contains("snapshot") && error.contains(&format!("{}/uploads.", instance.tmp.url())),
+        "the error does not name the snapshot: {error}"
+    );
+    let name = error
+        .split(&format!("{}/", instance.tmp.url()))
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '/']).next())
+        .context("no snapshot path in the error")?;
+    ensure!(
+        below(&*instance.tmp, name)?.get("added later.bin") == before.get("added later.bin"),
+        "the named snapshot {name} (report: {snapshot:?}) lacks the object the restore was to delete"
     );
     Ok(())
 }

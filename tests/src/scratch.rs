@@ -12,7 +12,7 @@ use serde::Deserialize;
 use stowage_plugin_support::local_tree::{hex, key_to_relative_path, md5_file, walk};
 
 /// One scratch bucket.
-pub trait ScratchStore {
+pub trait ScratchStore: Send + Sync {
     /// Its URL as the plugin takes it (`s3://name`, `file:///tmp/x`).
     fn url(&self) -> String;
     /// Creates it, empty.

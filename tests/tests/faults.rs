@@ -7,13 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use stowage::config::{Component, Settings};
 use stowage::fetch::ArchiveSource;
 use stowage::restore::{run_restore, RestoreRequest};
 use stowage_conformance::data::{content, LocalTree};
-use stowage_conformance::restore_scenarios::backup_quietly;
+use stowage_conformance::restore_scenarios::{backup_quietly, uploads_only};
 use stowage_conformance::{built_library, infrastructure_missing, BucketToolStores, Harness};
-use stowage_core::Location;
 use stowage_test_proxy::{FaultConfig, Proxy};
 
 /// The fault mixes tried, each with its own seed.
@@ -100,17 +98,7 @@ fn restores_survive_server_faults(plugin: &str) {
     }
     tree.write("big.bin", &content(99, 6 << 20)).unwrap();
     uploads.seed(tree.path()).unwrap();
-    let settings = Settings {
-        label: "stowage_gitlab".to_string(),
-        destination: Location::parse(&backups.url()),
-        tmp_bucket: Some(Location::parse(&tmp.url())),
-        staging_dir: staging.path().to_path_buf(),
-        components: vec![Component {
-            name: "uploads".to_string(),
-            bucket: Location::parse(&uploads.url()),
-            excludes: Vec::new(),
-        }],
-    };
+    let settings = uploads_only(&*uploads, &*backups, &*tmp, staging.path());
     let backup = backup_quietly(&settings, &registry).unwrap();
     let backed_up = uploads.contents().unwrap();
 

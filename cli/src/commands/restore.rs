@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::archive::read::Limits;
 use crate::config::{ConfigArgs, Settings};
+use crate::exit::Drifted;
 use crate::fetch::ArchiveSource;
 use crate::registry::Registry;
 use crate::restore::{
@@ -65,7 +66,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
         (None, None) => bail!("name a backup timestamp or --file"),
     };
     let request = RestoreRequest {
-        source,
+        source: source.clone(),
         only: args.component.clone(),
         skip: args.skip.clone(),
         dry_run: args.dry_run,
@@ -79,6 +80,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
             max_component_bytes: args.max_component_bytes,
         },
         break_lock: args.break_lock,
+        ..RestoreRequest::new(source)
     };
     let report = run_restore(&settings, registry, &request, &confirm_on_terminal)?;
     if json {
@@ -94,6 +96,12 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
         .collect();
     if !failed.is_empty() {
         bail!("restore failed for {}", failed.join(", "));
+    }
+    let drifted = report.drifted();
+    if drifted > 0 {
+        bail!(Drifted(format!(
+            "{drifted} object(s) changed by someone else during the restore were left as found (listed above); the buckets do not equal the backup: run the same restore again to converge"
+        )));
     }
     Ok(())
 }
@@ -132,6 +140,12 @@ fn print_human(report: &RestoreReport) {
             continue;
         }
         let v = c.verification.clone().unwrap_or_default();
+        for drift in &v.drifted {
+            println!(
+                "{}: left as found ({} during the restore): {}",
+                c.plan.component, drift.change, drift.key
+            );
+        }
         println!(
             "{}: uploaded {} ({} bytes), deleted {}; verified {}, repaired {}, size-only {}; snapshot {}; {:.1}s",
             c.plan.component,

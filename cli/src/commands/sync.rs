@@ -1,11 +1,12 @@
 //! `stowage sync SRC DST`.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use stowage_core::abi_stable::std_types::ROption;
 use stowage_core::provider::progress_reporter;
 use stowage_core::{ActionKind, CompareMode, Location, SyncOptions};
 
+use crate::exit::Drifted;
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
 use crate::sync::{run_sync, SyncOutcome};
@@ -96,6 +97,12 @@ pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
     } else {
         print_human(&outcome);
     }
+    let drifted = outcome.verification.as_ref().map_or(0, |v| v.drifted.len());
+    if drifted > 0 {
+        bail!(Drifted(format!(
+            "{drifted} object(s) in {destination} changed after planning and were left as found; run the sync again to converge"
+        )));
+    }
     Ok(())
 }
 
@@ -129,19 +136,20 @@ fn print_human(outcome: &SyncOutcome) {
         .iter()
         .map(|k| report.total(*k).bytes)
         .sum();
-    print!(
-        "transferred {transferred} objects ({bytes} bytes), deleted {}, unchanged {}",
-        report.total(ActionKind::Delete).objects,
-        plan.unchanged
-    );
-    if let Some(v) = &outcome.verification {
-        print!(
-            "; verified {}, repaired {}, removed {}, checked by size only {}",
-            v.verified,
-            v.repaired.len(),
-            v.removed.len(),
-            v.size_only.len()
+    let v = outcome.verification.clone().unwrap_or_default();
+    for drift in &v.drifted {
+        println!(
+            "left as found ({} after planning): {}",
+            drift.change, drift.key
         );
     }
-    println!();
+    println!(
+        "transferred {transferred} objects ({bytes} bytes), deleted {}, unchanged {}; verified {}, repaired {}, checked by size only {}, left as found {}",
+        v.deleted.len(),
+        plan.unchanged,
+        v.verified,
+        v.repaired.len(),
+        v.size_only.len(),
+        v.drifted.len()
+    );
 }
