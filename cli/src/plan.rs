@@ -116,6 +116,65 @@ pub fn inventory_of(
     }
 }
 
+/// Whether the MD5s listed for `location` are its objects' content MD5s.
+///
+/// A listed MD5 comes from the ETag, which is the content's MD5 only for a
+/// single-part object in a bucket without SSE-KMS or SSE-C encryption (and
+/// not on every S3-compatible store). Where an object of the same size as
+/// its source lists another MD5, the smallest such object is downloaded and
+/// hashed: a changed object lists its content's MD5, an opaque ETag does
+/// not. Nothing doubtful, or a local directory: `true`, without a request.
+pub fn listed_md5s_are_content(
+    provider: &ProviderBox,
+    location: &Location,
+    listed: &Inventory,
+    source: &Inventory,
+) -> Result<bool> {
+    if location.remote().is_none() {
+        return Ok(true);
+    }
+    let doubtful = source
+        .iter()
+        .filter_map(|(key, wanted)| {
+            let there = listed.get(key)?;
+            let doubt = there.size == wanted.size
+                && there.md5.is_some()
+                && wanted.md5.is_some()
+                && there.md5 != wanted.md5;
+            doubt.then_some((there.size, key))
+        })
+        .min();
+    let Some((_, key)) = doubtful else {
+        return Ok(true);
+    };
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("checksum-probe");
+    provider
+        .get(
+            location,
+            key.as_ref().into(),
+            file.to_string_lossy().as_ref().into(),
+        )
+        .into_result()
+        .map_err(|e| {
+            from_plugin(
+                format_args!("cannot read {key} from {location} to check what its ETag is"),
+                e,
+            )
+        })?;
+    let content = Md5Digest::from(md5_file_digest(&file)?);
+    Ok(listed[key].md5 == Some(content))
+}
+
+/// Forgets the MD5s of a listing whose ETags are not content MD5s (see
+/// [`listed_md5s_are_content`]): its objects then compare by size only,
+/// and tell versions apart by their modification time.
+pub fn forget_listed_md5s(inventory: &mut Inventory) {
+    for fingerprint in inventory.values_mut() {
+        fingerprint.md5 = None;
+    }
+}
+
 /// How one destination object compares with its source.
 ///
 /// MD5s decide when both are known. When one is not (a multipart upload's
@@ -195,6 +254,16 @@ impl SyncPlan {
                 .collect();
         }
         plan
+    }
+
+    /// This plan with every possibly changed object to be transferred: where
+    /// the destination's ETags are not MD5s, the size cannot tell a changed
+    /// object from an unchanged one, and only transferring it again makes
+    /// the destination certainly equal the source.
+    pub fn transferring_the_doubtful(mut self) -> SyncPlan {
+        self.transfer.append(&mut self.possibly_changed);
+        self.transfer.sort_by(|a, b| a.key.cmp(&b.key));
+        self
     }
 
     /// Total bytes to transfer.

@@ -42,7 +42,10 @@ use crate::lock::RestoreLocks;
 use crate::memory::release_free_memory;
 use crate::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::parallel::map_in_parallel;
-use crate::plan::{listed_inventory, Fingerprint, Inventory, Key, PlannedObject, SyncPlan};
+use crate::plan::{
+    forget_listed_md5s, listed_inventory, listed_md5s_are_content, Fingerprint, Inventory, Key,
+    PlannedObject, SyncPlan,
+};
 use crate::plugin_errors::from_plugin;
 use crate::progress::ProgressBarSink;
 use crate::registry::{LoadedPlugin, Registry};
@@ -177,6 +180,9 @@ pub struct ComponentPlan {
     pub plugin: String,
     /// Whether the bucket exists (a fresh instance has none yet).
     pub bucket_exists: bool,
+    /// Whether the bucket's ETags are content MD5s; when not (SSE-KMS,
+    /// SSE-C), its objects are compared by size only.
+    pub etags_are_md5s: bool,
     /// Objects in the archive.
     pub objects: u64,
     /// Upload, delete, possibly changed, unchanged.
@@ -467,10 +473,21 @@ fn plan_component(
 ) -> Result<Planned> {
     let bucket = target.component.bucket.clone();
     let Listing {
-        inventory: bucket_inventory,
+        inventory: mut bucket_inventory,
         exists: bucket_exists,
     } = target.listing.take().expect("planned once");
     let mut plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
+    let etags_are_md5s = listed_md5s_are_content(
+        &target.plugin.provider,
+        &bucket,
+        &bucket_inventory,
+        &target.inventory,
+    )?;
+    if !etags_are_md5s {
+        forget_listed_md5s(&mut bucket_inventory);
+        plan =
+            SyncPlan::new(&target.inventory, &bucket_inventory, true).transferring_the_doubtful();
+    }
     if !plan.possibly_changed.is_empty() {
         resolve_multipart_etags(
             target,
@@ -504,6 +521,7 @@ fn plan_component(
             bucket: bucket.to_string(),
             plugin: target.plugin.name.clone(),
             bucket_exists,
+            etags_are_md5s,
             objects: target.inventory.len() as u64,
             plan,
             snapshot_keys,
@@ -737,7 +755,10 @@ impl RestoreRun<'_> {
         observer.tell(name, RestorePoint::SnapshotCopied);
 
         // What moved since planning is left out of this round.
-        let current = list_bucket(&target.component, target.plugin)?;
+        let mut current = list_bucket(&target.component, target.plugin)?;
+        if !outcome.plan.etags_are_md5s {
+            forget_listed_md5s(&mut current.inventory);
+        }
         let snapshot_listing = match &snapshot {
             Some(location) => Some(self.list_snapshot(target, location)?),
             None => None,
@@ -755,6 +776,7 @@ impl RestoreRun<'_> {
             }
         }
         let mut planned = PlannedChanges::of(plan, &current.inventory, true);
+        planned.listed_md5s = outcome.plan.etags_are_md5s;
         for key in &moved {
             planned.transfers.remove(&**key);
             planned.deletes.remove(&**key);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use stowage_core::{ExcludeMatcher, Location, ProgressReporter, SyncOptions, SyncReport};
 
 use crate::exit::Refused;
-use crate::plan::{inventory_of, Inventory, SyncPlan};
+use crate::plan::{forget_listed_md5s, inventory_of, listed_md5s_are_content, Inventory, SyncPlan};
 use crate::plugin_errors::from_plugin;
 use crate::registry::LoadedPlugin;
 use crate::verify::{verify_and_finish, FinishHooks, PlannedChanges, Verification};
@@ -56,13 +56,25 @@ fn run_sync_from(
         bail!("cannot sync two local directories: one side must be a bucket URL");
     }
     let excludes = ExcludeMatcher::new(&options.excludes).map_err(|e| anyhow!(e))?;
-    let destination_inventory = match destination {
+    let mut destination_inventory = match destination {
         Location::Local { path } if !std::path::Path::new(path.as_str()).exists() => {
             Inventory::new()
         }
         _ => inventory_of(destination, &plugin.provider, &excludes)?,
     };
-    let plan = SyncPlan::new(source_inventory, &destination_inventory, options.delete);
+    let listed_md5s = listed_md5s_are_content(
+        &plugin.provider,
+        destination,
+        &destination_inventory,
+        source_inventory,
+    )?;
+    if !listed_md5s {
+        forget_listed_md5s(&mut destination_inventory);
+    }
+    let mut plan = SyncPlan::new(source_inventory, &destination_inventory, options.delete);
+    if !listed_md5s {
+        plan = plan.transferring_the_doubtful();
+    }
     if let Some(max) = options.max_deletes.into_option() {
         if plan.delete.len() as u64 > max {
             return Err(Refused(format!(
@@ -100,7 +112,10 @@ fn run_sync_from(
         source,
         destination,
         source_inventory,
-        &PlannedChanges::of(&plan, &destination_inventory, options.delete),
+        &PlannedChanges {
+            listed_md5s,
+            ..PlannedChanges::of(&plan, &destination_inventory, options.delete)
+        },
         &excludes,
         &FinishHooks::none(),
     )?;

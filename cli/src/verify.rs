@@ -25,7 +25,10 @@ use stowage_core::abi_stable::std_types::{RString, RVec};
 use stowage_core::{ExcludeMatcher, Location, ProviderBox};
 use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
-use crate::plan::{compare, inventory_of, Comparison, Fingerprint, Inventory, Key, SyncPlan};
+use crate::plan::{
+    compare, forget_listed_md5s, inventory_of, listed_md5s_are_content, Comparison, Fingerprint,
+    Inventory, Key, SyncPlan,
+};
 
 /// What verification found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -41,6 +44,9 @@ pub struct Verification {
     /// Objects someone else created, changed or deleted after planning:
     /// left as found, so the destination does not equal the source.
     pub drifted: Vec<Drift>,
+    /// The destination's ETags are not content MD5s (SSE-KMS, SSE-C, some
+    /// S3-compatible stores): its objects were compared by size only.
+    pub etags_not_md5s: bool,
 }
 
 /// An object that moved under the sync: left as found.
@@ -86,6 +92,9 @@ pub struct PlannedChanges<'a> {
     pub deletes: HashSet<&'a str>,
     /// Whether objects missing from the source must be gone (`--delete`).
     pub delete: bool,
+    /// Whether the destination's listed MD5s may be content MD5s (false
+    /// once planning found they are not; see [`listed_md5s_are_content`]).
+    pub listed_md5s: bool,
 }
 
 impl<'a> PlannedChanges<'a> {
@@ -101,6 +110,7 @@ impl<'a> PlannedChanges<'a> {
                 .collect(),
             deletes: plan.delete.iter().map(|o| &*o.key).collect(),
             delete,
+            listed_md5s: true,
         }
     }
 
@@ -114,6 +124,13 @@ impl<'a> PlannedChanges<'a> {
                 (Some(found), Some(now)) => same_version(found, now),
                 (None, Some(_)) => false,
             }
+    }
+
+    /// Whether `key`, now `now`, is a planned transfer still exactly the
+    /// version found: the transfer did not happen.
+    fn left_as_found(&self, key: &str, now: Option<&Fingerprint>) -> bool {
+        self.transfers.contains(key)
+            && matches!((self.found.get(key), now), (Some(found), Some(now)) if same_version(found, now))
     }
 
     /// Whether `key`, now `now`, may be deleted: the plan deletes it and it
@@ -185,13 +202,31 @@ pub fn verify_and_finish(
     excludes: &ExcludeMatcher,
     hooks: &FinishHooks<'_>,
 ) -> Result<Verification> {
-    let listed = inventory_of(destination, provider, excludes)?;
-    let mut verification = Verification::default();
+    let mut verification = Verification {
+        etags_not_md5s: !planned.listed_md5s,
+        ..Verification::default()
+    };
+    let mut listed = inventory_of(destination, provider, excludes)?;
+    if !verification.etags_not_md5s
+        && !listed_md5s_are_content(provider, destination, &listed, source_inventory)?
+    {
+        verification.etags_not_md5s = true;
+    }
+    if verification.etags_not_md5s {
+        forget_listed_md5s(&mut listed);
+    }
     let mut repair = Vec::new();
     for (key, fingerprint) in source_inventory {
         let now = listed.get(key);
         match compare(fingerprint, now) {
             Comparison::Same => verification.verified += 1,
+            // Where ETags are not MD5s, a planned object the tool left as
+            // it was (the tool compared sizes or times) is sent again.
+            Comparison::SizeOnly
+                if verification.etags_not_md5s && planned.left_as_found(key, now) =>
+            {
+                repair.push(key.clone())
+            }
             Comparison::SizeOnly => verification.size_only.push(key.clone()),
             Comparison::Differs if planned.may_overwrite(key, now) => repair.push(key.clone()),
             Comparison::Differs => verification.drifted.push(planned.drift(key, now)),
@@ -220,7 +255,10 @@ pub fn verify_and_finish(
     transfer_again(provider, source, destination, &repair)?;
     remove(provider, destination, &delete)?;
 
-    let after = inventory_of(destination, provider, excludes)?;
+    let mut after = inventory_of(destination, provider, excludes)?;
+    if verification.etags_not_md5s {
+        forget_listed_md5s(&mut after);
+    }
     for key in &repair {
         match compare(&source_inventory[key], after.get(key)) {
             Comparison::Same => verification.verified += 1,
@@ -348,6 +386,7 @@ mod tests {
             transfers: ["changed", "missing"].into(),
             deletes: ["extra"].into(),
             delete: true,
+            listed_md5s: true,
         };
         assert!(planned.may_overwrite("changed", Some(&version(3, 1))));
         assert!(planned.may_overwrite("missing", None));
@@ -367,6 +406,7 @@ mod tests {
             transfers: HashSet::new(),
             deletes: HashSet::new(),
             delete: true,
+            listed_md5s: true,
         };
         let kind =
             |key: &str, now: Option<&Fingerprint>| planned.drift(&Key::from(key), now).change;

@@ -11,6 +11,7 @@ use stowage::fetch::ArchiveSource;
 use stowage::restore::{run_restore, RestoreRequest};
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::restore_scenarios::{backup_quietly, uploads_only};
+use stowage_conformance::scratch::ScratchStore;
 use stowage_conformance::{built_library, infrastructure_missing, BucketToolStores, Harness};
 use stowage_test_proxy::{FaultConfig, Proxy};
 
@@ -196,4 +197,88 @@ fn s3cmd_restores_survive_server_faults() {
 #[test]
 fn aws_restores_survive_server_faults() {
     restores_survive_server_faults("aws");
+}
+
+/// Behind a proxy that shows single-part ETags as an SSE-KMS bucket does
+/// (never the content's MD5): a backup, a restore into a fresh bucket, one
+/// over a bucket that already equals the backup, and one over a bucket that
+/// drifted (a same-size rewrite, an added and a deleted object) each
+/// succeed, compare by size only and say so; the buckets equal the backup,
+/// read back from the server directly.
+fn etags_that_are_not_md5s_never_fail_a_restore(plugin: &str) {
+    let Some(endpoint) = std::env::var("STOWAGE_TEST_S3_ENDPOINT").ok() else {
+        return infrastructure_missing("the S3 test server (STOWAGE_TEST_S3_ENDPOINT)")
+            .unwrap_or(());
+    };
+    let proxy = Proxy::start(&endpoint).expect("the proxy starts");
+    let Some(h) = harness(plugin, &proxy) else {
+        return;
+    };
+    proxy
+        .set_faults(FaultConfig {
+            opaque_etags: true,
+            ..FaultConfig::default()
+        })
+        .unwrap();
+    let registry = h.registry().unwrap();
+    let (uploads, backups) = (
+        h.bucket("kms-uploads").unwrap(),
+        h.bucket("kms-backups").unwrap(),
+    );
+    let (fresh, tmp) = (h.missing_bucket("kms-fresh"), h.missing_bucket("kms-tmp"));
+    let staging = tempfile::tempdir().unwrap();
+    let tree = LocalTree::new().unwrap();
+    for i in 0..12u64 {
+        tree.write(
+            &format!("@hashed/{i:02}/object.bin"),
+            &content(300 + i, 700 + 50 * i as usize),
+        )
+        .unwrap();
+    }
+    uploads.seed(tree.path()).unwrap();
+    let settings = uploads_only(&*uploads, &*backups, &*tmp, staging.path());
+    let backup = backup_quietly(&settings, &registry).unwrap();
+    let backed_up = uploads.contents().unwrap();
+
+    let restore_into = |bucket: &dyn ScratchStore, what: &str| {
+        let settings = uploads_only(bucket, &*backups, &*tmp, staging.path());
+        let report = run_restore(
+            &settings,
+            &registry,
+            &restore_request(backup.information.created_at),
+            &|_| Ok(true),
+        )
+        .unwrap_or_else(|e| panic!("{plugin}, {what}: {e:#}"));
+        let uploads = &report.components[0];
+        assert!(report.succeeded(), "{plugin}, {what}: {:?}", uploads.error);
+        assert_eq!(report.drifted(), 0, "{plugin}, {what}: drift reported");
+        let verification = uploads.verification.as_ref().expect("verified");
+        assert!(
+            verification.etags_not_md5s || !uploads.plan.etags_are_md5s,
+            "{plugin}, {what}: the opaque ETags went unnoticed: {verification:?}"
+        );
+        assert_eq!(
+            bucket.contents().unwrap(),
+            backed_up,
+            "{plugin}, {what}: the bucket differs from the backup"
+        );
+    };
+    restore_into(&*fresh, "into a fresh bucket");
+    restore_into(&*uploads, "over a bucket equal to the backup");
+    uploads
+        .put("@hashed/03/object.bin", &content(999, 700 + 50 * 3))
+        .unwrap();
+    uploads.put("added.bin", b"added").unwrap();
+    uploads.delete("@hashed/05/object.bin").unwrap();
+    restore_into(&*uploads, "over a bucket that drifted");
+}
+
+#[test]
+fn s3cmd_restores_where_etags_are_not_md5s() {
+    etags_that_are_not_md5s_never_fail_a_restore("s3cmd");
+}
+
+#[test]
+fn aws_restores_where_etags_are_not_md5s() {
+    etags_that_are_not_md5s_never_fail_a_restore("aws");
 }

@@ -140,6 +140,12 @@ fn print_human(report: &RestoreReport) {
             continue;
         }
         let v = c.verification.clone().unwrap_or_default();
+        if v.etags_not_md5s {
+            println!(
+                "{}: the bucket's ETags are not MD5s (SSE-KMS, SSE-C or such a store): objects compared by size only",
+                c.plan.component
+            );
+        }
         for drift in &v.drifted {
             println!(
                 "{}: left as found ({} during the restore): {}",

@@ -32,6 +32,9 @@ pub struct FaultConfig {
     pub classes: Vec<String>,
     /// Stop injecting errors and resets after this many (delays go on).
     pub max_faults: Option<u64>,
+    /// Show single-part ETags as an SSE-KMS bucket does: not the content's
+    /// MD5 (see [`crate::etags`]). Applies to every answer, whatever `classes`.
+    pub opaque_etags: bool,
 }
 
 /// What to do with one request.
@@ -89,6 +92,11 @@ impl FaultState {
     /// Whether requests of `class` are subject to the faults.
     pub fn applies_to(&self, class: Class) -> bool {
         self.classes.is_empty() || self.classes.contains(&class)
+    }
+
+    /// Whether answers show ETags as an SSE-KMS bucket does.
+    pub fn opaque_etags(&self) -> bool {
+        self.config.opaque_etags
     }
 
     /// The delay for a request of `class`, in milliseconds.

@@ -24,6 +24,7 @@
 //! then point the client at `proxy.url()`, and read `proxy.stats()`.
 
 pub mod classify;
+pub mod etags;
 pub mod faults;
 
 use std::collections::BTreeMap;
@@ -352,9 +353,13 @@ async fn handle(
     let counters = shared.counters(class);
     counters.requests.fetch_add(1, Ordering::Relaxed);
     let has_body = !request.body().is_end_stream();
-    let (decision, delay) = {
+    let (decision, delay, opaque_etags) = {
         let mut faults = shared.faults.lock().expect("no panics while held");
-        (faults.decide(class, has_body), faults.delay_ms(class))
+        (
+            faults.decide(class, has_body),
+            faults.delay_ms(class),
+            faults.opaque_etags(),
+        )
     };
     if delay > 0 {
         shared.delayed.fetch_add(1, Ordering::Relaxed);
@@ -444,6 +449,9 @@ async fn handle(
             for name in HOP_BY_HOP {
                 parts.headers.remove(*name);
             }
+            if opaque_etags {
+                return Ok(with_opaque_etags(parts, body, class, counters).await);
+            }
             let body = Counted {
                 inner: body,
                 counter: Arc::new(CounterRef {
@@ -466,6 +474,45 @@ async fn handle(
             ))
         }
     }
+}
+
+/// An upstream answer as an SSE-KMS bucket would give it (see [`etags`]):
+/// the `ETag` header and, in listings and copy results, the ETags in the
+/// XML rewritten; the encryption header added.
+async fn with_opaque_etags(
+    mut parts: hyper::http::response::Parts,
+    body: Incoming,
+    class: Class,
+    counters: &Counters,
+) -> Response<ProxyBody> {
+    let etag = parts.headers.get("etag").and_then(|v| v.to_str().ok());
+    if let Some(Ok(value)) = etag
+        .and_then(etags::opaque_etag_header)
+        .map(|e| HeaderValue::from_str(&e))
+    {
+        parts.headers.insert("etag", value);
+    }
+    parts.headers.insert(
+        etags::ENCRYPTION_HEADER,
+        HeaderValue::from_static("aws:kms"),
+    );
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            return full(StatusCode::BAD_GATEWAY, "text/plain", e.to_string());
+        }
+    };
+    let bytes = match class {
+        Class::List | Class::Copy | Class::MultipartComplete => {
+            Bytes::from(etags::opaque_etags_in_xml(&bytes))
+        }
+        _ => bytes,
+    };
+    counters
+        .bytes_out
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    Response::from_parts(parts, Either::Right(Full::new(bytes)))
 }
 
 /// Accepts connections on `listener` and serves them until `shutdown`
