@@ -66,6 +66,16 @@ fn harness(plugin: &str, proxy: &Proxy) -> Option<Harness> {
     Some(Harness::load(&library, &config, Box::new(stores)).expect("the plugin loads"))
 }
 
+/// A proxy in front of the S3 test server, and the plugin talking through it.
+fn proxied(plugin: &str) -> Option<(Proxy, Harness)> {
+    let Some(endpoint) = std::env::var("STOWAGE_TEST_S3_ENDPOINT").ok() else {
+        return infrastructure_missing("the S3 test server (STOWAGE_TEST_S3_ENDPOINT)");
+    };
+    let proxy = Proxy::start(&endpoint).expect("the proxy starts");
+    let h = harness(plugin, &proxy)?;
+    Some((proxy, h))
+}
+
 fn restore_request(timestamp: u64) -> RestoreRequest {
     RestoreRequest {
         yes: true,
@@ -76,12 +86,7 @@ fn restore_request(timestamp: u64) -> RestoreRequest {
 }
 
 fn restores_survive_server_faults(plugin: &str) {
-    let Some(endpoint) = std::env::var("STOWAGE_TEST_S3_ENDPOINT").ok() else {
-        return infrastructure_missing("the S3 test server (STOWAGE_TEST_S3_ENDPOINT)")
-            .unwrap_or(());
-    };
-    let proxy = Proxy::start(&endpoint).expect("the proxy starts");
-    let Some(h) = harness(plugin, &proxy) else {
+    let Some((proxy, h)) = proxied(plugin) else {
         return;
     };
     let registry = h.registry().unwrap();
@@ -206,12 +211,7 @@ fn aws_restores_survive_server_faults() {
 /// succeed, compare by size only and say so; the buckets equal the backup,
 /// read back from the server directly.
 fn etags_that_are_not_md5s_never_fail_a_restore(plugin: &str) {
-    let Some(endpoint) = std::env::var("STOWAGE_TEST_S3_ENDPOINT").ok() else {
-        return infrastructure_missing("the S3 test server (STOWAGE_TEST_S3_ENDPOINT)")
-            .unwrap_or(());
-    };
-    let proxy = Proxy::start(&endpoint).expect("the proxy starts");
-    let Some(h) = harness(plugin, &proxy) else {
+    let Some((proxy, h)) = proxied(plugin) else {
         return;
     };
     proxy
