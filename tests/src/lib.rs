@@ -59,6 +59,7 @@ macro_rules! conformance_suite {
             listings_report_sizes_and_checksums,
             single_object_operations_work,
             a_missing_bucket_is_a_clear_error,
+            objects_that_move_during_a_sync_are_left_as_found,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

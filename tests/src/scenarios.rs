@@ -3,13 +3,14 @@
 //! bucket with the independent reader.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use stowage::sync::SyncOutcome;
+use stowage::sync::{run_sync, SyncOutcome};
 use stowage_core::abi_stable::std_types::{ROption, RString};
-use stowage_core::provider::ignore_progress;
-use stowage_core::{ActionKind, ErrorKind, Location, SyncOptions};
+use stowage_core::provider::{ignore_progress, progress_reporter, ProgressSink};
+use stowage_core::{ActionKind, ErrorKind, Location, Progress, SyncOptions};
 
 use crate::data::{content, LocalTree};
 use crate::harness::Harness;
@@ -581,4 +582,72 @@ pub fn a_missing_bucket_is_a_clear_error(h: &Harness) -> Result<()> {
         "multi-line error: {err:#}"
     );
     Ok(())
+}
+
+/// Acts as the application on the first progress report of a sync: writes
+/// straight into the destination while the tool uploads.
+struct WritesOnFirstProgress<'a> {
+    store: &'a dyn ScratchStore,
+    writes: &'a [(&'a str, &'a [u8])],
+    /// `None` until the first report; then what the writes came to.
+    done: Mutex<Option<Result<(), String>>>,
+}
+
+impl ProgressSink for WritesOnFirstProgress<'_> {
+    fn report(&self, _progress: &Progress) {
+        let mut done = self.done.lock().expect("not poisoned");
+        if done.is_none() {
+            let written = self
+                .writes
+                .iter()
+                .try_for_each(|(key, data)| self.store.put(key, data));
+            *done = Some(written.map_err(|e| format!("{e:#}")));
+        }
+    }
+}
+
+/// While `stowage sync --delete --max-delete 1` uploads, the application
+/// creates an object and rewrites the one the plan deletes: both are left
+/// as found and reported, nothing else is deleted, and the bucket holds
+/// the source's files besides.
+pub fn objects_that_move_during_a_sync_are_left_as_found(h: &Harness) -> Result<()> {
+    let tree = standard_tree()?;
+    let bucket = h.bucket("moving")?;
+    bucket.put("planned delete.txt", b"extraneous")?;
+    let writes: [(&str, &[u8]); 2] = [
+        ("appeared.txt", b"written by the application"),
+        ("planned delete.txt", b"rewritten by the application"),
+    ];
+    let writer = WritesOnFirstProgress {
+        store: &*bucket,
+        writes: &writes,
+        done: Mutex::new(None),
+    };
+    let outcome = run_sync(
+        &h.plugin,
+        &tree.location(),
+        &remote(&*bucket),
+        &SyncOptions {
+            max_deletes: ROption::RSome(1),
+            ..options(true)
+        },
+        &progress_reporter(&writer),
+    )?;
+    let written = writer.done.into_inner().expect("not poisoned");
+    ensure!(
+        written == Some(Ok(())),
+        "the application did not write: {written:?}"
+    );
+    let v = outcome.verification.expect("a real run verifies");
+    let drifted: BTreeSet<String> = v.drifted.iter().map(|d| d.key.to_string()).collect();
+    ensure!(
+        drifted == keys(["appeared.txt", "planned delete.txt"]),
+        "left as found: {drifted:?}"
+    );
+    ensure!(v.deleted.is_empty(), "deleted {:?}", v.deleted);
+    let mut expected = tree.contents()?;
+    for (key, data) in writes {
+        expected.insert(key.to_string(), md5_hex(data));
+    }
+    ensure_same(&bucket.contents()?, &expected, "after the sync")
 }
