@@ -5,11 +5,10 @@ use clap::Args;
 
 use crate::archive::read::Limits;
 use crate::config::{ConfigArgs, Settings};
+use crate::confirm::confirm_on_terminal;
 use crate::fetch::ArchiveSource;
 use crate::registry::Registry;
-use crate::restore::{
-    confirm_on_terminal, run_restore, RestoreReport, RestoreRequest, SnapshotMode, DEFAULT_JOBS,
-};
+use crate::restore::{run_restore, RestoreReport, RestoreRequest, SnapshotMode, DEFAULT_JOBS};
 
 /// Arguments of `stowage restore`.
 #[derive(Debug, Args)]
@@ -80,7 +79,14 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
         },
         break_lock: args.break_lock,
     };
-    let report = run_restore(&settings, registry, &request, &confirm_on_terminal)?;
+    let confirm = |summary: &str| {
+        confirm_on_terminal(
+            "restore changes buckets",
+            summary,
+            "Restore these components now?",
+        )
+    };
+    let report = run_restore(&settings, registry, &request, &confirm)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -92,8 +98,13 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
         .filter(|c| c.error.is_some())
         .map(|c| c.plan.component.as_str())
         .collect();
+    let mut problems = Vec::new();
     if !failed.is_empty() {
-        bail!("restore failed for {}", failed.join(", "));
+        problems.push(format!("restore failed for {}", failed.join(", ")));
+    }
+    problems.extend(report.lock_release_error.clone());
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
     }
     Ok(())
 }
