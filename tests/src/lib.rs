@@ -83,6 +83,7 @@ macro_rules! restore_suite {
             invalid_archives_are_refused_before_any_bucket_changes,
             a_second_restore_into_the_same_bucket_refuses,
             safety_rules_refuse_before_anything_changes,
+            snapshots_are_listed_and_pruned_below_their_prefixes_only,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

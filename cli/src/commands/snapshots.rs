@@ -39,8 +39,10 @@ enum SnapshotsCommand {
     /// the prune needs --yes. Only objects below a <component>.<unix-ts>/
     /// prefix are ever deleted, and a component whose restore may be
     /// running (its restore lock is in the backup destination) keeps every
-    /// snapshot. The tmp bucket is listed again afterwards to prove the
-    /// pruned snapshots are gone.
+    /// snapshot; so does a component that is not configured (its lock
+    /// cannot be found: name its bucket with --bucket NAME=URL). The tmp
+    /// bucket is listed again afterwards to prove the pruned snapshots are
+    /// gone.
     Prune(PruneArgs),
 }
 
@@ -49,10 +51,12 @@ enum SnapshotsCommand {
 struct PruneArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Keep the newest N snapshots of each component.
+    /// Keep the newest N snapshots of each component; delete the others
+    /// (with --older-than: those also older than DURATION).
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
-    /// Keep the snapshots younger than DURATION (e.g. 30d, 12h, 1w).
+    /// Delete the snapshots older than DURATION, e.g. 30d, 12h, 1w (with
+    /// --keep: those not among the newest N either).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     older_than: Option<Duration>,
     /// Only this component's snapshots (repeatable).
