@@ -204,54 +204,52 @@ pub struct PruneDecision {
 /// Decides each snapshot (newest first, as [`TmpBucket::snapshots`] lists
 /// them) by `rules` at the time `now`.
 pub fn decide(snapshots: Vec<Snapshot>, rules: &PruneRules, now: u64) -> Vec<PruneDecision> {
-    let mut rank: HashMap<String, usize> = HashMap::new();
+    let mut newer_of: HashMap<String, usize> = HashMap::new();
     snapshots
         .into_iter()
         .map(|snapshot| {
-            let newer = rank.entry(snapshot.component.clone()).or_default();
+            let newer = newer_of.entry(snapshot.component.clone()).or_default();
             let age = Duration::from_secs(now.saturating_sub(snapshot.timestamp));
-            let verdicts = [
-                rules.keep.map(|n| {
-                    (
-                        *newer < n,
-                        format!("one of the newest {n}"),
-                        format!("not among the newest {n}"),
-                    )
-                }),
-                rules.older_than.map(|limit| {
-                    let shown = humantime::format_duration(limit);
-                    (
-                        age <= limit,
-                        format!("younger than {shown}"),
-                        format!("older than {shown}"),
-                    )
-                }),
-            ];
+            let verdicts = rules.verdicts(*newer, age);
             *newer += 1;
-            let verdicts: Vec<_> = verdicts.into_iter().flatten().collect();
             let kept_by: Vec<&str> = verdicts
                 .iter()
-                .filter(|(keep, ..)| *keep)
-                .map(|(_, why, _)| why.as_str())
+                .filter(|(keeps, _)| *keeps)
+                .map(|(_, why)| why.as_str())
                 .collect();
-            let (action, reason) = match kept_by.is_empty() {
+            let (action, reasons) = match kept_by.is_empty() {
                 true => (
                     PruneAction::Delete,
-                    verdicts
-                        .iter()
-                        .map(|(_, _, why)| why.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" and "),
+                    verdicts.iter().map(|(_, why)| why.as_str()).collect(),
                 ),
-                false => (PruneAction::Keep, kept_by.join(" and ")),
+                false => (PruneAction::Keep, kept_by),
             };
             PruneDecision {
                 snapshot,
                 action,
-                reason,
+                reason: reasons.join(" and "),
             }
         })
         .collect()
+}
+
+impl PruneRules {
+    /// What each rule given says of a snapshot with `newer` snapshots of
+    /// its component before it and of age `age`: whether it keeps it, and why.
+    fn verdicts(&self, newer: usize, age: Duration) -> Vec<(bool, String)> {
+        let by_rank = self.keep.map(|n| match newer < n {
+            true => (true, format!("one of the newest {n}")),
+            false => (false, format!("not among the newest {n}")),
+        });
+        let by_age = self.older_than.map(|limit| {
+            let shown = humantime::format_duration(limit);
+            match age <= limit {
+                true => (true, format!("younger than {shown}")),
+                false => (false, format!("older than {shown}")),
+            }
+        });
+        by_rank.into_iter().chain(by_age).collect()
+    }
 }
 
 /// What `stowage snapshots prune` was asked.
