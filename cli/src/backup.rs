@@ -18,6 +18,7 @@ use crate::plugin_errors::plugin_error_kind;
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
 use crate::sync::run_sync;
+use crate::unix_time::rfc3339;
 
 /// What `stowage backup` was asked.
 #[derive(Debug, Clone, Default)]
@@ -207,9 +208,7 @@ fn mirror_component(
 
 /// GitLab-style `backup_information.yml`.
 fn information_yml(information: &BackupInformation) -> String {
-    let created = humantime::format_rfc3339_seconds(
-        UNIX_EPOCH + std::time::Duration::from_secs(information.created_at),
-    );
+    let created = rfc3339(information.created_at);
     let names: Vec<&str> = information
         .components
         .iter()

@@ -15,12 +15,13 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use stowage_core::Location;
 
 use crate::backup_store::BackupStore;
 use crate::exit::Refused;
+use crate::unix_time::{now, rfc3339};
 
 /// A lock older than this is stale whoever holds it.
 pub const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -52,12 +53,6 @@ pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown-host".to_string())
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The lock object's name for `bucket`.
@@ -131,7 +126,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
                         "another restore into {bucket} is running (host {}, pid {}, since {}); if it is not, add --break-lock",
                         holder.host,
                         holder.pid,
-                        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(holder.started))
+                        rfc3339(holder.started)
                     )));
                 }
             }
@@ -161,9 +156,21 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
         Ok(())
     }
 
-    /// Removes the locks this process still holds.
+    /// Removes the locks this process still holds; a failure names the
+    /// lock objects left behind, for the operator to remove.
     pub fn release(mut self) -> Result<()> {
-        self.release_held()
+        let names: Vec<String> = self.held.iter().map(|(name, ..)| name.clone()).collect();
+        let (locks, them) = match names.len() {
+            1 => ("lock", "it"),
+            _ => ("locks", "them"),
+        };
+        self.release_held().with_context(|| {
+            format!(
+                "the restore {locks} {} in {} could not be removed; remove {them} by hand",
+                names.join(", "),
+                self.store.location()
+            )
+        })
     }
 
     fn release_held(&mut self) -> Result<()> {
@@ -181,6 +188,28 @@ impl Drop for RestoreLocks<'_, '_> {
     fn drop(&mut self) {
         let _ = self.release_held();
     }
+}
+
+/// The restore lock of `bucket` while a restore into it may still be
+/// running — there and not stale (an unreadable lock counts as live) — as
+/// a phrase naming the lock object and its holder; `None` when there is
+/// no such lock.
+pub fn running_restore(store: &BackupStore<'_>, bucket: &Location) -> Result<Option<String>> {
+    let name = lock_name(bucket);
+    let Some(bytes) = store.get_bytes(&name)? else {
+        return Ok(None);
+    };
+    Ok(match serde_json::from_slice::<LockRecord>(&bytes) {
+        Ok(holder) if holder.is_stale() => None,
+        Ok(holder) => Some(format!(
+            "lock {name} in {} held by host {}, pid {}, since {}",
+            store.location(),
+            holder.host,
+            holder.pid,
+            rfc3339(holder.started)
+        )),
+        Err(_) => Some(format!("lock {name} in {} (unreadable)", store.location())),
+    })
 }
 
 fn read(store: &BackupStore<'_>, name: &str) -> Result<Option<LockRecord>> {

@@ -21,7 +21,6 @@
 //! and a second identical restore plans nothing and changes nothing.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -227,6 +226,9 @@ pub struct RestoreReport {
     pub not_restored: Vec<String>,
     /// Per component.
     pub components: Vec<ComponentOutcome>,
+    /// Why the restore locks could not be released, if they could not (they
+    /// are left in the backup destination, named here, to remove by hand).
+    pub lock_release_error: Option<String>,
 }
 
 impl RestoreReport {
@@ -332,6 +334,7 @@ pub fn run_restore(
         ignored_entries,
         not_restored,
         components: Vec::new(),
+        lock_release_error: None,
     };
     if request.dry_run {
         report.components = plans
@@ -364,8 +367,9 @@ pub fn run_restore(
             outcome
         },
     );
+    // A finished restore's report is never lost to a lock left behind.
     if let Some(locks) = locks {
-        locks.release()?;
+        report.lock_release_error = locks.release().err().map(|e| format!("{e:#}"));
     }
     if archive.downloaded && report.succeeded() {
         let _ = std::fs::remove_file(&archive.path);
@@ -1040,20 +1044,4 @@ fn extract(
         mtime,
     )
     .map_err(|e| anyhow!("component {}: {e:#}", target.component.name))
-}
-
-/// Asks on the terminal; without one, refuses (never waits for input that
-/// cannot come).
-pub fn confirm_on_terminal(summary: &str) -> Result<bool> {
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        bail!(Refused(
-            "restore changes buckets and there is no terminal to confirm on; add --yes".to_string()
-        ));
-    }
-    eprintln!("{summary}");
-    eprint!("Restore these components now? [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

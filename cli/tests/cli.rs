@@ -1,43 +1,9 @@
 //! The `stowage` binary, run as a user runs it, with the repository's
 //! plugins.toml and the fs plugin built by `cargo test`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-/// The directory `cargo test` builds plugin libraries into.
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().to_path_buf()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// `stowage ARGS` in `cwd`, with no plugins file from the user's home.
-fn stowage(cwd: &Path, args: &[&str]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_stowage"))
-        .args(args)
-        .current_dir(cwd)
-        .env("STOWAGE_PLUGIN_PATH", plugin_dir())
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .env_remove("STOWAGE_PLUGINS")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{plugin_dir, repo_root, stderr, stdout, stowage, FsInstance};
 
 #[test]
 fn plugins_lists_the_fs_plugin_loaded_from_its_library() {
@@ -166,42 +132,89 @@ fn help_documents_the_exit_codes() {
 
 #[test]
 fn a_restore_without_a_terminal_never_prompts_and_refuses_without_yes() {
-    let work = tempfile::tempdir().unwrap();
-    let bucket = work.path().join("buckets/uploads");
-    std::fs::create_dir_all(&bucket).unwrap();
-    std::fs::write(bucket.join("a.txt"), b"backed up").unwrap();
-    let config = work.path().join("stowage.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "label = \"stowage_gitlab\"\nbackup_destination = {:?}\ntmp_bucket = \"file://{}/buckets/tmp\"\nstaging_dir = {:?}\n[components.uploads]\nbucket = \"file://{}\"\n",
-            work.path().join("backups"),
-            work.path().display(),
-            work.path().join("staging"),
-            bucket.display()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let backup = stowage(&repo_root(), &["backup", "--config", config, "--json"]);
-    assert!(backup.status.success(), "{}", stderr(&backup));
-    let report: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
-    let timestamp = report["information"]["created_at"].to_string();
-    std::fs::write(bucket.join("a.txt"), b"changed!!").unwrap();
+    let instance = FsInstance::new("{work}/backups");
+    let timestamp = instance.backup(&[]);
+    std::fs::write(instance.bucket().join("a.txt"), b"changed!!").unwrap();
 
-    let out = stowage(&repo_root(), &["restore", &timestamp, "--config", config]);
+    let out = instance.run(&["restore", &timestamp]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no terminal to confirm on; add --yes"),
         "{}",
         stderr(&out)
     );
-    assert_eq!(std::fs::read(bucket.join("a.txt")).unwrap(), b"changed!!");
-
-    let out = stowage(
-        &repo_root(),
-        &["restore", &timestamp, "--config", config, "--yes"],
+    assert_eq!(
+        std::fs::read(instance.bucket().join("a.txt")).unwrap(),
+        b"changed!!"
     );
+
+    let out = instance.run(&["restore", &timestamp, "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(std::fs::read(bucket.join("a.txt")).unwrap(), b"backed up");
+    assert_eq!(
+        std::fs::read(instance.bucket().join("a.txt")).unwrap(),
+        b"backed up"
+    );
+}
+
+/// A restore that cannot release its lock (the store refuses to delete it:
+/// the sticky-lock fixture is the fs plugin denying those deletes) still
+/// prints its whole report, text and JSON, then one line naming the lock
+/// left behind, and exits 1.
+#[test]
+fn a_restore_whose_lock_cannot_be_released_prints_its_report_then_names_the_lock() {
+    let instance = FsInstance::new("file://{work}/backups");
+    let plugins = instance.path().join("plugins.toml");
+    std::fs::write(
+        &plugins,
+        format!(
+            "[schemes]\nfile = \"sticky-lock\"\n[plugins.sticky-lock]\nlibrary = \"stowage_sticky_lock_plugin\"\n[plugins.sticky-lock.config]\nfs_library = {:?}\n",
+            plugin_dir().join("libstowage_plugin_fs.so")
+        ),
+    )
+    .unwrap();
+    let plugins = plugins.to_str().unwrap();
+    let timestamp = instance.backup(&["--plugins", plugins]);
+    let lock = instance.path().join("backups").join(format!(
+        ".stowage-lock.file___{}",
+        instance.bucket().display().to_string().replace('/', "_")
+    ));
+
+    for (round, json) in [(1, false), (2, true)] {
+        std::fs::write(instance.bucket().join("a.txt"), format!("changed {round}")).unwrap();
+        let mut args = vec!["restore", &timestamp, "--yes", "--plugins", plugins];
+        if json {
+            args.push("--json");
+        }
+        let out = instance.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(
+            std::fs::read(instance.bucket().join("a.txt")).unwrap(),
+            b"backed up"
+        );
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: the restore lock .stowage-lock.file___")
+                && err.contains("could not be removed; remove it by hand")
+                && err.contains("access denied"),
+            "{err}"
+        );
+        assert!(lock.is_file(), "{} is not there: {err}", lock.display());
+        let report = stdout(&out);
+        if json {
+            let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+            assert_eq!(report["components"][0]["uploaded"], 1, "{report}");
+            assert!(report["components"][0]["error"].is_null(), "{report}");
+            assert!(
+                report["lock_release_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(".stowage-lock.file___")),
+                "{report}"
+            );
+        } else {
+            assert!(report.contains("uploads: uploaded 1 ("), "{report}");
+        }
+        // The lock is this process's own and stale once it ended: the next
+        // restore takes it over.
+    }
 }

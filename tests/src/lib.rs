@@ -86,6 +86,7 @@ macro_rules! restore_suite {
             safety_rules_refuse_before_anything_changes,
             a_live_application_writing_during_a_restore_loses_nothing,
             a_failed_restore_names_its_snapshot,
+            snapshots_are_listed_and_pruned_below_their_prefixes_only,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

@@ -19,6 +19,7 @@ use stowage::restore::{
     run_restore, ComponentOutcome, RestoreObserver, RestorePoint, RestoreReport, RestoreRequest,
     SnapshotMode,
 };
+use stowage::snapshots::{PrunePlan, PruneRequest, PruneRules, TmpBucket};
 use stowage_core::Location;
 
 use crate::data::{content, LocalTree};
@@ -46,15 +47,23 @@ struct Instance {
 }
 
 impl Instance {
-    fn new(h: &Harness) -> Result<Instance> {
-        let instance = Instance {
-            uploads: h.bucket("uploads")?,
-            artifacts: h.bucket("artifacts")?,
-            lfs: h.bucket("lfs")?,
+    /// Its stores, named but not created (but for the backup bucket), nothing in them.
+    fn unseeded(h: &Harness) -> Result<Instance> {
+        Ok(Instance {
+            uploads: h.missing_bucket("uploads"),
+            artifacts: h.missing_bucket("artifacts"),
+            lfs: h.missing_bucket("lfs"),
             backups: h.bucket("backups")?,
             tmp: h.missing_bucket("tmp"),
             staging: tempfile::tempdir()?,
-        };
+        })
+    }
+
+    fn new(h: &Harness) -> Result<Instance> {
+        let instance = Instance::unseeded(h)?;
+        for bucket in [&instance.uploads, &instance.artifacts, &instance.lfs] {
+            bucket.create()?;
+        }
         let uploads = LocalTree::new()?;
         for i in 0..6u64 {
             uploads.write(
@@ -704,6 +713,105 @@ pub fn a_second_restore_into_the_same_bucket_refuses(h: &Harness) -> Result<()> 
             .map(|c| &c.plan.component)
             .collect::<Vec<_>>(),
         report.not_restored
+    );
+    Ok(())
+}
+
+/// `stowage snapshots prune --keep N` of `settings`, planned and carried out.
+fn prune_keeping(settings: &Settings, registry: &Registry, keep: usize) -> Result<Vec<String>> {
+    let request = PruneRequest {
+        rules: PruneRules {
+            keep: Some(keep),
+            older_than: None,
+        },
+        ..PruneRequest::default()
+    };
+    let plan = PrunePlan::new(settings, registry, &request)?;
+    let deleted = plan.deletions().iter().map(|s| s.name()).collect();
+    plan.execute()?;
+    Ok(deleted)
+}
+
+/// Snapshots in the tmp bucket are listed newest first with their objects
+/// and bytes; a prune deletes, through the plugin, only what is below a
+/// `<component>.<unix-ts>/` prefix, never another object of the tmp
+/// bucket, and never a snapshot of a component whose restore holds its
+/// lock.
+pub fn snapshots_are_listed_and_pruned_below_their_prefixes_only(h: &Harness) -> Result<()> {
+    let instance = Instance::unseeded(h)?;
+    let settings = instance.settings();
+    let registry = h.registry()?;
+    let tree = LocalTree::new()?;
+    let snapshots = [
+        ("artifacts.1700000000/2026/job 1/artifacts.zip", 10),
+        ("uploads.1600000000/@hashed/01/ünï cødé #1.bin", 20),
+        ("uploads.1600000000/avatars/a.png", 30),
+        ("lfs.1550000000/aa/bb/object", 40),
+        ("uploads.1500000000/@hashed/02/b.bin", 50),
+    ];
+    let others = [
+        "notes.txt",
+        "uploads.1400000000",
+        "uploads.old/a.bin",
+        "kept/uploads.1500000000/a.bin",
+    ];
+    for (key, size) in snapshots {
+        tree.write(key, &content(size as u64, size))?;
+    }
+    for key in others {
+        tree.write(key, b"not a snapshot")?;
+    }
+    instance.tmp.create()?;
+    instance.tmp.seed(tree.path())?;
+
+    let listed: Vec<(String, u64, u64)> = TmpBucket::open(&settings, &registry)?
+        .snapshots(&[])?
+        .into_iter()
+        .map(|s| (s.name(), s.objects, s.bytes))
+        .collect();
+    let expected = [
+        ("artifacts.1700000000", 1, 10),
+        ("uploads.1600000000", 2, 50),
+        ("lfs.1550000000", 1, 40),
+        ("uploads.1500000000", 1, 50),
+    ];
+    ensure!(
+        listed
+            == expected
+                .iter()
+                .map(|(n, o, b)| (n.to_string(), *o, *b))
+                .collect::<Vec<_>>(),
+        "listed {listed:?}"
+    );
+
+    // A restore into the lfs bucket holds its lock: its snapshot stays.
+    let store = BackupStore::open(&settings.destination, &registry)?;
+    let lfs = RestoreLocks::acquire(&store, &[settings.components[1].bucket.clone()], false)?;
+    let deleted = prune_keeping(&settings, &registry, 0)?;
+    lfs.release()?;
+    ensure!(
+        deleted
+            == [
+                "artifacts.1700000000",
+                "uploads.1600000000",
+                "uploads.1500000000"
+            ],
+        "deleted {deleted:?}"
+    );
+    let left: BTreeSet<String> = instance.tmp.contents()?.into_keys().collect();
+    let expected: BTreeSet<String> = others
+        .iter()
+        .chain(&["lfs.1550000000/aa/bb/object"])
+        .map(|k| k.to_string())
+        .collect();
+    ensure!(left == expected, "left in the tmp bucket: {left:?}");
+
+    let deleted = prune_keeping(&settings, &registry, 0)?;
+    ensure!(deleted == ["lfs.1550000000"], "deleted {deleted:?}");
+    let left: BTreeSet<String> = instance.tmp.contents()?.into_keys().collect();
+    ensure!(
+        left == others.iter().map(|k| k.to_string()).collect(),
+        "left in the tmp bucket: {left:?}"
     );
     Ok(())
 }

@@ -4,6 +4,7 @@ mod backup;
 mod ls;
 mod plugins;
 mod restore;
+mod snapshots;
 mod sync;
 
 use std::path::PathBuf;
@@ -68,6 +69,9 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Work with the stored backups.
     Backups(backup::BackupsArgs),
+    /// Work with the restore snapshots in the tmp bucket
+    /// (<tmp bucket>/<component>.<unix-ts>/): list them, prune old ones.
+    Snapshots(snapshots::SnapshotsArgs),
     /// Make DST hold what SRC holds: transfer what is missing or changed
     /// (compared by checksum), optionally delete what is extraneous, then
     /// verify the result and repair what the tool missed.
@@ -89,6 +93,7 @@ impl Cli {
             Command::Backup(args) => backup::run(&registry()?, args, self.json),
             Command::Restore(args) => restore::run(&registry()?, args, self.json),
             Command::Backups(args) => backup::run_backups(&registry()?, args, self.json),
+            Command::Snapshots(args) => snapshots::run(&registry()?, args, self.json),
         }
     }
 }

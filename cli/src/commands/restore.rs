@@ -5,12 +5,11 @@ use clap::Args;
 
 use crate::archive::read::Limits;
 use crate::config::{ConfigArgs, Settings};
+use crate::confirm::confirm_on_terminal;
 use crate::exit::Drifted;
 use crate::fetch::ArchiveSource;
 use crate::registry::Registry;
-use crate::restore::{
-    confirm_on_terminal, run_restore, RestoreReport, RestoreRequest, SnapshotMode, DEFAULT_JOBS,
-};
+use crate::restore::{run_restore, RestoreReport, RestoreRequest, SnapshotMode, DEFAULT_JOBS};
 
 /// Arguments of `stowage restore`.
 #[derive(Debug, Args)]
@@ -82,7 +81,14 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
         break_lock: args.break_lock,
         ..RestoreRequest::new(source)
     };
-    let report = run_restore(&settings, registry, &request, &confirm_on_terminal)?;
+    let confirm = |summary: &str| {
+        confirm_on_terminal(
+            "restore changes buckets",
+            summary,
+            "Restore these components now?",
+        )
+    };
+    let report = run_restore(&settings, registry, &request, &confirm)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -94,8 +100,13 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
         .filter(|c| c.error.is_some())
         .map(|c| c.plan.component.as_str())
         .collect();
+    let mut problems = Vec::new();
     if !failed.is_empty() {
-        bail!("restore failed for {}", failed.join(", "));
+        problems.push(format!("restore failed for {}", failed.join(", ")));
+    }
+    problems.extend(report.lock_release_error.clone());
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
     }
     let drifted = report.drifted();
     if drifted > 0 {

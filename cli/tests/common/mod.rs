@@ -1,0 +1,118 @@
+//! What the `stowage` binary tests share: running it as a user does, and a
+//! small instance on the fs plugin.
+
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The directory `cargo test` builds plugin libraries into.
+pub fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().to_path_buf()
+}
+
+/// The repository, whose plugins.toml maps `file://` to the fs plugin.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// `stowage ARGS` in `cwd`, with no plugins file from the user's home and
+/// stdin not a terminal.
+pub fn stowage(cwd: &Path, args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .args(args)
+        .current_dir(cwd)
+        .env("STOWAGE_PLUGIN_PATH", plugin_dir())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove("STOWAGE_PLUGINS")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Its standard output.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Its standard error.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One component, `uploads`, on the fs plugin: the buckets are directories
+/// below `buckets/`, and a `stowage.toml` names them.
+pub struct FsInstance {
+    /// Holds everything.
+    pub work: tempfile::TempDir,
+}
+
+impl FsInstance {
+    /// An instance whose bucket holds `a.txt`; `destination` is the backup
+    /// destination as written in stowage.toml (a directory or a URL),
+    /// `{work}` standing for the instance's directory.
+    pub fn new(destination: &str) -> FsInstance {
+        let work = tempfile::tempdir().unwrap();
+        let root = work.path().display().to_string();
+        let instance = FsInstance { work };
+        std::fs::create_dir_all(instance.bucket()).unwrap();
+        std::fs::write(instance.bucket().join("a.txt"), b"backed up").unwrap();
+        std::fs::write(
+            instance.config(),
+            format!(
+                "label = \"stowage_gitlab\"\nbackup_destination = {:?}\ntmp_bucket = \"file://{root}/buckets/tmp\"\nstaging_dir = \"{root}/staging\"\n[components.uploads]\nbucket = \"file://{}\"\n",
+                destination.replace("{work}", &root),
+                instance.bucket().display()
+            ),
+        )
+        .unwrap();
+        instance
+    }
+
+    /// The instance's directory.
+    pub fn path(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// The `uploads` bucket's directory.
+    pub fn bucket(&self) -> PathBuf {
+        self.path().join("buckets/uploads")
+    }
+
+    /// The tmp bucket's directory.
+    pub fn tmp(&self) -> PathBuf {
+        self.path().join("buckets/tmp")
+    }
+
+    /// Its stowage.toml.
+    pub fn config(&self) -> PathBuf {
+        self.path().join("stowage.toml")
+    }
+
+    /// `stowage backup --json`, returning the backup's timestamp.
+    pub fn backup(&self, extra: &[&str]) -> String {
+        let config = self.config();
+        let args = [
+            &["backup", "--config", config.to_str().unwrap(), "--json"],
+            extra,
+        ]
+        .concat();
+        let out = stowage(&repo_root(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["information"]["created_at"].to_string()
+    }
+
+    /// `stowage ARGS --config <its stowage.toml>`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let config = self.config();
+        let args = [args, &["--config", config.to_str().unwrap()]].concat();
+        stowage(&repo_root(), &args)
+    }
+}
