@@ -9,6 +9,8 @@
 //! | 4 | the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed |
 //! | 5 | refused by a safety rule (e.g. more deletions than `--max-delete`); nothing was changed |
 //! | 6 | not found: no backup with that timestamp, no such archive file |
+//! | 130 | interrupted by SIGINT (Ctrl-C): the tools were stopped, nothing was lost, a re-run converges |
+//! | 143 | interrupted by SIGTERM: the same |
 
 use std::fmt;
 
@@ -21,7 +23,9 @@ Exit codes:
   3  configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool
   4  the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed
   5  refused by a safety rule (e.g. more deletions than --max-delete); nothing was changed
-  6  not found: no backup with that timestamp, no such archive file";
+  6  not found: no backup with that timestamp, no such archive file
+  130  interrupted by SIGINT (Ctrl-C): the tools were stopped, nothing was lost, a re-run converges
+  143  interrupted by SIGTERM: the same";
 
 /// A configuration problem (exit code 3).
 #[derive(Debug)]

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod fetch;
+pub mod interrupt;
 pub mod lock;
 pub mod manifest;
 pub mod md5_digest;

@@ -597,6 +597,7 @@ impl RestoreRun<'_> {
         let bucket_inventory = &planned.bucket;
         let mut outcome = outcome_of(planned.plan);
         let result = (|| -> Result<()> {
+            crate::interrupt::check()?;
             // Only what the plan uploads (or the tool may) is extracted —
             // while the snapshot is taken, both only read; the tool's own
             // sync transfers it without deleting, and the planned deletes
@@ -650,6 +651,7 @@ impl RestoreRun<'_> {
                 });
                 return Ok(());
             }
+            crate::interrupt::check()?;
             let bucket = &target.component.bucket;
             let provider = &target.plugin.provider;
             if !outcome.plan.bucket_exists {
@@ -693,6 +695,7 @@ impl RestoreRun<'_> {
                     uploaded_bytes += report.total(kind).bytes;
                 }
             }
+            crate::interrupt::check()?;
             if !plan.delete.is_empty() {
                 let keys = to_rvec(plan.delete.iter().map(|o| &o.key));
                 let report = provider

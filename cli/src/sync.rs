@@ -78,6 +78,7 @@ fn run_sync_from(
             verification: None,
         });
     }
+    crate::interrupt::check()?;
     let report = plugin
         .provider
         .sync(source, destination, options, progress)

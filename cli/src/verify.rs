@@ -66,6 +66,7 @@ pub fn verify_and_repair_with(
     delete: bool,
     prepare: &dyn Fn(&[Key]) -> Result<()>,
 ) -> Result<Verification> {
+    crate::interrupt::check()?;
     let destination_inventory = inventory_of(destination, provider, excludes)?;
     let mut verification = Verification::default();
     let mut wrong = Vec::new();

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use stowage_conformance::data::partial_writes;
+
 /// The directory `cargo test` builds plugin libraries into.
 fn plugin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -162,32 +164,43 @@ fn help_documents_the_exit_codes() {
     let out = stowage(&repo_root(), &["--help"]);
     assert!(stdout(&out).contains("Exit codes:"));
     assert!(stdout(&out).contains("5  refused by a safety rule"));
+    assert!(stdout(&out).contains("130  interrupted by SIGINT"));
+    assert!(stdout(&out).contains("143  interrupted by SIGTERM"));
+}
+
+/// A GitLab-like instance on the fs plugin below `work`: an uploads bucket
+/// holding `a.txt`, backed up, then `a.txt` changed. Returns the config
+/// file, the bucket and the backup's timestamp.
+fn backed_up_fs_instance(work: &Path) -> (String, PathBuf, String) {
+    let bucket = work.join("buckets/uploads");
+    std::fs::create_dir_all(&bucket).unwrap();
+    std::fs::write(bucket.join("a.txt"), b"backed up").unwrap();
+    let config = work.join("stowage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "label = \"stowage_gitlab\"\nbackup_destination = {:?}\ntmp_bucket = \"file://{}/buckets/tmp\"\nstaging_dir = {:?}\n[components.uploads]\nbucket = \"file://{}\"\n",
+            work.join("backups"),
+            work.display(),
+            work.join("staging"),
+            bucket.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let backup = stowage(&repo_root(), &["backup", "--config", &config, "--json"]);
+    assert!(backup.status.success(), "{}", stderr(&backup));
+    let report: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
+    let timestamp = report["information"]["created_at"].to_string();
+    std::fs::write(bucket.join("a.txt"), b"changed!!").unwrap();
+    (config, bucket, timestamp)
 }
 
 #[test]
 fn a_restore_without_a_terminal_never_prompts_and_refuses_without_yes() {
     let work = tempfile::tempdir().unwrap();
-    let bucket = work.path().join("buckets/uploads");
-    std::fs::create_dir_all(&bucket).unwrap();
-    std::fs::write(bucket.join("a.txt"), b"backed up").unwrap();
-    let config = work.path().join("stowage.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "label = \"stowage_gitlab\"\nbackup_destination = {:?}\ntmp_bucket = \"file://{}/buckets/tmp\"\nstaging_dir = {:?}\n[components.uploads]\nbucket = \"file://{}\"\n",
-            work.path().join("backups"),
-            work.path().display(),
-            work.path().join("staging"),
-            bucket.display()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let backup = stowage(&repo_root(), &["backup", "--config", config, "--json"]);
-    assert!(backup.status.success(), "{}", stderr(&backup));
-    let report: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
-    let timestamp = report["information"]["created_at"].to_string();
-    std::fs::write(bucket.join("a.txt"), b"changed!!").unwrap();
+    let (config, bucket, timestamp) = backed_up_fs_instance(work.path());
+    let config = config.as_str();
 
     let out = stowage(&repo_root(), &["restore", &timestamp, "--config", config]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
@@ -203,5 +216,48 @@ fn a_restore_without_a_terminal_never_prompts_and_refuses_without_yes() {
         &["restore", &timestamp, "--config", config, "--yes"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(bucket.join("a.txt")).unwrap(), b"backed up");
+}
+
+/// Leaves `<file>.<pid>.stowage-partial` as a writer killed mid-write does
+/// (a shell that writes it, then kills itself with SIGKILL).
+fn write_partially_and_die(file: &Path) {
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            "echo half > \"$1.$$.stowage-partial\"; kill -9 $$",
+            "sh",
+        ])
+        .arg(file)
+        .status()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+}
+
+#[test]
+fn unfinished_writes_of_a_killed_run_are_removed_by_the_next_run() {
+    let work = tempfile::tempdir().unwrap();
+    let (config, bucket, timestamp) = backed_up_fs_instance(work.path());
+    // Where runs write atomically: the bucket, the download and extraction
+    // areas of staging, the backup destination.
+    write_partially_and_die(&bucket.join("d/new.bin"));
+    write_partially_and_die(&work.path().join("staging/restore/archives/x_backup.tar"));
+    write_partially_and_die(&work.path().join("staging/restore/extract/uploads/a.txt"));
+    write_partially_and_die(&work.path().join("backups/y_backup.tar"));
+    assert_eq!(partial_writes(work.path()).len(), 4);
+    // A write in progress, by a live process (this one): left alone.
+    let live = bucket.join(format!("b.txt.{}.stowage-partial", std::process::id()));
+    std::fs::write(&live, b"half").unwrap();
+
+    let out = stowage(
+        &repo_root(),
+        &["restore", &timestamp, "--config", &config, "--yes"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(partial_writes(work.path()), [live]);
     assert_eq!(std::fs::read(bucket.join("a.txt")).unwrap(), b"backed up");
 }

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use rustix::process::{kill_process_group, waitid, Pid, Signal, WaitId, WaitIdOptions};
+use rustix::process::{
+    kill_process_group, set_parent_process_death_signal, waitid, Pid, Signal, WaitId, WaitIdOptions,
+};
 use stowage_core::{ErrorKind, PluginError};
 
 /// How long a tool may print nothing, on stdout or stderr, before it is
@@ -141,8 +143,19 @@ impl Tool {
     /// no standard input, and a locale that keeps output in UTF-8. It runs
     /// in a process group of its own, so that a stalled tool is killed with
     /// everything it started (and the host decides what a Ctrl-C stops).
+    /// Its first process gets SIGKILL if the thread that started it dies —
+    /// which waits for it, so only when Stowage itself is killed: a killed
+    /// Stowage leaves no tool going on alone (though what a tool started
+    /// itself may outlive it).
     pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Command, PluginError> {
         let mut command = Command::new(self.resolve()?);
+        // SAFETY: the closure runs between fork and exec and only makes one
+        // system call (prctl), which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                set_parent_process_death_signal(Some(Signal::KILL)).map_err(std::io::Error::from)
+            });
+        }
         command
             .args(&self.base_args)
             .args(args)
