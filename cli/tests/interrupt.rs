@@ -27,8 +27,8 @@ const IGNORE_TERM: &str = "STOWAGE_TEST_IGNORE_TERM";
 
 /// The s3cmd the instance runs: the real one, except that a run whose
 /// arguments contain `$STOWAGE_TEST_HANG` waits on a child that never ends,
-/// as a tool on a stalled connection does (ignoring SIGTERM, with both,
-/// when `$STOWAGE_TEST_IGNORE_TERM` is set).
+/// as a tool on a stalled connection does; both ignore SIGTERM when
+/// `$STOWAGE_TEST_IGNORE_TERM` is set.
 fn wrapper(dir: &std::path::Path, real: &std::path::Path) -> PathBuf {
     let path = dir.join("s3cmd");
     std::fs::write(
