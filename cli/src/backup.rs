@@ -109,6 +109,7 @@ pub fn run_backup(
         let mut manifests = Vec::new();
         let mut tarballs = Vec::new();
         for component in &components {
+            crate::interrupt::check()?;
             let mirror = work.join("mirror").join(&component.name);
             let downloaded = mirror_component(component, &mirror, registry, request.quiet)?;
             let tarball = run_dir.join(format!("{}.tar.gz", component.name));

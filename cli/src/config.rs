@@ -24,6 +24,7 @@ use anyhow::{anyhow, Result};
 use clap::Args;
 use serde::Deserialize;
 use stowage_core::{ExcludeMatcher, Location};
+use stowage_plugin_support::local_tree::remove_abandoned_partials;
 
 use crate::exit::ConfigError;
 
@@ -110,6 +111,17 @@ pub fn valid_component_name(name: &str) -> bool {
 }
 
 impl Settings {
+    /// Removes what runs killed mid-write left (see
+    /// [`stowage_plugin_support::local_tree::PARTIAL_SUFFIX`]) in the
+    /// directories Stowage writes into: staging, and a local backup
+    /// destination. Buckets are cleaned as they are walked.
+    pub fn remove_abandoned_partials(&self) {
+        remove_abandoned_partials(&self.staging_dir);
+        if let Location::Local { path } = &self.destination {
+            remove_abandoned_partials(Path::new(path.as_str()));
+        }
+    }
+
     /// Reads the config file (if any) and applies the overrides.
     pub fn resolve(args: &ConfigArgs) -> Result<Settings> {
         let default_path = Path::new("stowage.toml");

@@ -10,21 +10,25 @@
 //! | 5 | refused by a safety rule (e.g. more deletions than `--max-delete`); nothing was changed |
 //! | 6 | not found: no backup with that timestamp, no such archive file |
 //! | 7 | finished, but someone else changed the destination meanwhile: the objects they touched were left as found and are named in the report; run again to converge |
+//! | 130 | interrupted by SIGINT (Ctrl-C): the tools were stopped, nothing was lost, a re-run converges |
+//! | 143 | interrupted by SIGTERM: the same |
 
 use std::fmt;
 
 /// The table above, for `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success
-  1  the work failed (a tool failed, verification failed, I/O error)
-  2  bad command line
-  3  configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool
-  4  the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed
-  5  refused by a safety rule (e.g. more deletions than --max-delete); nothing was changed
-  6  not found: no backup with that timestamp, no such archive file
-  7  finished, but someone else changed the destination meanwhile: the objects
-     they touched were left as found and are named in the report; run again";
+    0  success
+    1  the work failed (a tool failed, verification failed, I/O error)
+    2  bad command line
+    3  configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool
+    4  the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed
+    5  refused by a safety rule (e.g. more deletions than --max-delete); nothing was changed
+    6  not found: no backup with that timestamp, no such archive file
+    7  finished, but someone else changed the destination meanwhile: the objects
+       they touched were left as found and are named in the report; run again
+  130  interrupted by SIGINT (Ctrl-C): the tools were stopped, nothing was lost, a re-run converges
+  143  interrupted by SIGTERM: the same";
 
 /// A configuration problem (exit code 3).
 #[derive(Debug)]

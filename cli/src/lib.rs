@@ -16,6 +16,7 @@ pub mod config;
 pub mod confirm;
 pub mod exit;
 pub mod fetch;
+pub mod interrupt;
 pub mod lock;
 pub mod manifest;
 pub mod md5_digest;

@@ -5,11 +5,24 @@ use std::process::ExitCode;
 use clap::Parser;
 use stowage::commands::Cli;
 use stowage::exit::exit_code_for;
+use stowage::interrupt;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbose = cli.verbose;
-    match cli.run() {
+    let command = cli.command.name();
+    if let Err(error) = interrupt::install() {
+        eprintln!("error: cannot handle SIGINT and SIGTERM: {error}");
+        return ExitCode::FAILURE;
+    }
+    let result = cli.run();
+    // Whatever the run's own error (a stopped tool fails), an interrupted
+    // run says so and exits with the signal's code.
+    if let Some(interruption) = interrupt::received() {
+        eprintln!("{}", interruption.message(command));
+        return ExitCode::from(interruption.exit_code());
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             if verbose {

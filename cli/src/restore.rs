@@ -710,6 +710,7 @@ impl RestoreRun<'_> {
         staging: &Path,
         snapshot_target: &mut Option<String>,
     ) -> Result<()> {
+        crate::interrupt::check()?;
         let name = &target.component.name;
         let observer = &self.request.observer;
         observer.tell(name, RestorePoint::Planned);
@@ -756,6 +757,7 @@ impl RestoreRun<'_> {
             });
             return Ok(());
         }
+        crate::interrupt::check()?;
         observer.tell(name, RestorePoint::SnapshotCopied);
 
         // What moved since planning is left out of this round.
@@ -804,6 +806,7 @@ impl RestoreRun<'_> {
             outcome.uploaded_bytes = bytes;
             observer.tell(name, RestorePoint::Uploaded);
         }
+        crate::interrupt::check()?;
         let matcher =
             ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
         let verification = verify_and_finish(

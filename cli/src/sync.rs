@@ -91,6 +91,7 @@ fn run_sync_from(
             verification: None,
         });
     }
+    crate::interrupt::check()?;
     // The tool transfers only; deleting is left to the verification, which
     // deletes what the plan named and nothing that appeared meanwhile.
     let transfer_only = SyncOptions {

@@ -202,6 +202,7 @@ pub fn verify_and_finish(
     excludes: &ExcludeMatcher,
     hooks: &FinishHooks<'_>,
 ) -> Result<Verification> {
+    crate::interrupt::check()?;
     let mut verification = Verification {
         etags_not_md5s: !planned.listed_md5s,
         ..Verification::default()
@@ -248,6 +249,7 @@ pub fn verify_and_finish(
     if repair.is_empty() && delete.is_empty() {
         return Ok(verification);
     }
+    crate::interrupt::check()?;
 
     if !repair.is_empty() {
         (hooks.prepare)(&repair)?;

@@ -3,7 +3,11 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
+
 use common::{plugin_dir, repo_root, stderr, stdout, stowage, FsInstance};
+use stowage_conformance::data::partial_writes;
 
 #[test]
 fn plugins_lists_the_fs_plugin_loaded_from_its_library() {
@@ -128,6 +132,9 @@ fn help_documents_the_exit_codes() {
     let out = stowage(&repo_root(), &["--help"]);
     assert!(stdout(&out).contains("Exit codes:"));
     assert!(stdout(&out).contains("5  refused by a safety rule"));
+    assert!(stdout(&out).contains("7  finished, but someone else changed the destination"));
+    assert!(stdout(&out).contains("130  interrupted by SIGINT"));
+    assert!(stdout(&out).contains("143  interrupted by SIGTERM"));
 }
 
 #[test]
@@ -217,4 +224,46 @@ fn a_restore_whose_lock_cannot_be_released_prints_its_report_then_names_the_lock
         // The lock is this process's own and stale once it ended: the next
         // restore takes it over.
     }
+}
+
+/// Leaves `<file>.<pid>.stowage-partial` as a writer killed mid-write does
+/// (a shell that writes it, then kills itself with SIGKILL).
+fn write_partially_and_die(file: &Path) {
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            "echo half > \"$1.$$.stowage-partial\"; kill -9 $$",
+            "sh",
+        ])
+        .arg(file)
+        .status()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+}
+
+#[test]
+fn unfinished_writes_of_a_killed_run_are_removed_by_the_next_run() {
+    let instance = FsInstance::new("{work}/backups");
+    let timestamp = instance.backup(&[]);
+    std::fs::write(instance.bucket().join("a.txt"), b"changed!!").unwrap();
+    let (work, bucket) = (instance.path(), instance.bucket());
+    // Where runs write atomically: the bucket, the download and extraction
+    // areas of staging, the backup destination.
+    write_partially_and_die(&bucket.join("d/new.bin"));
+    write_partially_and_die(&work.join("staging/restore/archives/x_backup.tar"));
+    write_partially_and_die(&work.join("staging/restore/extract/uploads/a.txt"));
+    write_partially_and_die(&work.join("backups/y_backup.tar"));
+    assert_eq!(partial_writes(work).len(), 4);
+    // A write in progress, by a live process (this one): left alone.
+    let live = bucket.join(format!("b.txt.{}.stowage-partial", std::process::id()));
+    std::fs::write(&live, b"half").unwrap();
+
+    let out = instance.run(&["restore", &timestamp, "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(partial_writes(work), [live]);
+    assert_eq!(std::fs::read(bucket.join("a.txt")).unwrap(), b"backed up");
 }

@@ -1,52 +1,23 @@
 //! kill -9 at random points of a restore, then run it again: the bucket
 //! equals the backup and the snapshots still hold the old versions of
-//! everything the restore replaced. The real `stowage` binary, the real
-//! s3cmd, the S3 test server, read back with boto3.
+//! everything the restore replaced; no restore lock is left, and the re-run
+//! removed the unfinished writes the killed one left in staging. The real
+//! `stowage` binary, the real s3cmd, the S3 test server, read back with boto3.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use common::s3::{s3_test_server, Instance};
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::scratch::{ScratchStore, ScratchStores};
-use stowage_conformance::{infrastructure_missing, BucketToolStores};
 
 /// How many kill points one run tries.
 const KILL_POINTS: u64 = 20;
 
-struct Setup {
-    dir: tempfile::TempDir,
-    uploads: Box<dyn ScratchStore>,
-}
-
-impl Setup {
-    fn stowage(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_stowage"));
-        command
-            .args(args)
-            .arg("--config")
-            .arg(self.dir.path().join("stowage.toml"))
-            .arg("--plugins")
-            .arg(self.dir.path().join("plugins.toml"))
-            .env("STOWAGE_PLUGIN_PATH", plugin_dir())
-            .stdin(Stdio::null());
-        command
-    }
-}
-
-fn plugin_dir() -> std::path::PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn setup(stores: &BucketToolStores, s3cfg: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let uploads = stores.new_store("crash-uploads");
-    let backups = stores.new_store("crash-backups");
-    uploads.create().unwrap();
+fn setup(stores: &stowage_conformance::BucketToolStores, s3cfg: &str) -> Instance {
     let tree = LocalTree::new().unwrap();
     for i in 0..40u64 {
         tree.write(
@@ -56,28 +27,12 @@ fn setup(stores: &BucketToolStores, s3cfg: &str) -> Setup {
         .unwrap();
     }
     tree.write("big.bin", &content(77, 6 << 20)).unwrap();
-    uploads.seed(tree.path()).unwrap();
-    std::fs::write(
-        dir.path().join("plugins.toml"),
-        format!("[schemes]\ns3 = \"s3cmd\"\n[plugins.s3cmd]\nlibrary = \"stowage_plugin_s3cmd\"\n[plugins.s3cmd.config]\nconfig_file = {s3cfg:?}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("stowage.toml"),
-        format!(
-            "label = \"stowage_gitlab\"\nbackup_destination = {:?}\nstaging_dir = {:?}\n[components.uploads]\nbucket = {:?}\n",
-            backups.url(),
-            dir.path().join("staging"),
-            uploads.url()
-        ),
-    )
-    .unwrap();
-    Setup { dir, uploads }
+    Instance::new(stores, s3cfg, &tree, "")
 }
 
 /// Changes the bucket the way a live instance drifts; each round writes
 /// content of its own, so a snapshot's copy can be told from older ones.
-fn drift(setup: &Setup, round: u64) {
+fn drift(setup: &Instance, round: u64) {
     let tree = LocalTree::new().unwrap();
     for i in [3u64, 11, 25] {
         tree.write(
@@ -105,7 +60,7 @@ fn drift(setup: &Setup, round: u64) {
 }
 
 /// A restore whose snapshots go below `tmp`.
-fn restore(setup: &Setup, timestamp: &str, tmp: &dyn ScratchStore) -> std::process::Child {
+fn restore(setup: &Instance, timestamp: &str, tmp: &dyn ScratchStore) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     setup
         .stowage(&[
@@ -123,6 +78,24 @@ fn restore(setup: &Setup, timestamp: &str, tmp: &dyn ScratchStore) -> std::proce
         .unwrap()
 }
 
+/// kill -9 of the restore and of every tool it runs (in process groups of
+/// their own), as when its machine or container dies: the restore is
+/// stopped first, so it starts no tool meanwhile.
+fn kill_with_its_tools(restore: &std::process::Child) {
+    let signal = |signal: &str, group: String| {
+        Command::new("kill")
+            .args([signal, "--", &format!("-{group}")])
+            .status()
+            .unwrap();
+    };
+    signal("-STOP", restore.id().to_string());
+    let tools = stowage::interrupt::descendant_groups(restore.id() as i32);
+    signal("-KILL", restore.id().to_string());
+    for group in tools.keys() {
+        signal("-KILL", group.to_string());
+    }
+}
+
 /// Every snapshot object of the tmp bucket: key → the MD5s it was saved with.
 fn snapshot_versions(tmp: &dyn ScratchStore) -> BTreeMap<String, Vec<String>> {
     let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -137,30 +110,13 @@ fn snapshot_versions(tmp: &dyn ScratchStore) -> BTreeMap<String, Vec<String>> {
     versions
 }
 
-fn backup_timestamp(setup: &Setup) -> String {
-    let out = setup.stowage(&["backup", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "backup failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    report["information"]["created_at"].to_string()
-}
-
 #[test]
 fn a_restore_killed_at_random_points_converges_when_run_again() {
-    let (Some(stores), Ok(s3cfg)) = (
-        BucketToolStores::from_env("s3"),
-        std::env::var("STOWAGE_TEST_S3CFG"),
-    ) else {
-        return infrastructure_missing(
-            "the S3 test server (STOWAGE_TEST_VENV, STOWAGE_TEST_S3CFG)",
-        )
-        .unwrap_or(());
+    let Some((stores, s3cfg)) = s3_test_server() else {
+        return;
     };
     let setup = setup(&stores, &s3cfg);
-    let timestamp = backup_timestamp(&setup);
+    let timestamp = setup.backup();
     let backed_up = setup.uploads.contents().unwrap();
 
     // How long a whole restore takes, to spread the kill points over it.
@@ -187,11 +143,7 @@ fn a_restore_killed_at_random_points_converges_when_run_again() {
         let tmp = stores.new_store("crash-tmp");
         let mut child = restore(&setup, &timestamp, &*tmp);
         std::thread::sleep(delay);
-        let group = child.id().to_string();
-        Command::new("kill")
-            .args(["-KILL", "--", &format!("-{group}")])
-            .status()
-            .unwrap();
+        kill_with_its_tools(&child);
         let _ = child.wait();
 
         let rerun = restore(&setup, &timestamp, &*tmp)
@@ -206,6 +158,16 @@ fn a_restore_killed_at_random_points_converges_when_run_again() {
             setup.uploads.contents().unwrap(),
             backed_up,
             "round {round}: the bucket differs from the backup"
+        );
+        assert_eq!(
+            setup.locks(),
+            Vec::<String>::new(),
+            "round {round}: a lock is left"
+        );
+        assert_eq!(
+            setup.partial_writes(),
+            Vec::<std::path::PathBuf>::new(),
+            "round {round}: the re-run left the killed run's unfinished writes"
         );
         let snapshots = snapshot_versions(&*tmp);
         for (key, md5) in &drifted {

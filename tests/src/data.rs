@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use filetime::FileTime;
 use stowage_core::Location;
-use stowage_plugin_support::local_tree::{key_to_relative_path, md5_file, walk};
+use stowage_plugin_support::local_tree::{key_to_relative_path, md5_file, walk, PARTIAL_SUFFIX};
 
 /// Deterministic pseudo-random bytes: the same `seed` and `size` always
 /// give the same content, different seeds different content.
@@ -77,4 +77,14 @@ impl LocalTree {
             .map(|f| Ok((f.key, md5_file(&f.path)?)))
             .collect()
     }
+}
+
+/// Every unfinished write (`*.stowage-partial`) below `root`.
+pub fn partial_writes(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(PARTIAL_SUFFIX))
+        .map(|e| e.into_path())
+        .collect()
 }

@@ -213,6 +213,7 @@ fn read_component<R: Read>(
             .entries()
             .map_err(|e| invalid(format!("{what}: not a tar.gz: {e}")))?;
         for entry in entries {
+            crate::interrupt::check()?;
             let mut entry = entry.map_err(|e| invalid(format!("{what}: {e}")))?;
             end = entry_end(&entry);
             if end > limits.max_component_bytes {

@@ -30,6 +30,7 @@ pub struct BackupArgs {
 /// Runs a backup and prints what it stored.
 pub fn run(registry: &Registry, args: &BackupArgs, json: bool) -> Result<()> {
     let settings = Settings::resolve(&args.config)?;
+    settings.remove_abandoned_partials();
     let request = BackupRequest {
         skip: args.skip.clone(),
         maximum_backups: args.maximum_backups,

@@ -78,6 +78,21 @@ pub enum Command {
     Sync(sync::SyncArgs),
 }
 
+impl Command {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Plugins => "plugins",
+            Command::Ls(_) => "ls",
+            Command::Backup(_) => "backup",
+            Command::Restore(_) => "restore",
+            Command::Backups(_) => "backups",
+            Command::Snapshots(_) => "snapshots",
+            Command::Sync(_) => "sync",
+        }
+    }
+}
+
 impl Cli {
     /// Runs the command.
     pub fn run(self) -> Result<()> {

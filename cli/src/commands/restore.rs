@@ -59,6 +59,7 @@ pub struct RestoreArgs {
 /// Runs the restore and prints its report.
 pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
     let settings = Settings::resolve(&args.config)?;
+    settings.remove_abandoned_partials();
     let source = match (&args.file, args.timestamp) {
         (Some(file), _) => ArchiveSource::File(file.clone()),
         (None, Some(timestamp)) => ArchiveSource::Timestamp(timestamp),
@@ -94,15 +95,19 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
     } else {
         print_human(&report);
     }
-    let failed: Vec<&str> = report
+    let failed: Vec<(&str, &str)> = report
         .components
         .iter()
-        .filter(|c| c.error.is_some())
-        .map(|c| c.plan.component.as_str())
+        .filter_map(|c| Some((c.plan.component.as_str(), c.error.as_deref()?)))
         .collect();
     let mut problems = Vec::new();
-    if !failed.is_empty() {
-        problems.push(format!("restore failed for {}", failed.join(", ")));
+    if let Some((first, error)) = failed.first() {
+        let names: Vec<&str> = failed.iter().map(|(name, _)| *name).collect();
+        // The first failure's cause, so the one error line says what to fix.
+        problems.push(format!(
+            "restore failed for {}; {first}: {error}",
+            names.join(", ")
+        ));
     }
     problems.extend(report.lock_release_error.clone());
     if !problems.is_empty() {

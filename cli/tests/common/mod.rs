@@ -116,3 +116,6 @@ impl FsInstance {
         stowage(&repo_root(), &args)
     }
 }
+
+/// The instance on the S3 test server that the crash and interrupt tests share.
+pub mod s3;

@@ -26,6 +26,8 @@
 //! region = "eu-west-1"                     # AWS_DEFAULT_REGION
 //! max_concurrent_requests = 10             # aws's s3 transfer setting
 //! extra_args = []                          # global aws options, before every command
+//! stall_timeout = 900                      # seconds without output before a run is killed
+//!                                          # (STOWAGE_STALL_TIMEOUT overrides it)
 //! ```
 //!
 //! Credentials stay in aws's files or its environment (`AWS_ACCESS_KEY_ID`,
@@ -99,6 +101,7 @@ struct AwsConfig {
     max_concurrent_requests: Option<u32>,
     #[serde(default)]
     extra_args: Vec<String>,
+    stall_timeout: Option<u64>,
 }
 
 /// The aws provider.
@@ -134,6 +137,7 @@ impl AwsProvider {
         }
         let program = config.program.as_deref().unwrap_or("aws");
         let mut tool = Tool::new("aws", program, "pip install awscli");
+        tool.set_stall_timeout(config.stall_timeout)?;
         // aws v2 pipes JSON through a pager unless told not to; v1 ignores it.
         tool.set_env("AWS_PAGER", "");
         let mut configured_files = Vec::new();

@@ -15,6 +15,8 @@
 //! parallel_process_count = 2     # -o GSUtil:parallel_process_count=N
 //! extra_args = []                # put before every command's own arguments (not -q:
 //!                                # the reports are read from gsutil's messages)
+//! stall_timeout = 900            # seconds without output before a run is killed
+//!                                # (STOWAGE_STALL_TIMEOUT overrides it)
 //! ```
 //!
 //! Credentials stay in the boto config (or `GOOGLE_APPLICATION_CREDENTIALS`);
@@ -99,6 +101,7 @@ struct GsutilConfig {
     parallel_process_count: Option<u32>,
     #[serde(default)]
     extra_args: Vec<String>,
+    stall_timeout: Option<u64>,
 }
 
 /// The gsutil provider.
@@ -114,6 +117,7 @@ impl GsutilProvider {
         let config: GsutilConfig = parse_config("gsutil", config)?;
         let program = config.program.as_deref().unwrap_or("gsutil");
         let mut tool = Tool::new("gsutil", program, "pip install gsutil");
+        tool.set_stall_timeout(config.stall_timeout)?;
         let boto_file = match &config.boto_config {
             Some(file) => {
                 let file = expand_home(file);

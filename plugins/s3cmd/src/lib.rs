@@ -19,6 +19,8 @@
 //! use_https = true               # --ssl / --no-ssl
 //! region = "us-east-1"           # --region
 //! extra_args = []                # put before every command's own arguments
+//! stall_timeout = 900            # seconds without output before a run is killed
+//!                                # (STOWAGE_STALL_TIMEOUT overrides it)
 //! parallelism = 4                # s3cmd processes for one large upload sync
 //! shard_min_files = 100          # a sync of fewer files per process is not split
 //! ```
@@ -74,6 +76,7 @@ struct S3cmdConfig {
     extra_args: Vec<String>,
     parallelism: Option<u32>,
     shard_min_files: Option<usize>,
+    stall_timeout: Option<u64>,
 }
 
 /// s3cmd processes for one upload sync, unless configured.
@@ -94,6 +97,7 @@ impl S3cmdProvider {
         let config: S3cmdConfig = parse_config("s3cmd", config)?;
         let program = config.program.as_deref().unwrap_or("s3cmd");
         let mut tool = Tool::new("s3cmd", program, "pip install s3cmd");
+        tool.set_stall_timeout(config.stall_timeout)?;
         if let Some(file) = &config.config_file {
             let file = expand_home(file);
             if let Ok(text) = std::fs::read_to_string(&file) {

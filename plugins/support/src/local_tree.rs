@@ -4,13 +4,15 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
 use stowage_core::{ErrorKind, PluginError};
 
 /// Files whose name ends with this are unfinished writes (see
-/// [`write_atomically`]) and are not objects.
+/// [`write_atomically`]) and are not objects. They are named
+/// `<file>.<pid of the writer>.<suffix>`; one whose writer is gone (a run
+/// killed mid-write) is removed by the next walk of its tree.
 pub const PARTIAL_SUFFIX: &str = ".stowage-partial";
 
 /// One regular file below a root.
@@ -27,7 +29,8 @@ pub struct LocalFile {
 }
 
 /// Every regular file below `root`, sorted by key. Symbolic links and
-/// unfinished writes are left out. A missing `root` is `BucketMissing`.
+/// unfinished writes are left out (and those abandoned by a process that
+/// is gone removed, see [`PARTIAL_SUFFIX`]). A missing `root` is `BucketMissing`.
 pub fn walk(root: &Path) -> Result<Vec<LocalFile>, PluginError> {
     let mut files = Vec::new();
     walk_each(root, |file| {
@@ -58,6 +61,7 @@ pub fn walk_each(
         }
         let name = entry.file_name().to_string_lossy();
         if name.ends_with(PARTIAL_SUFFIX) {
+            remove_if_abandoned(entry.path(), &name);
             continue;
         }
         let relative = entry
@@ -86,6 +90,59 @@ pub fn walk_each(
         })?;
     }
     Ok(())
+}
+
+/// Removes the unfinished writes below `root` whose writer is gone (see
+/// [`PARTIAL_SUFFIX`]), for a tree nothing walks (a staging directory).
+/// Those of live processes are left alone; a missing `root` holds none.
+pub fn remove_abandoned_partials(root: &Path) {
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy();
+        if entry.file_type().is_file() && name.ends_with(PARTIAL_SUFFIX) {
+            remove_if_abandoned(entry.path(), &name);
+        }
+    }
+}
+
+/// Removes the partial file `path` (named `name`) if the process that
+/// wrote it is gone: no process has its pid, or the one that has it started
+/// after the file was last written (a pid used again, as in a container
+/// restarted with the same pids). Best effort: one that cannot be removed
+/// stays, still skipped by every walk.
+fn remove_if_abandoned(path: &Path, name: &str) {
+    let writer = name
+        .strip_suffix(PARTIAL_SUFFIX)
+        .and_then(|stem| stem.rsplit_once('.'))
+        .and_then(|(_, pid)| pid.parse::<i32>().ok());
+    let written = path.symlink_metadata().and_then(|m| m.modified());
+    if let (Some(writer), Ok(written)) = (writer, written) {
+        if writer_is_gone(writer, written) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Whether process `pid` cannot have written a file last modified at
+/// `written`: it does not exist, or it started later.
+fn writer_is_gone(pid: i32, written: SystemTime) -> bool {
+    let Ok(process) = procfs::process::Process::new(pid) else {
+        return true;
+    };
+    let started = process
+        .stat()
+        .ok()
+        .zip(procfs::boot_time_secs().ok())
+        .map(|(stat, boot)| {
+            let since_boot =
+                Duration::from_secs_f64(stat.starttime as f64 / procfs::ticks_per_second() as f64);
+            UNIX_EPOCH + Duration::from_secs(boot) + since_boot
+        });
+    // The boot time has whole seconds only.
+    started.is_some_and(|started| started > written + Duration::from_secs(2))
 }
 
 fn relative_path_to_key(relative: &Path) -> Option<String> {
@@ -232,6 +289,68 @@ mod tests {
             md5_file(&files[0].path).unwrap(),
             "5d41402abc4b2a76b9719d911017c592"
         );
+    }
+
+    /// Writes `<file>.<pid>.stowage-partial` from a shell that is then
+    /// killed mid-write, as a run killed by kill -9 leaves it.
+    fn partial_of_a_killed_writer(file: &Path) -> PathBuf {
+        let status = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "echo half > \"$1.$$.stowage-partial\"; echo $$ > \"$1.pid\"; kill -9 $$",
+            ])
+            .arg("sh")
+            .arg(file)
+            .status()
+            .unwrap();
+        assert!(!status.success());
+        let with = |suffix: &str| {
+            let mut name = file.as_os_str().to_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        let pid = std::fs::read_to_string(with(".pid")).unwrap();
+        std::fs::remove_file(with(".pid")).unwrap();
+        with(&format!(".{}{PARTIAL_SUFFIX}", pid.trim()))
+    }
+
+    #[test]
+    fn a_walk_removes_partial_writes_whose_writer_is_gone_and_keeps_live_ones() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("a")).unwrap();
+        let killed = partial_of_a_killed_writer(&root.path().join("a/x"));
+        let live = root
+            .path()
+            .join(format!("y.{}{PARTIAL_SUFFIX}", std::process::id()));
+        std::fs::write(&live, b"being written").unwrap();
+        // Our pid, but written a day before this process started: a pid
+        // used again (a container restarted).
+        let reused = root
+            .path()
+            .join(format!("z.{}{PARTIAL_SUFFIX}", std::process::id()));
+        let file = File::create(&reused).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(86_400))
+            .unwrap();
+        std::fs::write(root.path().join("a/kept"), b"object").unwrap();
+
+        let keys: Vec<_> = walk(root.path())
+            .unwrap()
+            .into_iter()
+            .map(|f| f.key)
+            .collect();
+        assert_eq!(keys, ["a/kept"]);
+        assert!(!killed.exists(), "{} was left", killed.display());
+        assert!(!reused.exists(), "{} was left", reused.display());
+        assert!(live.exists(), "a live process's partial write was removed");
+    }
+
+    #[test]
+    fn abandoned_partial_writes_are_removed_from_a_tree_nothing_walks() {
+        let root = tempfile::tempdir().unwrap();
+        let killed = partial_of_a_killed_writer(&root.path().join("archive.tar"));
+        remove_abandoned_partials(root.path());
+        assert!(!killed.exists());
+        remove_abandoned_partials(&root.path().join("missing"));
     }
 
     #[test]

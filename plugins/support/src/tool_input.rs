@@ -3,56 +3,22 @@
 //! how many names one process gets, and no name ever in argv.
 
 use std::ffi::OsStr;
-use std::io::Write;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 
-use stowage_core::{ErrorKind, PluginError};
+use stowage_core::PluginError;
 
-use crate::tool::{Tool, ToolOutput};
+use crate::tool::{Kept, Tool, ToolOutput};
 
 /// Runs `tool` with `args` and `input` on its standard input, and returns
 /// its exit status and output without judging them (see
-/// [`Tool::failure`] for the error of a failed run).
+/// [`Tool::failure`] for the error of a failed run). A run that stalls is
+/// killed, as every tool run is (see [`Tool::stall_timeout`]).
 pub fn run_with_input<S: AsRef<OsStr>>(
     tool: &Tool,
     args: &[S],
     input: &[u8],
 ) -> Result<(ExitStatus, ToolOutput), PluginError> {
-    let mut command = tool.command(args)?;
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| {
-        PluginError::new(
-            ErrorKind::ToolMissing,
-            format!("cannot start {}: {e}", tool.program),
-        )
-    })?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let output = std::thread::scope(|scope| {
-        // Written from another thread so that a tool blocked on a full
-        // stdout or stderr pipe cannot deadlock with us blocked on its
-        // stdin. A write error means the tool exited early; its exit
-        // status says why.
-        scope.spawn(move || {
-            let _ = stdin.write_all(input);
-        });
-        child.wait_with_output()
-    })
-    .map_err(|e| {
-        PluginError::new(
-            ErrorKind::ToolFailed,
-            format!("waiting for {} failed: {e}", tool.program),
-        )
-    })?;
-    Ok((
-        output.status,
-        ToolOutput {
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        },
-    ))
+    tool.spawn_and_collect(args, Some(input), Kept::All, &mut |_| {}, &mut |_| {})
 }
 
 #[cfg(test)]
