@@ -36,7 +36,16 @@
 //!
 //! Credentials stay in s3cmd's config file (or its environment, e.g.
 //! `AWS_ACCESS_KEY_ID`); they never appear in s3cmd's argv.
+//!
+//! s3cmd cannot create an object only if it is absent, so for
+//! `create_if_absent` the plugin sends that one request itself: a PUT with
+//! `If-None-Match: *`, signed with the credentials of s3cmd's config file
+//! (see [`conditional_put`]). Without credentials in the file or the
+//! environment the plugin does not claim the capability.
 
+mod conditional_put;
+
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +65,8 @@ use stowage_plugin_support::paths::{expand_home, object_url, quoted_key, remote,
 use stowage_plugin_support::regex_escape::escape;
 use stowage_plugin_support::sync_driver::{run_concurrently, run_sync, SyncCommand};
 use stowage_plugin_support::tool::Tool;
+
+use crate::conditional_put::{config_values, DirectS3, EndpointOverrides};
 
 export_plugin!(S3cmdProvider::from_config);
 
@@ -84,6 +95,8 @@ const DEFAULT_SHARD_MIN_FILES: usize = 100;
 /// The s3cmd provider.
 pub struct S3cmdProvider {
     tool: Tool,
+    /// The conditional PUT s3cmd cannot send; `None` without credentials.
+    direct: Option<DirectS3>,
     parallelism: u32,
     shard_min_files: usize,
 }
@@ -95,13 +108,19 @@ impl S3cmdProvider {
         let program = config.program.as_deref().unwrap_or("s3cmd");
         let mut tool = Tool::new("s3cmd", program, "pip install s3cmd");
         if let Some(file) = &config.config_file {
-            let file = expand_home(file);
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                tool.secrets.extend(secret_values(&text));
-            }
             tool.base_args.push("-c".into());
-            tool.base_args.push(file.into());
+            tool.base_args.push(expand_home(file).into());
         }
+        let settings = config_values(&read_s3cmd_config(config.config_file.as_deref()));
+        tool.secrets.extend(secret_values(&settings));
+        let direct = DirectS3::new(
+            &settings,
+            &EndpointOverrides {
+                endpoint: config.endpoint.clone(),
+                use_https: config.use_https,
+                region: config.region.clone(),
+            },
+        );
         if let Some(endpoint) = &config.endpoint {
             tool.base_args.push(format!("--host={endpoint}").into());
             tool.base_args
@@ -122,6 +141,7 @@ impl S3cmdProvider {
         }
         Ok(S3cmdProvider {
             tool,
+            direct,
             parallelism: config.parallelism.unwrap_or(DEFAULT_PARALLELISM).max(1),
             shard_min_files: config
                 .shard_min_files
@@ -131,14 +151,24 @@ impl S3cmdProvider {
     }
 }
 
-/// The values of `secret_key` / `access_token` lines of an s3cmd config.
-fn secret_values(config_text: &str) -> Vec<String> {
-    config_text
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .filter(|(name, _)| matches!(name.trim(), "secret_key" | "access_token"))
-        .map(|(_, value)| value.trim().to_string())
+/// The text of the config file s3cmd reads: `config_file`, else
+/// `$S3CMD_CONFIG`, else `~/.s3cfg`; empty when there is none.
+fn read_s3cmd_config(configured: Option<&str>) -> String {
+    let file = match (configured, std::env::var("S3CMD_CONFIG")) {
+        (Some(file), _) => expand_home(file),
+        (None, Ok(file)) => expand_home(&file),
+        (None, Err(_)) => expand_home("~/.s3cfg"),
+    };
+    std::fs::read_to_string(file).unwrap_or_default()
+}
+
+/// The values of the `secret_key` / `access_token` settings of an s3cmd config.
+fn secret_values(settings: &HashMap<String, String>) -> Vec<String> {
+    ["secret_key", "access_token"]
+        .iter()
+        .filter_map(|name| settings.get(*name))
         .filter(|v| !v.is_empty())
+        .cloned()
         .collect()
 }
 
@@ -396,6 +426,26 @@ impl StorageProvider for S3cmdProvider {
             Err(e) => Err(e),
         }
     }
+
+    fn create_if_absent(
+        &self,
+        location: &Location,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<bool, PluginError> {
+        let url = remote(location)?;
+        let Some(direct) = &self.direct else {
+            return Err(PluginError::new(
+                ErrorKind::Config,
+                "plugin s3cmd: no credentials in s3cmd's config file or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, so it cannot send a conditional PUT",
+            ));
+        };
+        direct.put_if_absent(&url.bucket, &url.key_for(key), bytes)
+    }
+
+    fn conditional_create(&self) -> bool {
+        self.direct.is_some()
+    }
 }
 
 impl S3cmdProvider {
@@ -587,6 +637,6 @@ mod tests {
     #[test]
     fn secret_keys_are_read_from_the_config_for_redaction() {
         let text = "[default]\naccess_key = AKIA\nsecret_key = s3cr3t\nhost_base = x\n";
-        assert_eq!(secret_values(text), ["s3cr3t"]);
+        assert_eq!(secret_values(&config_values(text)), ["s3cr3t"]);
     }
 }
