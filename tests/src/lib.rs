@@ -36,7 +36,9 @@ pub mod restore_scenarios;
 pub mod scenarios;
 pub mod scratch;
 
-pub use harness::{built_library, infrastructure_missing, run_scenario, Harness};
+pub use harness::{
+    built_library, infrastructure_missing, run_scenario, s3_test_endpoint, s3_tool_harness, Harness,
+};
 pub use scratch::{BucketToolStores, LocalDirStores, ScratchStore, ScratchStores};
 
 /// Writes one `#[test]` per conformance scenario, each building its
@@ -59,6 +61,7 @@ macro_rules! conformance_suite {
             listings_report_sizes_and_checksums,
             single_object_operations_work,
             a_missing_bucket_is_a_clear_error,
+            creating_only_if_absent_lets_exactly_one_writer_win,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

@@ -12,7 +12,7 @@ use stowage::fetch::ArchiveSource;
 use stowage::restore::{run_restore, RestoreRequest};
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::restore_scenarios::backup_quietly;
-use stowage_conformance::{built_library, infrastructure_missing, BucketToolStores, Harness};
+use stowage_conformance::{s3_test_endpoint, s3_tool_harness};
 use stowage_core::Location;
 use stowage_test_proxy::{FaultConfig, Proxy};
 
@@ -44,29 +44,6 @@ fn fault_mixes() -> Vec<(&'static str, FaultConfig)> {
     ]
 }
 
-/// The plugin under test, talking to S3 through `proxy`.
-fn harness(plugin: &str, proxy: &Proxy) -> Option<Harness> {
-    let Some(stores) = BucketToolStores::from_env("s3") else {
-        return infrastructure_missing("the S3 test server (STOWAGE_TEST_VENV)");
-    };
-    let env = |name: &str| std::env::var(name).unwrap_or_default();
-    let endpoint = proxy.url();
-    let config = match plugin {
-        "s3cmd" => format!(
-            "config_file = {:?}\nendpoint = {:?}\n",
-            env("STOWAGE_TEST_S3CFG"),
-            endpoint.trim_start_matches("http://")
-        ),
-        _ => format!(
-            "config_file = {:?}\ncredentials_file = {:?}\nendpoint_url = {endpoint:?}\n",
-            env("STOWAGE_TEST_AWS_CONFIG"),
-            env("STOWAGE_TEST_AWS_CREDENTIALS")
-        ),
-    };
-    let library = built_library(&format!("stowage_plugin_{plugin}"));
-    Some(Harness::load(&library, &config, Box::new(stores)).expect("the plugin loads"))
-}
-
 fn restore_request(timestamp: u64) -> RestoreRequest {
     RestoreRequest {
         yes: true,
@@ -77,12 +54,11 @@ fn restore_request(timestamp: u64) -> RestoreRequest {
 }
 
 fn restores_survive_server_faults(plugin: &str) {
-    let Some(endpoint) = std::env::var("STOWAGE_TEST_S3_ENDPOINT").ok() else {
-        return infrastructure_missing("the S3 test server (STOWAGE_TEST_S3_ENDPOINT)")
-            .unwrap_or(());
+    let Some(proxy) = s3_test_endpoint().map(|e| Proxy::start(&e).expect("the proxy starts"))
+    else {
+        return;
     };
-    let proxy = Proxy::start(&endpoint).expect("the proxy starts");
-    let Some(h) = harness(plugin, &proxy) else {
+    let Some(h) = s3_tool_harness(plugin, &proxy.url()) else {
         return;
     };
     let registry = h.registry().unwrap();

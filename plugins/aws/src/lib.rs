@@ -624,7 +624,6 @@ fn is_taken(error: &PluginError) -> bool {
         .any(|code| error.message.contains(code))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

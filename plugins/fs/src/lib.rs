@@ -37,8 +37,8 @@ use stowage_core::{
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::local_tree::{
-    create_new_atomically, io_error, key_to_relative_path, md5_file,
-    remove_file_and_empty_parents, walk, write_atomically, LocalFile,
+    create_new_atomically, io_error, key_to_relative_path, md5_file, remove_file_and_empty_parents,
+    walk, write_atomically, LocalFile,
 };
 
 export_plugin!(FsProvider::from_config);

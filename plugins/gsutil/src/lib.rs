@@ -847,7 +847,6 @@ impl StorageProvider for GsutilProvider {
     }
 }
 
-
 /// A `cp` failure because a source matched nothing becomes `NotFound`.
 fn not_found_if_unmatched(error: PluginError) -> PluginError {
     if error.message.contains("No URLs matched") {

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SigningSettings, UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -151,7 +151,12 @@ impl DirectS3 {
     /// Stores `bytes` as `key` in `bucket` unless the key exists: `Ok(true)`
     /// when this request created it, `Ok(false)` when S3 answered 412 (the
     /// key exists) or 409 (another conditional write to it was under way).
-    pub fn put_if_absent(&self, bucket: &str, key: &str, bytes: &[u8]) -> Result<bool, PluginError> {
+    pub fn put_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<bool, PluginError> {
         let url = self.object_url(bucket, key);
         let headers = self.signed_headers(&url, bytes)?;
         let mut request = ureq::put(&url).timeout(TIMEOUT);
@@ -167,15 +172,25 @@ impl DirectS3 {
             }
             Err(ureq::Error::Transport(transport)) => Err(PluginError::new(
                 ErrorKind::Unreachable,
-                format!("conditional PUT of {key} to {}: {transport}", self.host_base),
+                format!(
+                    "conditional PUT of {key} to {}: {transport}",
+                    self.host_base
+                ),
             )),
         }
     }
 
     /// The headers of a SigV4-signed conditional PUT of `bytes` to `url`.
-    fn signed_headers(&self, url: &str, bytes: &[u8]) -> Result<Vec<(String, String)>, PluginError> {
+    fn signed_headers(
+        &self,
+        url: &str,
+        bytes: &[u8],
+    ) -> Result<Vec<(String, String)>, PluginError> {
         let signing_error = |e: &dyn std::fmt::Display| {
-            PluginError::new(ErrorKind::Other, format!("cannot sign the conditional PUT: {e}"))
+            PluginError::new(
+                ErrorKind::Other,
+                format!("cannot sign the conditional PUT: {e}"),
+            )
         };
         let host = url
             .split_once("://")

@@ -347,6 +347,14 @@ impl StorageProvider for S3cmdProvider {
         self.tool
             .run(&["get", "--no-progress", "--force", url.as_str(), file])
             .map(drop)
+            .map_err(|e| {
+                // `ERROR: Parameter problem: Source object '...' does not exist.`
+                if e.message.contains("Source object") && e.message.contains("does not exist") {
+                    PluginError::new(ErrorKind::NotFound, e.message)
+                } else {
+                    e
+                }
+            })
     }
 
     fn copy(

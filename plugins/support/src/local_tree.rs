@@ -193,7 +193,8 @@ pub fn create_new_atomically(target: &Path, bytes: &[u8]) -> Result<bool, Plugin
         PARTIALS.fetch_add(1, Ordering::Relaxed)
     ));
     let partial = parent.join(partial_name);
-    let linked = std::fs::write(&partial, bytes).and_then(|()| std::fs::hard_link(&partial, target));
+    let linked =
+        std::fs::write(&partial, bytes).and_then(|()| std::fs::hard_link(&partial, target));
     let _ = std::fs::remove_file(&partial);
     match linked {
         Ok(()) => Ok(true),
