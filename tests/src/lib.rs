@@ -86,6 +86,7 @@ macro_rules! restore_suite {
             invalid_archives_are_refused_before_any_bucket_changes,
             a_second_restore_into_the_same_bucket_refuses,
             safety_rules_refuse_before_anything_changes,
+            two_backups_in_the_same_second_both_survive,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {
