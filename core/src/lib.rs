@@ -62,6 +62,7 @@
 
 pub mod exclude;
 pub mod guard;
+pub mod legacy;
 pub mod loader;
 pub mod provider;
 pub mod types;
