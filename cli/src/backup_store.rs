@@ -223,9 +223,14 @@ impl<'r> BackupStore<'r> {
         }
     }
 
-    /// Whether the store has a file called `file_name`.
+    /// Whether the store has a file called `file_name` (a destination that
+    /// does not exist yet has none).
     pub fn contains(&self, file_name: &str) -> Result<bool> {
-        Ok(self.files()?.iter().any(|(name, _)| name == file_name))
+        match self.files() {
+            Ok(files) => Ok(files.iter().any(|(name, _)| name == file_name)),
+            Err(e) if e.is::<NotFound>() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The content of `file_name`, or `None` if the store has no such file

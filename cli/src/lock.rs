@@ -193,12 +193,14 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
                     self.take_over(name, bucket, &holder)?;
                 }
                 Some(holder) => bail!(Refused(holder.refusal(bucket))),
+                // Unreadable (not a lock record) and broken on purpose.
+                None if break_lock => self.store.delete(&[name.to_string()])?,
                 // Released between the two calls: create again.
                 None => {}
             }
         }
         bail!(Refused(format!(
-            "the lock for {bucket} keeps changing hands; another restore is starting, try again later"
+            "the lock for {bucket} cannot be read or keeps changing hands; if no other restore is running, add --break-lock"
         )))
     }
 
