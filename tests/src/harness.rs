@@ -97,8 +97,9 @@ pub fn s3_test_endpoint() -> Option<String> {
 
 /// The `s3cmd` or `aws` plugin talking to the S3 test server at
 /// `endpoint` (the server itself, or a proxy in front of it), with the
-/// test environment's credentials, scratch buckets read back with boto3.
-pub fn s3_tool_harness(plugin: &str, endpoint: &str) -> Option<Harness> {
+/// test environment's credentials and `extra_config` (TOML lines), scratch
+/// buckets read back with boto3.
+pub fn s3_tool_harness(plugin: &str, endpoint: &str, extra_config: &str) -> Option<Harness> {
     let Some(stores) = BucketToolStores::from_env("s3") else {
         return infrastructure_missing("the S3 test server (STOWAGE_TEST_VENV)");
     };
@@ -115,6 +116,7 @@ pub fn s3_tool_harness(plugin: &str, endpoint: &str) -> Option<Harness> {
             env("STOWAGE_TEST_AWS_CREDENTIALS")
         ),
     };
+    let config = format!("{config}{extra_config}");
     let library = built_library(&format!("stowage_plugin_{plugin}"));
     Some(Harness::load(&library, &config, Box::new(stores)).expect("the plugin loads"))
 }

@@ -58,7 +58,7 @@ fn restores_survive_server_faults(plugin: &str) {
     else {
         return;
     };
-    let Some(h) = s3_tool_harness(plugin, &proxy.url()) else {
+    let Some(h) = s3_tool_harness(plugin, &proxy.url(), "") else {
         return;
     };
     let registry = h.registry().unwrap();

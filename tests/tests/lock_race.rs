@@ -5,7 +5,8 @@
 //! than the one before (0, 2, 4, 6, 8 s) — past the 0.5 s pause of the old
 //! write-then-read-back lock, under which the first restore went on and a
 //! later one overwrote its lock, read itself back and went on too. The fs
-//! plugin races on the filesystem itself.
+//! plugin races on the filesystem itself. And with the capability turned
+//! off, the weaker lock still refuses a second restore.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
@@ -19,9 +20,11 @@ use stowage::fetch::ArchiveSource;
 use stowage::lock::lock_name;
 use stowage::restore::{run_restore, RestoreReport, RestoreRequest};
 use stowage_conformance::data::{content, LocalTree};
-use stowage_conformance::restore_scenarios::backup_quietly;
+use stowage_conformance::restore_scenarios::{
+    a_second_restore_into_the_same_bucket_refuses, backup_quietly,
+};
 use stowage_conformance::{
-    built_library, s3_test_endpoint, s3_tool_harness, Harness, LocalDirStores,
+    built_library, run_scenario, s3_test_endpoint, s3_tool_harness, Harness, LocalDirStores,
 };
 use stowage_core::Location;
 use stowage_test_proxy::{FaultConfig, Proxy};
@@ -151,7 +154,7 @@ fn exactly_one_goes_on_through_slow_lock_writes(plugin: &str) {
     else {
         return;
     };
-    let Some(h) = s3_tool_harness(plugin, &proxy.url()) else {
+    let Some(h) = s3_tool_harness(plugin, &proxy.url(), "") else {
         return;
     };
     proxy
@@ -190,4 +193,27 @@ fn fs_lets_exactly_one_of_five_simultaneous_restores_through() {
     if let Err(error) = exactly_one_of_five_restores_goes_on(&h) {
         panic!("fs: {error:#}");
     }
+}
+
+/// s3cmd told its server ignores `If-None-Match` (`conditional_create =
+/// false`): the host falls back to the weaker lock, which still refuses a
+/// restore while another holds the bucket and still takes over a stale
+/// lock, and backups still claim their names (by existence check).
+fn s3cmd_without_conditional_create() -> Option<Harness> {
+    let h = s3_tool_harness(
+        "s3cmd",
+        &s3_test_endpoint()?,
+        "conditional_create = false\n",
+    )?;
+    assert!(!h.plugin.provider.conditional_create());
+    Some(h)
+}
+
+#[test]
+fn without_conditional_create_a_second_restore_still_refuses() {
+    run_scenario(
+        "a_second_restore_into_the_same_bucket_refuses",
+        s3cmd_without_conditional_create,
+        a_second_restore_into_the_same_bucket_refuses,
+    );
 }

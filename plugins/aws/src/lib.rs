@@ -27,6 +27,7 @@
 //! region = "eu-west-1"                     # AWS_DEFAULT_REGION
 //! max_concurrent_requests = 10             # aws's s3 transfer setting
 //! extra_args = []                          # global aws options, before every command
+//! conditional_create = true                # false for a server that ignores If-None-Match
 //! ```
 //!
 //! Credentials stay in aws's files or its environment (`AWS_ACCESS_KEY_ID`,
@@ -101,6 +102,7 @@ struct AwsConfig {
     max_concurrent_requests: Option<u32>,
     #[serde(default)]
     extra_args: Vec<String>,
+    conditional_create: Option<bool>,
 }
 
 /// The aws provider.
@@ -115,6 +117,9 @@ pub struct AwsProvider {
     max_concurrent_requests: Option<u32>,
     /// Where aws talks to, for display.
     endpoint: String,
+    /// Whether to claim `conditional_create` (off for a server that
+    /// ignores `If-None-Match`).
+    conditional_create: bool,
 }
 
 /// The tool for one call, and the private config file it points aws at,
@@ -199,6 +204,7 @@ impl AwsProvider {
             profile,
             max_concurrent_requests: config.max_concurrent_requests,
             endpoint,
+            conditional_create: config.conditional_create.unwrap_or(true),
         })
     }
 
@@ -611,7 +617,7 @@ impl StorageProvider for AwsProvider {
     }
 
     fn conditional_create(&self) -> bool {
-        true
+        self.conditional_create
     }
 }
 

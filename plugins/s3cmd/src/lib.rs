@@ -21,6 +21,7 @@
 //! extra_args = []                # put before every command's own arguments
 //! parallelism = 4                # s3cmd processes for one large upload sync
 //! shard_min_files = 100          # a sync of fewer files per process is not split
+//! conditional_create = true      # false for a server that ignores If-None-Match
 //! ```
 //!
 //! s3cmd transfers one file at a time, so an upload sync of many files
@@ -41,7 +42,8 @@
 //! `create_if_absent` the plugin sends that one request itself: a PUT with
 //! `If-None-Match: *`, signed with the credentials of s3cmd's config file
 //! (see [`conditional_put`]). Without credentials in the file or the
-//! environment the plugin does not claim the capability.
+//! environment, or with `conditional_create = false` (for a server that
+//! ignores `If-None-Match`), the plugin does not claim the capability.
 
 mod conditional_put;
 
@@ -85,6 +87,7 @@ struct S3cmdConfig {
     extra_args: Vec<String>,
     parallelism: Option<u32>,
     shard_min_files: Option<usize>,
+    conditional_create: Option<bool>,
 }
 
 /// s3cmd processes for one upload sync, unless configured.
@@ -113,6 +116,8 @@ impl S3cmdProvider {
         }
         let settings = config_values(&read_s3cmd_config(config.config_file.as_deref()));
         tool.secrets.extend(secret_values(&settings));
+        // Off for a server that ignores `If-None-Match` (it would let two
+        // "conditional" creates both succeed): the host then locks the weaker way.
         let direct = DirectS3::new(
             &settings,
             &EndpointOverrides {
@@ -120,7 +125,8 @@ impl S3cmdProvider {
                 use_https: config.use_https,
                 region: config.region.clone(),
             },
-        );
+        )
+        .filter(|_| config.conditional_create.unwrap_or(true));
         if let Some(endpoint) = &config.endpoint {
             tool.base_args.push(format!("--host={endpoint}").into());
             tool.base_args
