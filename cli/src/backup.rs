@@ -91,14 +91,15 @@ pub fn run_backup(
     request: &BackupRequest,
 ) -> Result<BackupReport> {
     let started = Instant::now();
-    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let components = settings.select(&[], &request.skip)?;
+    let store = BackupStore::open(&settings.destination, registry)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let timestamp = claim_archive_name(&store, &settings.label, now)?;
     let name = ArchiveName {
         timestamp,
         label: settings.label.clone(),
     }
     .file_name();
-    let components = settings.select(&[], &request.skip)?;
-    let store = BackupStore::open(&settings.destination, registry)?;
     let work = settings.staging_dir.join("backup");
     let run_dir = work.join(format!("run.{timestamp}"));
     std::fs::create_dir_all(&run_dir)
@@ -159,7 +160,60 @@ pub fn run_backup(
         })
     })();
     let _ = std::fs::remove_dir_all(&run_dir);
+    // The archive is stored (or the backup failed): the name needs no claim.
+    let _ = store.delete(&[claim_name(&name)]);
     result
+}
+
+/// How many seconds after its own a backup tries when names are taken.
+const NAME_ATTEMPTS: u64 = 60;
+
+/// The object that claims an archive name while its archive is made.
+pub fn claim_name(archive: &str) -> String {
+    format!("{archive}.claim")
+}
+
+/// The timestamp of the first free archive name of `label` from
+/// `timestamp` on, claimed for this backup: an existing archive is never
+/// replaced, and two backups started in the same second get two names.
+fn claim_archive_name(store: &BackupStore<'_>, label: &str, timestamp: u64) -> Result<u64> {
+    for candidate in timestamp..timestamp + NAME_ATTEMPTS {
+        let name = ArchiveName {
+            timestamp: candidate,
+            label: label.to_string(),
+        }
+        .file_name();
+        if claim(store, &name)? {
+            return Ok(candidate);
+        }
+    }
+    Err(anyhow!(
+        "no free archive name in the {NAME_ATTEMPTS} seconds from {timestamp} in {}: every one is taken by an archive or another backup",
+        store.location()
+    ))
+}
+
+/// Claims the archive name `archive`: creates its claim object — where
+/// the store can, only if it is absent, so of two backups exactly one gets
+/// it; elsewhere after checking it is absent, which two backups in the
+/// same second can both pass — then checks that no archive has the name
+/// (one made by another tool). `false` when it is taken.
+fn claim(store: &BackupStore<'_>, archive: &str) -> Result<bool> {
+    let claim = claim_name(archive);
+    let holder = format!("{} {}", crate::lock::hostname(), std::process::id());
+    let claimed = if store.conditional_create() {
+        store.create_if_absent(&claim, holder.as_bytes())?
+    } else if store.contains(&claim)? {
+        false
+    } else {
+        store.put_bytes(&claim, holder.as_bytes())?;
+        true
+    };
+    if claimed && store.contains(archive)? {
+        store.delete(&[claim])?;
+        return Ok(false);
+    }
+    Ok(claimed)
 }
 
 /// Mirrors one component's bucket into `mirror` (verified against the

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use stowage_core::{ErrorKind, Location};
-use stowage_plugin_support::local_tree::write_atomically;
+use stowage_core::{ErrorKind, Location, PluginError};
+use stowage_plugin_support::local_tree::{create_new_atomically, write_atomically};
 
 use crate::archive::name::ArchiveName;
 use crate::exit::NotFound;
-use crate::plugin_errors::from_plugin;
+use crate::plugin_errors::{from_plugin, plugin_error_kind};
 use crate::registry::{LoadedPlugin, Registry};
 use crate::verify::to_rvec;
 
@@ -186,15 +186,66 @@ impl<'r> BackupStore<'r> {
         self.upload(scratch.path(), file_name)
     }
 
-    /// The content of `file_name`, or `None` if the store has no such file.
+    /// Whether [`BackupStore::create_if_absent`] is a real conditional
+    /// create here: always for a local directory, and for a bucket when its
+    /// plugin says so (a plugin built before the operation existed says no).
+    pub fn conditional_create(&self) -> bool {
+        self.plugin
+            .map_or(true, |plugin| plugin.provider.conditional_create())
+    }
+
+    /// Stores `bytes` as `file_name` only if the store has no such file,
+    /// atomically (see [`BackupStore::conditional_create`]): `true` when
+    /// this call created it, `false` when the name was taken. A missing
+    /// destination bucket is created first.
+    pub fn create_if_absent(&self, file_name: &str, bytes: &[u8]) -> Result<bool> {
+        if let Some(dir) = self.local_dir() {
+            return Ok(create_new_atomically(&dir.join(file_name), bytes)?);
+        }
+        let plugin = self.plugin.expect("a remote store has a plugin");
+        let context = || format!("cannot create {file_name} in {}", self.location);
+        let create = || {
+            plugin
+                .provider
+                .create_if_absent(&self.location, file_name.into(), bytes.into())
+                .into_result()
+        };
+        match create() {
+            Err(e) if e.kind == ErrorKind::BucketMissing => {
+                plugin
+                    .provider
+                    .ensure_bucket(&self.location)
+                    .into_result()
+                    .map_err(|e| from_plugin(context(), e))?;
+                create().map_err(|e| from_plugin(context(), e))
+            }
+            created => created.map_err(|e| from_plugin(context(), e)),
+        }
+    }
+
+    /// Whether the store has a file called `file_name` (a destination that
+    /// does not exist yet has none).
+    pub fn contains(&self, file_name: &str) -> Result<bool> {
+        match self.files() {
+            Ok(files) => Ok(files.iter().any(|(name, _)| name == file_name)),
+            Err(e) if e.is::<NotFound>() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The content of `file_name`, or `None` if the store has no such file
+    /// (also when it is removed between the listing and the download).
     pub fn get_bytes(&self, file_name: &str) -> Result<Option<Vec<u8>>> {
-        if !self.files()?.iter().any(|(name, _)| name == file_name) {
+        if !self.contains(file_name)? {
             return Ok(None);
         }
         let scratch = tempfile::tempdir()?;
         let path = scratch.path().join("content");
-        self.download(file_name, &path)?;
-        Ok(Some(std::fs::read(path)?))
+        match self.download(file_name, &path) {
+            Ok(()) => Ok(Some(std::fs::read(path)?)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The local path of `file_name` when the store is a local directory
@@ -232,4 +283,13 @@ impl<'r> BackupStore<'r> {
             })?;
         Ok(())
     }
+}
+
+/// Whether `error` says a file or object does not exist.
+fn is_not_found(error: &anyhow::Error) -> bool {
+    plugin_error_kind(error) == Some(ErrorKind::NotFound)
+        || error.chain().any(|e| {
+            e.downcast_ref::<PluginError>()
+                .is_some_and(|e| e.kind == ErrorKind::NotFound)
+        })
 }

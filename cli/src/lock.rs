@@ -4,14 +4,27 @@
 //! the other uploads. So a restore takes a lock per component bucket: a
 //! small object `.stowage-lock.<bucket>` in the backup destination (which
 //! every restoring machine can reach), holding who took it and a random
-//! token. Taking it: refuse if a live lock is there; write ours; read it
-//! back after a pause; if the token is not ours, another restore won the
-//! race and this one refuses. The lock is removed when the restore ends.
+//! token. The lock is removed when the restore ends.
+//!
+//! Taking it, where the destination can create an object only if it is
+//! absent (a local directory; a bucket whose plugin has the
+//! `conditional_create` capability — S3 `If-None-Match: *`, GCS generation
+//! match 0, a hard link on a filesystem): create the lock object that way.
+//! The store lets exactly one of several racing restores create it, however
+//! slow each write is; the others read the holder and refuse.
+//!
+//! Elsewhere (a plugin without the capability), the weaker protocol: refuse
+//! if a live lock is there; write ours; read it back after [`SETTLE`]; if
+//! the token is not ours, another restore won the race and this one
+//! refuses. A write slower than the pause can let two restores through.
 //!
 //! A lock left by a crash is stale when its holder ran on this host and
 //! that process is gone, or when it is older than [`STALE_AFTER`]; a stale
 //! lock is taken over, so a re-run after a crash goes on. `--break-lock`
-//! takes over any lock (for a holder on another host that died).
+//! takes over any lock (for a holder on another host that died). With a
+//! conditional create, taking over is itself claimed first (an object
+//! named after the stale lock's token), so of two restores taking over the
+//! same stale lock one goes on.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,6 +57,10 @@ pub struct RestoreLocks<'s, 'r> {
     store: &'s BackupStore<'r>,
     /// Lock object name, bucket, and the record written.
     held: Vec<(String, Location, LockRecord)>,
+    /// Takeover claims made (see the module docs), removed with the locks.
+    takeover_claims: Vec<String>,
+    /// Whether the locks were created conditionally (nothing to confirm).
+    conditional: bool,
     /// When the last record was written.
     written: Instant,
 }
@@ -84,6 +101,16 @@ impl LockRecord {
         }
     }
 
+    /// Why a restore refuses while this record holds the lock for `bucket`.
+    fn refusal(&self, bucket: &Location) -> String {
+        format!(
+            "another restore into {bucket} is running (host {}, pid {}, since {}); if it is not, add --break-lock",
+            self.host,
+            self.pid,
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(self.started))
+        )
+    }
+
     fn is_stale(&self) -> bool {
         let dead_here = self.host == hostname()
             && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
@@ -104,10 +131,11 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
         Ok(locks)
     }
 
-    /// Writes this restore's lock for every bucket, refusing if a live lock
-    /// is there. Nothing may change a bucket before [`RestoreLocks::confirm`]
-    /// has passed; reading them meanwhile (listing, planning) is what the pause
-    /// before confirming is for.
+    /// Takes this restore's lock for every bucket, refusing if a live lock
+    /// is there: by conditional create where the store can, else by writing
+    /// it (see the module docs). Nothing may change a bucket before
+    /// [`RestoreLocks::confirm`] has passed; reading them meanwhile
+    /// (listing, planning) is what the pause before confirming is for.
     pub fn take(
         store: &'s BackupStore<'r>,
         buckets: &[Location],
@@ -116,32 +144,90 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
         let mut locks = RestoreLocks {
             store,
             held: Vec::new(),
+            takeover_claims: Vec::new(),
+            conditional: store.conditional_create(),
             written: Instant::now(),
         };
         for bucket in buckets {
             let name = lock_name(bucket);
-            if let Some(holder) = read(store, &name)? {
-                if !break_lock && !holder.is_stale() {
-                    bail!(Refused(format!(
-                        "another restore into {bucket} is running (host {}, pid {}, since {}); if it is not, add --break-lock",
-                        holder.host,
-                        holder.pid,
-                        rfc3339(holder.started)
-                    )));
-                }
-            }
             let record = LockRecord::ours();
-            store.put_bytes(&name, &serde_json::to_vec(&record)?)?;
+            if locks.conditional {
+                locks.create(&name, bucket, &record, break_lock)?;
+            } else {
+                if let Some(holder) = read(store, &name)? {
+                    if !break_lock && !holder.is_stale() {
+                        bail!(Refused(holder.refusal(bucket)));
+                    }
+                }
+                store.put_bytes(&name, &serde_json::to_vec(&record)?)?;
+            }
             locks.held.push((name, bucket.clone(), record));
         }
         locks.written = Instant::now();
         Ok(locks)
     }
 
-    /// Reads every lock back, at least [`SETTLE`] after they were written:
-    /// a restore that wrote at the same time has overwritten ours by then,
-    /// and exactly one of us reads itself back; the other refuses.
+    /// Creates the lock `name` holding `record` if it is absent; if a
+    /// stale one (or with `break_lock`, any) is there, takes it over once.
+    fn create(
+        &mut self,
+        name: &str,
+        bucket: &Location,
+        record: &LockRecord,
+        break_lock: bool,
+    ) -> Result<()> {
+        let bytes = serde_json::to_vec(record)?;
+        for _ in 0..2 {
+            if self.store.create_if_absent(name, &bytes)? {
+                return Ok(());
+            }
+            match read(self.store, name)? {
+                // Our own write, answered "taken" by a retried request.
+                Some(holder) if &holder == record => return Ok(()),
+                Some(holder) if break_lock || holder.is_stale() => {
+                    self.take_over(name, bucket, &holder)?;
+                }
+                Some(holder) => bail!(Refused(holder.refusal(bucket))),
+                // Unreadable (not a lock record) and broken on purpose.
+                None if break_lock => self.store.delete(&[name.to_string()])?,
+                // Released between the two calls: create again.
+                None => {}
+            }
+        }
+        bail!(Refused(format!(
+            "the lock for {bucket} cannot be read or keeps changing hands; if no other restore is running, add --break-lock"
+        )))
+    }
+
+    /// Removes the stale lock `name` held by `holder`, after claiming the
+    /// right to: of several restores taking over the same stale lock, only
+    /// the one that creates the claim goes on.
+    fn take_over(&mut self, name: &str, bucket: &Location, holder: &LockRecord) -> Result<()> {
+        let claim = format!("{name}.taken-over.{}", holder.token);
+        if !self
+            .store
+            .create_if_absent(&claim, holder.token.as_bytes())?
+        {
+            bail!(Refused(format!(
+                "another restore is taking over the stale lock for {bucket} (host {}, pid {}); try again later",
+                holder.host, holder.pid
+            )));
+        }
+        self.takeover_claims.push(claim);
+        if read(self.store, name)?.as_ref() == Some(holder) {
+            self.store.delete(&[name.to_string()])?;
+        }
+        Ok(())
+    }
+
+    /// With the weaker protocol, reads every lock back, at least [`SETTLE`]
+    /// after they were written: a restore that wrote at the same time has
+    /// overwritten ours by then, and exactly one of us reads itself back;
+    /// the other refuses. Locks created conditionally need no confirming.
     pub fn confirm(&self) -> Result<()> {
+        if self.conditional {
+            return Ok(());
+        }
         std::thread::sleep(SETTLE.saturating_sub(self.written.elapsed()));
         for (name, bucket, record) in &self.held {
             match read(self.store, name)? {
@@ -180,6 +266,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
                 ours.push(name);
             }
         }
+        ours.append(&mut self.takeover_claims);
         self.store.delete(&ours)
     }
 }

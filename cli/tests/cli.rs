@@ -267,3 +267,82 @@ fn unfinished_writes_of_a_killed_run_are_removed_by_the_next_run() {
     assert_eq!(partial_writes(work), [live]);
     assert_eq!(std::fs::read(bucket.join("a.txt")).unwrap(), b"backed up");
 }
+
+#[test]
+fn two_backups_started_in_the_same_second_are_both_kept_and_listed() {
+    let work = tempfile::tempdir().unwrap();
+    let bucket = work.path().join("buckets/uploads");
+    std::fs::create_dir_all(&bucket).unwrap();
+    std::fs::write(bucket.join("a.txt"), b"backed up").unwrap();
+    // Two machines: one backup destination, a staging directory each.
+    let config = |machine: &str| {
+        let path = work.path().join(format!("{machine}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "label = \"stowage_gitlab\"\nbackup_destination = {:?}\nstaging_dir = {:?}\n[components.uploads]\nbucket = \"file://{}\"\n",
+                work.path().join("backups"),
+                work.path().join(machine),
+                bucket.display()
+            ),
+        )
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let configs = [config("one"), config("two")];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    // Start both just after the clock turns, so they start in the same second.
+    std::thread::sleep(std::time::Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()) + 20_000_000,
+    ));
+    let outputs = std::thread::scope(|scope| {
+        let runs: Vec<_> = configs
+            .iter()
+            .map(|c| {
+                scope.spawn(move || stowage(&repo_root(), &["backup", "--config", c, "--json"]))
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let mut made = Vec::new();
+    for out in &outputs {
+        assert!(out.status.success(), "{}", stderr(out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        made.push(
+            report["information"]["archive"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    made.sort();
+    assert_ne!(made[0], made[1], "both backups made one archive name");
+
+    let list = stowage(
+        &repo_root(),
+        &["backups", "list", "--config", &configs[0], "--json"],
+    );
+    assert!(list.status.success(), "{}", stderr(&list));
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let listed: Vec<(String, serde_json::Value)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["file_name"].as_str().unwrap().to_string(),
+                r["components"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        made.iter()
+            .map(|name| (name.clone(), serde_json::json!(["uploads"])))
+            .collect::<Vec<_>>()
+    );
+}

@@ -14,6 +14,8 @@
 //! - [`guard`]: the panic guard every entry point runs inside.
 //! - [`loader`]: how the host loads a library and turns every failure into
 //!   one line a user can act on.
+//! - [`legacy`]: the interface of earlier releases, so plugins built
+//!   against them still load.
 //!
 //! ## The contract
 //!
@@ -53,15 +55,20 @@
 //! incompatible core is refused, never called.
 //!
 //! - A patch release (`0.1.x`) changes no type that crosses the boundary.
-//! - New capabilities arrive in a new minor release. [`PluginModule`] is a
-//!   prefix type, so later fields can be added after its last prefix field
-//!   without breaking libraries built earlier; a host reads such a field as
-//!   absent from an older library.
+//! - New operations are added after the last prefix field of [`Provider`]
+//!   (`ensure_bucket`), always with a default, so plugins written earlier
+//!   compile unchanged (`create_if_absent` and `conditional_create` came
+//!   so). abi_stable loads a library with *more* methods than the host
+//!   knows, but refuses one with fewer, so the interface of each earlier
+//!   release stays in [`legacy`] and the [`loader`] falls back to it: a
+//!   plugin built before an addition still loads, and the host answers the
+//!   added methods with their defaults.
 //! - Changing or removing anything else is a new minor version, done rarely
 //!   and on purpose, and listed in the changelog.
 
 pub mod exclude;
 pub mod guard;
+pub mod legacy;
 pub mod loader;
 pub mod provider;
 pub mod types;

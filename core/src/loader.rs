@@ -3,7 +3,8 @@
 //! Each library is opened with
 //! `lib_header_from_path(path)?.init_root_module::<PluginModuleRef>()`, which
 //! checks the core version and the layout of every type the root module
-//! reaches. (abi_stable's `load_from_file` is not used: it caches one module
+//! reaches; a library whose layout does not match is tried once more as a
+//! plugin of the 0.1.0 interface ([`crate::legacy`]). (abi_stable's `load_from_file` is not used: it caches one module
 //! per root-module *type*, so a second plugin would silently return the
 //! first.) Libraries are never unloaded.
 //!
@@ -15,9 +16,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
+use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RStr;
 
-use crate::provider::{PluginModuleRef, ProviderBox};
+use crate::legacy;
+use crate::provider::{PluginModuleRef, ProviderBox, Provider_TO};
 use crate::types::PluginError;
 
 /// Why a library could not be loaded as a plugin.
@@ -155,11 +158,23 @@ fn layout_error_lines(details: &str) -> String {
     }
 }
 
-/// Opens the library at `path` and returns its root module.
+/// A plugin library's root module: of the current interface, or of an
+/// earlier one this host still serves (see [`crate::legacy`]).
+#[derive(Clone, Copy)]
+pub enum PluginRoot {
+    /// Built against this stowage-core.
+    Current(PluginModuleRef),
+    /// Built against stowage-core 0.1.0, before `create_if_absent`.
+    V0_1_0(legacy::PluginModuleRef),
+}
+
+/// Opens the library at `path` and returns its root module: of the
+/// current interface, else (a layout mismatch) of the 0.1.0 one, else the
+/// error of the current one.
 ///
 /// `path` should be absolute (a bare file name would be looked up on the
 /// system's library path instead).
-pub fn load_module(path: &Path) -> Result<PluginModuleRef, LoadError> {
+pub fn load_module(path: &Path) -> Result<PluginRoot, LoadError> {
     if !path.is_file() {
         return Err(LoadError::new(
             path,
@@ -170,15 +185,28 @@ pub fn load_module(path: &Path) -> Result<PluginModuleRef, LoadError> {
             String::new(),
         ));
     }
-    lib_header_from_path(path)
-        .and_then(|header| header.init_root_module::<PluginModuleRef>())
-        .map_err(|e| LoadError::from_library_error(path, e))
+    let header = lib_header_from_path(path).map_err(|e| LoadError::from_library_error(path, e))?;
+    match header.init_root_module::<PluginModuleRef>() {
+        Ok(module) => Ok(PluginRoot::Current(module)),
+        Err(error @ LibraryError::AbiInstability(_)) => header
+            .init_root_module::<legacy::PluginModuleRef>()
+            .map(PluginRoot::V0_1_0)
+            .map_err(|_| LoadError::from_library_error(path, error)),
+        Err(error) => Err(LoadError::from_library_error(path, error)),
+    }
 }
 
 /// Builds a provider from a loaded module and the plugin's config table
-/// (TOML text).
-pub fn new_provider(module: PluginModuleRef, config: &str) -> Result<ProviderBox, PluginError> {
-    (module.new_provider())(RStr::from_str(config)).into_result()
+/// (TOML text). A 0.1.0 provider is wrapped so that the methods added since
+/// answer with their defaults.
+pub fn new_provider(module: PluginRoot, config: &str) -> Result<ProviderBox, PluginError> {
+    let config = RStr::from_str(config);
+    match module {
+        PluginRoot::Current(module) => (module.new_provider())(config).into_result(),
+        PluginRoot::V0_1_0(module) => (module.new_provider())(config)
+            .into_result()
+            .map(|old| Provider_TO::from_value(legacy::UpgradedProvider(old), TD_Opaque)),
+    }
 }
 
 #[cfg(test)]

@@ -29,13 +29,14 @@ use abi_stable::{
     package_version_strings, sabi_trait,
     sabi_types::RRef,
     sabi_types::VersionStrings,
-    std_types::{RBox, RResult, RStr, RString, RVec},
+    std_types::{RBox, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
 use crate::guard::guard;
 use crate::types::{
-    Location, ObjectEntry, PluginError, PluginInfo, Progress, SyncOptions, SyncReport, ToolStatus,
+    ErrorKind, Location, ObjectEntry, PluginError, PluginInfo, Progress, SyncOptions, SyncReport,
+    ToolStatus,
 };
 
 /// The operations a backup and a restore need. Implement this; the host
@@ -87,10 +88,55 @@ pub trait StorageProvider: Send + Sync + 'static {
     /// Creates the bucket of `location` if it does not exist; returns whether
     /// it created one.
     fn ensure_bucket(&self, location: &Location) -> Result<bool, PluginError>;
+
+    /// Stores `bytes` as `key` below `location` only if no object has that
+    /// key, atomically: of several callers racing for one key, exactly one
+    /// gets `Ok(true)`; the others get `Ok(false)`, and the object holds the
+    /// winner's bytes, whole. A missing bucket is an error of kind
+    /// `BucketMissing`.
+    ///
+    /// Implement it only with the store's own conditional create (S3
+    /// `If-None-Match: *`, GCS `ifGenerationMatch=0`, a hard link or
+    /// `O_EXCL` on a filesystem), never as a check followed by a write, and
+    /// then say so with [`StorageProvider::conditional_create`]. The default
+    /// says the plugin cannot. The host uses it for its restore locks and to
+    /// claim archive names (added in stowage-core 0.1 after the first
+    /// release: see [`Provider::create_if_absent`]).
+    fn create_if_absent(
+        &self,
+        location: &Location,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<bool, PluginError> {
+        let _ = (location, key, bytes);
+        Err(no_conditional_create(&self.describe().name))
+    }
+
+    /// Whether [`StorageProvider::create_if_absent`] is a real conditional
+    /// create here. The host reads it before choosing how to lock; `false`
+    /// (the default) makes it fall back to a weaker protocol.
+    fn conditional_create(&self) -> bool {
+        false
+    }
+}
+
+/// The error of a `create_if_absent` call on a plugin that cannot do it.
+fn no_conditional_create(plugin: &str) -> PluginError {
+    PluginError::new(
+        ErrorKind::InvalidInput,
+        format!("plugin {plugin} cannot create an object only if it is absent"),
+    )
 }
 
 /// The FFI mirror of [`StorageProvider`]: what the host calls. Plugin
 /// authors do not implement it by hand; [`crate::export_plugin!`] does.
+///
+/// The methods up to `ensure_bucket` (the last prefix field) are those of
+/// the first release; every library has them. Methods below it were added
+/// later, backward-compatibly: a library built before an addition has no
+/// entry for it in its vtable, abi_stable still loads it, and calling the
+/// method on it runs the default body written here (on the host side)
+/// instead of crashing. New methods go at the end, always with a default.
 #[sabi_trait]
 pub trait Provider: Send + Sync {
     /// See [`StorageProvider::describe`].
@@ -129,6 +175,22 @@ pub trait Provider: Send + Sync {
     /// See [`StorageProvider::ensure_bucket`].
     #[sabi(last_prefix_field)]
     fn ensure_bucket(&self, location: &Location) -> RResult<bool, PluginError>;
+    /// See [`StorageProvider::create_if_absent`]. Added after the first
+    /// release: a plugin built before it answers with an error of kind
+    /// `InvalidInput`.
+    fn create_if_absent(
+        &self,
+        _location: &Location,
+        _key: RStr<'_>,
+        _bytes: RSlice<'_, u8>,
+    ) -> RResult<bool, PluginError> {
+        RResult::RErr(no_conditional_create(&self.describe().name))
+    }
+    /// See [`StorageProvider::conditional_create`]. Added after the first
+    /// release: a plugin built before it answers `false`.
+    fn conditional_create(&self) -> bool {
+        false
+    }
 }
 
 /// A provider as the host holds it: an owned FFI trait object.
@@ -246,6 +308,24 @@ impl<P: StorageProvider> Provider for Guarded<P> {
     }
     fn ensure_bucket(&self, location: &Location) -> RResult<bool, PluginError> {
         guard(|| self.0.ensure_bucket(location))
+    }
+    fn create_if_absent(
+        &self,
+        location: &Location,
+        key: RStr<'_>,
+        bytes: RSlice<'_, u8>,
+    ) -> RResult<bool, PluginError> {
+        guard(|| {
+            self.0
+                .create_if_absent(location, key.as_str(), bytes.as_slice())
+        })
+    }
+    fn conditional_create(&self) -> bool {
+        // A panic here means "cannot": the weaker protocol is always safe to choose.
+        matches!(
+            guard(|| Ok(self.0.conditional_create())),
+            RResult::ROk(true)
+        )
     }
 }
 

@@ -323,6 +323,12 @@ pub struct Progress {
 
 /// What a provider can do, as data: the host reads it to choose a strategy
 /// instead of calling and failing.
+///
+/// Its layout is frozen: it travels by value inside [`PluginInfo`], and
+/// abi_stable can extend only prefix types, so a new field would make
+/// every earlier plugin fail to load. Capabilities added later are
+/// provider methods with a default, after the last prefix field (see
+/// [`crate::StorageProvider::conditional_create`]).
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Capabilities {

@@ -24,6 +24,9 @@ stops gsutil from working against it:
   downloads from mediaLink, so names containing '#', '%' or '?' gave 404.
 * Metadata is not re-serialized to JSON on every write, and deletes are hard
   deletes (no soft-delete copies kept in memory).
+* The emulator ignores ifGenerationMatch on uploads (a second upload with
+  generation-match 0 replaced the object); generation 0 is honoured here
+  (412 when the object exists), for the conditional create.
 * The emulator's server is single-threaded HTTP/1.0; this one is threaded
   HTTP/1.1 (keep-alive), with request bodies read outside a global lock and
   request handling serialized under it (the emulator's storage has no locking).
@@ -50,6 +53,7 @@ import threading
 from server_lifetime import watch_parent
 import traceback
 from email.parser import BytesParser
+from http import HTTPStatus
 from http import server as http_server
 from urllib.parse import quote, urlparse
 
@@ -221,9 +225,44 @@ def make_object_resource(base_url, bucket_name, object_name, *args, **kwargs):
     return obj
 
 
+def honour_generation_zero(upload):
+    """The emulator ignores ifGenerationMatch; real GCS refuses an upload
+    with ifGenerationMatch=0 (gsutil -h x-goog-if-generation-match:0) with
+    412 when the object exists. Uploads run under LOCK, so the check and the
+    write are one atomic step, as on GCS. Other generations are not served."""
+
+    def checked(request, response, storage):
+        if request.query.get("ifGenerationMatch", [None])[0] == "0":
+            if "name" in request.query:
+                name = request.query["name"][0]
+            else:
+                name = request.data["meta"].get("name")
+            try:
+                storage.get_file_obj(request.params["bucket_name"], name)
+            except emu_objects.NotFound:
+                pass
+            else:
+                response.status = HTTPStatus.PRECONDITION_FAILED
+                response.json(
+                    {
+                        "error": {
+                            "code": 412,
+                            "message": "At least one of the pre-conditions you specified did not hold.",
+                            "errors": [{"reason": "conditionNotMet"}],
+                        }
+                    }
+                )
+                return None
+        return upload(request, response, storage)
+
+    return checked
+
+
 emu._read_data = read_data
 emu.Request = Request
 emu_objects._make_object_resource = make_object_resource
+emu_objects._media_upload = honour_generation_zero(emu_objects._media_upload)
+emu_objects._multipart_upload = honour_generation_zero(emu_objects._multipart_upload)
 
 
 class Handler(emu.RequestHandler):

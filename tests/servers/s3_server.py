@@ -15,7 +15,8 @@ were a scope; when the base64 signature happens to contain exactly four "/",
 the split succeeds, a bogus service name comes out, and the request fails with
 HTTP 500 "Unable to find appropriate backend" (sporadically, depending on the
 signature). moto 5.x has no S3-only mode, so this wrapper dispatches every
-request (except moto's own /moto-api/ endpoints) straight to the S3 backend.
+request (except moto's own /moto-api/ endpoints) straight to the S3 backend,
+and runs conditional PUTs one at a time (see serialize_conditional_puts).
 State is in memory (large objects spill to temporary files under $TMPDIR).
 """
 
@@ -26,6 +27,23 @@ import sys
 import threading
 
 from server_lifetime import watch_parent
+
+
+def serialize_conditional_puts(app):
+    """moto (5.2.5) honours `If-None-Match: *` on PutObject, but checks that
+    the key is absent and then writes, two steps another thread's request can
+    fall between: two racing conditional creates could both succeed, which
+    S3 never allows. Conditional PUTs are run one at a time here, so the
+    check and the write are one step, as on S3."""
+    one_at_a_time = threading.Lock()
+
+    def serve(environ, start_response):
+        if environ.get("REQUEST_METHOD") == "PUT" and "HTTP_IF_NONE_MATCH" in environ:
+            with one_at_a_time:
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    return serve
 
 
 def main() -> int:
@@ -76,7 +94,7 @@ def main() -> int:
                     self.app_instances[backend] = app
                 return app
 
-    app = S3OnlyDispatcher(create_backend_app)
+    app = serialize_conditional_puts(S3OnlyDispatcher(create_backend_app))
     server = make_server(
         args.host,
         args.port,

@@ -10,7 +10,7 @@ use stowage_core::loader::{load_module, new_provider};
 use stowage_core::provider::ignore_progress;
 use stowage_core::{Location, SyncOptions};
 
-use crate::scratch::{ScratchStore, ScratchStores};
+use crate::scratch::{BucketToolStores, ScratchStore, ScratchStores};
 
 /// A plugin under test and a source of scratch buckets for it.
 pub struct Harness {
@@ -84,6 +84,41 @@ impl Harness {
             &ignore_progress(),
         )
     }
+}
+
+/// The S3 test server's endpoint (`http://127.0.0.1:PORT`), or `None`
+/// (see [`infrastructure_missing`]) without the test environment.
+pub fn s3_test_endpoint() -> Option<String> {
+    match std::env::var("STOWAGE_TEST_S3_ENDPOINT") {
+        Ok(endpoint) => Some(endpoint),
+        Err(_) => infrastructure_missing("the S3 test server (STOWAGE_TEST_S3_ENDPOINT)"),
+    }
+}
+
+/// The `s3cmd` or `aws` plugin talking to the S3 test server at
+/// `endpoint` (the server itself, or a proxy in front of it), with the
+/// test environment's credentials and `extra_config` (TOML lines), scratch
+/// buckets read back with boto3.
+pub fn s3_tool_harness(plugin: &str, endpoint: &str, extra_config: &str) -> Option<Harness> {
+    let Some(stores) = BucketToolStores::from_env("s3") else {
+        return infrastructure_missing("the S3 test server (STOWAGE_TEST_VENV)");
+    };
+    let env = |name: &str| std::env::var(name).unwrap_or_default();
+    let config = match plugin {
+        "s3cmd" => format!(
+            "config_file = {:?}\nendpoint = {:?}\n",
+            env("STOWAGE_TEST_S3CFG"),
+            endpoint.trim_start_matches("http://")
+        ),
+        _ => format!(
+            "config_file = {:?}\ncredentials_file = {:?}\nendpoint_url = {endpoint:?}\n",
+            env("STOWAGE_TEST_AWS_CONFIG"),
+            env("STOWAGE_TEST_AWS_CREDENTIALS")
+        ),
+    };
+    let config = format!("{config}{extra_config}");
+    let library = built_library(&format!("stowage_plugin_{plugin}"));
+    Some(Harness::load(&library, &config, Box::new(stores)).expect("the plugin loads"))
 }
 
 /// The path of a plugin library built by `cargo test` (the plugin crate must

@@ -36,7 +36,9 @@ pub mod restore_scenarios;
 pub mod scenarios;
 pub mod scratch;
 
-pub use harness::{built_library, infrastructure_missing, run_scenario, Harness};
+pub use harness::{
+    built_library, infrastructure_missing, run_scenario, s3_test_endpoint, s3_tool_harness, Harness,
+};
 pub use scratch::{BucketToolStores, LocalDirStores, ScratchStore, ScratchStores};
 
 /// Writes one `#[test]` per conformance scenario, each building its
@@ -60,6 +62,7 @@ macro_rules! conformance_suite {
             single_object_operations_work,
             a_missing_bucket_is_a_clear_error,
             objects_that_move_during_a_sync_are_left_as_found,
+            creating_only_if_absent_lets_exactly_one_writer_win,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {
@@ -87,6 +90,7 @@ macro_rules! restore_suite {
             a_live_application_writing_during_a_restore_loses_nothing,
             a_failed_restore_names_its_snapshot,
             snapshots_are_listed_and_pruned_below_their_prefixes_only,
+            two_backups_in_the_same_second_both_survive,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

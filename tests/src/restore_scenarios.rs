@@ -8,7 +8,9 @@ use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
 use stowage::archive::read::Limits;
-use stowage::backup::{run_backup, BackupReport, BackupRequest};
+use stowage::backup::{
+    claim_name, run_backup, sidecar_name, BackupInformation, BackupReport, BackupRequest,
+};
 use stowage::backup_store::BackupStore;
 use stowage::config::{Component, Settings};
 use stowage::exit::{InvalidArchive, Refused};
@@ -666,25 +668,22 @@ pub fn a_second_restore_into_the_same_bucket_refuses(h: &Harness) -> Result<()> 
         !instance.uploads.contents()?.contains_key("added later.bin"),
         "the restore did not run"
     );
+    let lock = lock_name(&settings.components[2].bucket);
     ensure!(
-        store
-            .get_bytes(&lock_name(&settings.components[2].bucket))?
-            .is_none(),
+        store.get_bytes(&lock)?.is_none(),
         "the lock was left behind"
+    );
+    ensure!(
+        !store.contains(&format!("{lock}.taken-over.dead"))?,
+        "the claim of the takeover was left behind"
     );
 
     // Only the buckets of components the archive holds are locked (and
     // listed): a restore of an archive without this component goes on
     // while another restore holds its bucket.
+    // (Archives are named by the second; a backup in the same second as the
+    // first takes the next one.)
     let uploads = &settings.components[2];
-    while std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs()
-        <= backup.information.created_at
-    {
-        // Archives are named by the second: the next one needs its own.
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     let without_uploads = run_backup(
         &settings,
         &registry,
@@ -1134,4 +1133,75 @@ pub fn a_failed_restore_names_its_snapshot(h: &Harness) -> Result<()> {
         "the named snapshot {name} (report: {snapshot:?}) lacks the object the restore was to delete"
     );
     Ok(())
+}
+
+/// Two backups started in the same second (from two machines: separate
+/// staging directories) both survive as distinct archives with their
+/// sidecars, as `stowage backups list` reads them; an archive name that
+/// exists is never replaced, and no claim is left behind.
+pub fn two_backups_in_the_same_second_both_survive(h: &Harness) -> Result<()> {
+    let uploads = h.bucket("same-second-uploads")?;
+    uploads.put("a.bin", &content(140, 3000))?;
+    let backups = h.bucket("same-second-backups")?;
+    let staging = tempfile::tempdir()?;
+    let registry = h.registry()?;
+    let settings = |machine: &str| Settings {
+        label: "stowage_gitlab".to_string(),
+        destination: Location::parse(&backups.url()),
+        tmp_bucket: None,
+        staging_dir: staging.path().join(machine),
+        components: vec![Component {
+            name: "uploads".to_string(),
+            bucket: Location::parse(&uploads.url()),
+            excludes: Vec::new(),
+        }],
+    };
+    let (first, second) = (settings("one"), settings("two"));
+    wait_for_a_new_second();
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| backup_quietly(&first, &registry));
+        let b = scope.spawn(|| backup_quietly(&second, &registry));
+        (a.join(), b.join())
+    });
+    let (a, b) = (
+        a.expect("a backup does not panic")?,
+        b.expect("a backup does not panic")?,
+    );
+    let names = set(&[&a.information.archive, &b.information.archive]);
+    ensure!(names.len() == 2, "both backups were named {names:?}");
+    let store = BackupStore::open(&first.destination, &registry)?;
+    let listed: BTreeSet<String> = store
+        .archives()?
+        .into_iter()
+        .map(|archive| archive.file_name)
+        .collect();
+    ensure!(listed == names, "listed {listed:?}, made {names:?}");
+    for report in [&a, &b] {
+        let archive = &report.information.archive;
+        let sidecar = store
+            .get_bytes(&sidecar_name(archive))?
+            .with_context(|| format!("no sidecar for {archive}"))?;
+        let information: BackupInformation = serde_json::from_slice(&sidecar)?;
+        ensure!(
+            &information.archive == archive,
+            "{archive}'s sidecar names {}",
+            information.archive
+        );
+        ensure!(
+            !store.contains(&claim_name(archive))?,
+            "the claim of {archive} was left behind"
+        );
+    }
+    Ok(())
+}
+
+/// Sleeps until just after the clock turns to a new second, so that what
+/// starts next starts in the same second.
+fn wait_for_a_new_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    let rest = std::time::Duration::from_secs(1)
+        - std::time::Duration::from_nanos(now.subsec_nanos().into());
+    std::thread::sleep(rest + std::time::Duration::from_millis(20));
 }

@@ -651,3 +651,80 @@ pub fn objects_that_move_during_a_sync_are_left_as_found(h: &Harness) -> Result<
     }
     ensure_same(&bucket.contents()?, &expected, "after the sync")
 }
+
+/// `create_if_absent` on a plugin that claims the `conditional_create`
+/// capability: the first create of a key succeeds, a second returns
+/// `false` and leaves the first content whole, of racing creates exactly
+/// one wins, and a missing bucket is `BucketMissing`. A plugin without the
+/// capability says so with an error, and writes nothing.
+pub fn creating_only_if_absent_lets_exactly_one_writer_win(h: &Harness) -> Result<()> {
+    let p = &h.plugin.provider;
+    let bucket = h.bucket("create-if-absent")?;
+    let location = remote(&*bucket).join("locks");
+    let create = |key: &str, bytes: &[u8]| {
+        p.create_if_absent(&location, key.into(), bytes.into())
+            .into_result()
+    };
+    if !p.conditional_create() {
+        let err = create("one", b"first").expect_err("an unsupported create_if_absent");
+        ensure!(
+            err.kind == ErrorKind::InvalidInput,
+            "kind {:?}: {}",
+            err.kind,
+            err.message
+        );
+        ensure!(bucket.contents()?.is_empty(), "an unsupported create wrote");
+        return Ok(());
+    }
+    ensure!(create("one", b"first")?, "the first create did not create");
+    ensure!(
+        !create("one", b"second")?,
+        "a second create replaced the object"
+    );
+    let expected = BTreeMap::from([("locks/one".to_string(), md5_hex(b"first"))]);
+    ensure!(bucket.contents()? == expected, "{:?}", bucket.contents()?);
+
+    const RACERS: usize = 4;
+    let start = std::sync::Barrier::new(RACERS);
+    let outcomes: Vec<Result<bool, String>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (start, create) = (&start, &create);
+                scope.spawn(move || {
+                    start.wait();
+                    create("race", format!("writer {i}").as_bytes())
+                        .map_err(|e| e.message.to_string())
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|r| r.join().expect("a racer does not panic"))
+            .collect()
+    });
+    let winners: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, outcome)| matches!(outcome, Ok(true)))
+        .map(|(i, _)| i)
+        .collect();
+    ensure!(winners.len() == 1, "racing creates: {outcomes:?}");
+    let won = md5_hex(format!("writer {}", winners[0]).as_bytes());
+    ensure!(
+        bucket.contents()?.get("locks/race") == Some(&won),
+        "the object does not hold the winner's bytes"
+    );
+
+    let missing = remote(&*h.missing_bucket("create-if-absent-missing"));
+    let err = p
+        .create_if_absent(&missing, "one".into(), b"x".as_slice().into())
+        .into_result()
+        .expect_err("creating in a missing bucket");
+    ensure!(
+        err.kind == ErrorKind::BucketMissing,
+        "creating in a missing bucket: kind {:?}: {}",
+        err.kind,
+        err.message
+    );
+    Ok(())
+}

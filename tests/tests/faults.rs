@@ -12,7 +12,7 @@ use stowage::restore::{run_restore, RestoreRequest};
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::restore_scenarios::{backup_quietly, uploads_only};
 use stowage_conformance::scratch::ScratchStore;
-use stowage_conformance::{built_library, infrastructure_missing, BucketToolStores, Harness};
+use stowage_conformance::{s3_test_endpoint, s3_tool_harness, Harness};
 use stowage_test_proxy::{FaultConfig, Proxy};
 
 /// The fault mixes tried, each with its own seed.
@@ -43,36 +43,10 @@ fn fault_mixes() -> Vec<(&'static str, FaultConfig)> {
     ]
 }
 
-/// The plugin under test, talking to S3 through `proxy`.
-fn harness(plugin: &str, proxy: &Proxy) -> Option<Harness> {
-    let Some(stores) = BucketToolStores::from_env("s3") else {
-        return infrastructure_missing("the S3 test server (STOWAGE_TEST_VENV)");
-    };
-    let env = |name: &str| std::env::var(name).unwrap_or_default();
-    let endpoint = proxy.url();
-    let config = match plugin {
-        "s3cmd" => format!(
-            "config_file = {:?}\nendpoint = {:?}\n",
-            env("STOWAGE_TEST_S3CFG"),
-            endpoint.trim_start_matches("http://")
-        ),
-        _ => format!(
-            "config_file = {:?}\ncredentials_file = {:?}\nendpoint_url = {endpoint:?}\n",
-            env("STOWAGE_TEST_AWS_CONFIG"),
-            env("STOWAGE_TEST_AWS_CREDENTIALS")
-        ),
-    };
-    let library = built_library(&format!("stowage_plugin_{plugin}"));
-    Some(Harness::load(&library, &config, Box::new(stores)).expect("the plugin loads"))
-}
-
 /// A proxy in front of the S3 test server, and the plugin talking through it.
 fn proxied(plugin: &str) -> Option<(Proxy, Harness)> {
-    let Some(endpoint) = std::env::var("STOWAGE_TEST_S3_ENDPOINT").ok() else {
-        return infrastructure_missing("the S3 test server (STOWAGE_TEST_S3_ENDPOINT)");
-    };
-    let proxy = Proxy::start(&endpoint).expect("the proxy starts");
-    let h = harness(plugin, &proxy)?;
+    let proxy = Proxy::start(&s3_test_endpoint()?).expect("the proxy starts");
+    let h = s3_tool_harness(plugin, &proxy.url(), "")?;
     Some((proxy, h))
 }
 

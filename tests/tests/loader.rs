@@ -2,7 +2,8 @@
 //! library that is not a plugin, one built against an incompatible core,
 //! and a plugin that panics.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use stowage_conformance::built_library;
 use stowage_core::loader::{load_module, new_provider, LoadErrorKind};
@@ -104,4 +105,60 @@ fn a_panicking_plugin_returns_an_error_and_the_host_goes_on() {
         );
     }
     assert_eq!(probe.describe().name.as_str(), "probe");
+}
+
+/// `tests/fixtures/plugin-0.1.0`, built against the frozen stowage-core
+/// 0.1.0 interface in a workspace of its own (offline, from its lock file)
+/// below this test's scratch directory; the path of its library.
+fn plugin_built_against_0_1_0() -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plugin-0.1.0");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-0.1.0");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--offline",
+            "--locked",
+            "--manifest-path",
+        ])
+        .arg(fixture.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the 0.1.0 fixture failed");
+    target.join(format!(
+        "debug/{}stowage_plugin_0_1_0{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+#[test]
+fn a_plugin_built_before_create_if_absent_loads_and_the_host_answers_for_it() {
+    let old = new_provider(load_module(&plugin_built_against_0_1_0()).unwrap(), "").unwrap();
+    assert_eq!(old.describe().name.as_str(), "old");
+    let location = Location::parse("old://bucket");
+    let listed = old.list(&location).into_result().unwrap();
+    assert_eq!(listed[0].key.as_str(), "listed by 0.1.0");
+    // Its vtable ends at ensure_bucket: the host's defaults answer.
+    assert!(!old.conditional_create());
+    let err = old
+        .create_if_absent(&location, "lock".into(), b"x".as_slice().into())
+        .into_result()
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(
+        err.message.as_str(),
+        "plugin old cannot create an object only if it is absent"
+    );
+    // A plugin built now has the methods.
+    let fs = new_provider(
+        load_module(&built_library("stowage_plugin_fs")).unwrap(),
+        "",
+    )
+    .unwrap();
+    assert!(fs.conditional_create());
 }

@@ -5,7 +5,8 @@
 //! bucket, bucket → local, bucket → bucket), `aws s3api list-objects-v2`
 //! for listings, `aws s3 cp` for single objects and server-side copies,
 //! `aws s3api delete-objects` for deletes, `head-bucket` and `aws s3 mb`
-//! for buckets.
+//! for buckets, and `aws s3api put-object --if-none-match '*'` for a
+//! conditional create (S3 answers 412 when the key exists).
 //!
 //! aws's sync compares size and modification time, never content: a file
 //! changed without changing size, with an older mtime (an old backup
@@ -28,6 +29,7 @@
 //! extra_args = []                          # global aws options, before every command
 //! stall_timeout = 900                      # seconds without output before a run is killed
 //!                                          # (STOWAGE_STALL_TIMEOUT overrides it)
+//! conditional_create = true                # false for a server that ignores If-None-Match
 //! ```
 //!
 //! Credentials stay in aws's files or its environment (`AWS_ACCESS_KEY_ID`,
@@ -65,6 +67,7 @@ use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::paths::{expand_home, object_url, remote, sync_root};
 use stowage_plugin_support::sync_driver::run_sync;
 use stowage_plugin_support::tool::Tool;
+use stowage_plugin_support::tool_input::temporary_file_with;
 
 use crate::config_files::{secret_values, with_max_concurrent_requests};
 use crate::s3api::{delete_failures, parse_listing};
@@ -102,6 +105,7 @@ struct AwsConfig {
     #[serde(default)]
     extra_args: Vec<String>,
     stall_timeout: Option<u64>,
+    conditional_create: Option<bool>,
 }
 
 /// The aws provider.
@@ -116,6 +120,9 @@ pub struct AwsProvider {
     max_concurrent_requests: Option<u32>,
     /// Where aws talks to, for display.
     endpoint: String,
+    /// Whether to claim `conditional_create` (off for a server that
+    /// ignores `If-None-Match`).
+    conditional_create: bool,
 }
 
 /// The tool for one call, and the private config file it points aws at,
@@ -201,6 +208,7 @@ impl AwsProvider {
             profile,
             max_concurrent_requests: config.max_concurrent_requests,
             endpoint,
+            conditional_create: config.conditional_create.unwrap_or(true),
         })
     }
 
@@ -550,17 +558,7 @@ impl StorageProvider for AwsProvider {
                 .map(|key| serde_json::json!({ "Key": url.key_for(key) }))
                 .collect();
             let request = serde_json::json!({ "Objects": objects, "Quiet": true });
-            let file = tempfile::NamedTempFile::new()
-                .and_then(|mut file| {
-                    file.write_all(request.to_string().as_bytes())?;
-                    Ok(file)
-                })
-                .map_err(|e| {
-                    PluginError::new(
-                        ErrorKind::Other,
-                        format!("cannot write a temporary file: {e}"),
-                    )
-                })?;
+            let file = temporary_file_with(request.to_string().as_bytes())?;
             let args = [
                 "s3api".to_string(),
                 "delete-objects".to_string(),
@@ -597,6 +595,43 @@ impl StorageProvider for AwsProvider {
             Err(e) => Err(e),
         }
     }
+
+    fn create_if_absent(
+        &self,
+        location: &Location,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<bool, PluginError> {
+        let url = s3_url(location)?;
+        let body = temporary_file_with(bytes)?;
+        let args = [
+            "s3api".to_string(),
+            "put-object".to_string(),
+            format!("--bucket={}", url.bucket),
+            format!("--key={}", url.key_for(key)),
+            format!("--body={}", body.path().display()),
+            "--if-none-match=*".to_string(),
+            "--output=json".to_string(),
+        ];
+        match self.tool.run(&args) {
+            Ok(_) => Ok(true),
+            Err(e) if is_taken(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn conditional_create(&self) -> bool {
+        self.conditional_create
+    }
+}
+
+/// Whether a conditional PUT failed because the key exists (412
+/// PreconditionFailed) or another conditional write to it was under way
+/// (409 ConditionalRequestConflict): either way it was not created.
+fn is_taken(error: &PluginError) -> bool {
+    ["PreconditionFailed", "ConditionalRequestConflict"]
+        .iter()
+        .any(|code| error.message.contains(code))
 }
 
 #[cfg(test)]

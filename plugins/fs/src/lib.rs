@@ -11,7 +11,9 @@
 //! write); one whose parent is missing too is a missing bucket.
 //!
 //! Writes are atomic (a partial file renamed into place), so a crash never
-//! leaves half an object under its real name. Deletes run only after every
+//! leaves half an object under its real name. `create_if_absent` hard-links
+//! a partial file to the name, which fails if the name exists: a real
+//! conditional create. Deletes run only after every
 //! transfer of the same sync succeeded.
 //!
 //! Config table in `plugins.toml` (all optional):
@@ -35,8 +37,8 @@ use stowage_core::{
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::local_tree::{
-    io_error, key_to_relative_path, md5_file, remove_file_and_empty_parents, walk,
-    write_atomically, LocalFile,
+    create_new_atomically, io_error, key_to_relative_path, md5_file, remove_file_and_empty_parents,
+    walk, write_atomically, LocalFile,
 };
 
 export_plugin!(FsProvider::from_config);
@@ -326,6 +328,20 @@ impl StorageProvider for FsProvider {
         }
         std::fs::create_dir_all(&dir).map_err(|e| io_error("cannot create directory", &dir, e))?;
         Ok(true)
+    }
+
+    fn create_if_absent(
+        &self,
+        location: &Location,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<bool, PluginError> {
+        let root = existing_directory(location)?;
+        create_new_atomically(&object_path(&root, key)?, bytes)
+    }
+
+    fn conditional_create(&self) -> bool {
+        true
     }
 }
 

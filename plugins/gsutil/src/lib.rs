@@ -75,7 +75,7 @@ use stowage_plugin_support::paths::{expand_home, object_url, remote, sync_root};
 use stowage_plugin_support::regex_escape::escape;
 use stowage_plugin_support::sync_driver::{run_sync, SyncCommand};
 use stowage_plugin_support::tool::Tool;
-use stowage_plugin_support::tool_input::run_with_input;
+use stowage_plugin_support::tool_input::{run_with_input, temporary_file_with};
 
 export_plugin!(GsutilProvider::from_config);
 
@@ -822,6 +822,32 @@ impl StorageProvider for GsutilProvider {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn create_if_absent(
+        &self,
+        location: &Location,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<bool, PluginError> {
+        let url = literal_object_url(location, key)?;
+        self.refuse_folder_destination(&url)?;
+        let body = temporary_file_with(bytes)?;
+        let file = body.path().to_string_lossy();
+        refuse_wildcards("local file", &file)?;
+        // Generation 0 means "no live object": GCS answers 412 when there is one.
+        let args = ["-h", "x-goog-if-generation-match:0", "cp", &file, &url];
+        match self.tool.run(&args) {
+            Ok(_) => Ok(true),
+            Err(e) if e.message.contains("412") || e.message.contains("PreconditionException") => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn conditional_create(&self) -> bool {
+        true
     }
 }
 

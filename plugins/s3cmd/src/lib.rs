@@ -23,6 +23,7 @@
 //!                                # (STOWAGE_STALL_TIMEOUT overrides it)
 //! parallelism = 4                # s3cmd processes for one large upload sync
 //! shard_min_files = 100          # a sync of fewer files per process is not split
+//! conditional_create = true      # false for a server that ignores If-None-Match
 //! ```
 //!
 //! s3cmd transfers one file at a time, so an upload sync of many files
@@ -38,7 +39,17 @@
 //!
 //! Credentials stay in s3cmd's config file (or its environment, e.g.
 //! `AWS_ACCESS_KEY_ID`); they never appear in s3cmd's argv.
+//!
+//! s3cmd cannot create an object only if it is absent, so for
+//! `create_if_absent` the plugin sends that one request itself: a PUT with
+//! `If-None-Match: *`, signed with the credentials of s3cmd's config file
+//! (see [`conditional_put`]). Without credentials in the file or the
+//! environment, or with `conditional_create = false` (for a server that
+//! ignores `If-None-Match`), the plugin does not claim the capability.
 
+mod conditional_put;
+
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -59,6 +70,8 @@ use stowage_plugin_support::regex_escape::escape;
 use stowage_plugin_support::sync_driver::{run_concurrently, run_sync, SyncCommand};
 use stowage_plugin_support::tool::Tool;
 
+use crate::conditional_put::{config_values, DirectS3, EndpointOverrides};
+
 export_plugin!(S3cmdProvider::from_config);
 
 /// How many object URLs one `s3cmd del` gets.
@@ -77,6 +90,7 @@ struct S3cmdConfig {
     parallelism: Option<u32>,
     shard_min_files: Option<usize>,
     stall_timeout: Option<u64>,
+    conditional_create: Option<bool>,
 }
 
 /// s3cmd processes for one upload sync, unless configured.
@@ -87,6 +101,8 @@ const DEFAULT_SHARD_MIN_FILES: usize = 100;
 /// The s3cmd provider.
 pub struct S3cmdProvider {
     tool: Tool,
+    /// The conditional PUT s3cmd cannot send; `None` without credentials.
+    direct: Option<DirectS3>,
     parallelism: u32,
     shard_min_files: usize,
 }
@@ -99,13 +115,22 @@ impl S3cmdProvider {
         let mut tool = Tool::new("s3cmd", program, "pip install s3cmd");
         tool.set_stall_timeout(config.stall_timeout)?;
         if let Some(file) = &config.config_file {
-            let file = expand_home(file);
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                tool.secrets.extend(secret_values(&text));
-            }
             tool.base_args.push("-c".into());
-            tool.base_args.push(file.into());
+            tool.base_args.push(expand_home(file).into());
         }
+        let settings = config_values(&read_s3cmd_config(config.config_file.as_deref()));
+        tool.secrets.extend(secret_values(&settings));
+        // Off for a server that ignores `If-None-Match` (it would let two
+        // "conditional" creates both succeed): the host then locks the weaker way.
+        let direct = DirectS3::new(
+            &settings,
+            &EndpointOverrides {
+                endpoint: config.endpoint.clone(),
+                use_https: config.use_https,
+                region: config.region.clone(),
+            },
+        )
+        .filter(|_| config.conditional_create.unwrap_or(true));
         if let Some(endpoint) = &config.endpoint {
             tool.base_args.push(format!("--host={endpoint}").into());
             tool.base_args
@@ -126,6 +151,7 @@ impl S3cmdProvider {
         }
         Ok(S3cmdProvider {
             tool,
+            direct,
             parallelism: config.parallelism.unwrap_or(DEFAULT_PARALLELISM).max(1),
             shard_min_files: config
                 .shard_min_files
@@ -135,14 +161,24 @@ impl S3cmdProvider {
     }
 }
 
-/// The values of `secret_key` / `access_token` lines of an s3cmd config.
-fn secret_values(config_text: &str) -> Vec<String> {
-    config_text
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .filter(|(name, _)| matches!(name.trim(), "secret_key" | "access_token"))
-        .map(|(_, value)| value.trim().to_string())
+/// The text of the config file s3cmd reads: `config_file`, else
+/// `$S3CMD_CONFIG`, else `~/.s3cfg`; empty when there is none.
+fn read_s3cmd_config(configured: Option<&str>) -> String {
+    let file = match (configured, std::env::var("S3CMD_CONFIG")) {
+        (Some(file), _) => expand_home(file),
+        (None, Ok(file)) => expand_home(&file),
+        (None, Err(_)) => expand_home("~/.s3cfg"),
+    };
+    std::fs::read_to_string(file).unwrap_or_default()
+}
+
+/// The values of the `secret_key` / `access_token` settings of an s3cmd config.
+fn secret_values(settings: &HashMap<String, String>) -> Vec<String> {
+    ["secret_key", "access_token"]
+        .iter()
+        .filter_map(|name| settings.get(*name))
         .filter(|v| !v.is_empty())
+        .cloned()
         .collect()
 }
 
@@ -321,6 +357,14 @@ impl StorageProvider for S3cmdProvider {
         self.tool
             .run(&["get", "--no-progress", "--force", url.as_str(), file])
             .map(drop)
+            .map_err(|e| {
+                // `ERROR: Parameter problem: Source object '...' does not exist.`
+                if e.message.contains("Source object") && e.message.contains("does not exist") {
+                    PluginError::new(ErrorKind::NotFound, e.message)
+                } else {
+                    e
+                }
+            })
     }
 
     fn copy(
@@ -399,6 +443,26 @@ impl StorageProvider for S3cmdProvider {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn create_if_absent(
+        &self,
+        location: &Location,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<bool, PluginError> {
+        let url = remote(location)?;
+        let Some(direct) = &self.direct else {
+            return Err(PluginError::new(
+                ErrorKind::Config,
+                "plugin s3cmd: no credentials in s3cmd's config file or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, so it cannot send a conditional PUT",
+            ));
+        };
+        direct.put_if_absent(&url.bucket, &url.key_for(key), bytes)
+    }
+
+    fn conditional_create(&self) -> bool {
+        self.direct.is_some()
     }
 }
 
@@ -591,6 +655,6 @@ mod tests {
     #[test]
     fn secret_keys_are_read_from_the_config_for_redaction() {
         let text = "[default]\naccess_key = AKIA\nsecret_key = s3cr3t\nhost_base = x\n";
-        assert_eq!(secret_values(text), ["s3cr3t"]);
+        assert_eq!(secret_values(&config_values(text)), ["s3cr3t"]);
     }
 }

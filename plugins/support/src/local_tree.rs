@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
@@ -232,6 +233,33 @@ pub fn write_atomically(
     Ok(())
 }
 
+/// Writes `bytes` to `target` only if no file has that name, atomically:
+/// the bytes go into a partial file first, which is then hard-linked to
+/// `target`. `link(2)` fails when the name exists (the `O_EXCL` of a
+/// filesystem, and atomic on NFS too), so of several writers racing for one
+/// name exactly one gets `Ok(true)`, and the file appears whole or not at
+/// all. `Ok(false)`: the name was taken. Parent directories are created.
+pub fn create_new_atomically(target: &Path, bytes: &[u8]) -> Result<bool, PluginError> {
+    static PARTIALS: AtomicU64 = AtomicU64::new(0);
+    let parent = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io_error("cannot create directory", parent, e))?;
+    let mut partial_name = target.file_name().unwrap_or_default().to_os_string();
+    partial_name.push(format!(
+        ".{}.{}{PARTIAL_SUFFIX}",
+        std::process::id(),
+        PARTIALS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let partial = parent.join(partial_name);
+    let linked =
+        std::fs::write(&partial, bytes).and_then(|()| std::fs::hard_link(&partial, target));
+    let _ = std::fs::remove_file(&partial);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io_error("cannot create", target, e)),
+    }
+}
+
 /// Removes `file`, then each parent directory up to (not including) `root`
 /// that became empty, as deleting the last object of a "folder" would.
 pub fn remove_file_and_empty_parents(root: &Path, file: &Path) -> Result<(), PluginError> {
@@ -361,5 +389,33 @@ mod tests {
         remove_file_and_empty_parents(root.path(), &file).unwrap();
         assert!(!root.path().join("a").exists());
         assert!(root.path().exists());
+    }
+
+    #[test]
+    fn only_the_first_of_racing_creates_wins_and_its_content_is_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("d/lock");
+        let winners: Vec<usize> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|i| {
+                    let target = &target;
+                    scope.spawn(move || {
+                        create_new_atomically(target, format!("writer {i}").as_bytes()).unwrap()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, racer)| racer.join().unwrap().then_some(i))
+                .collect()
+        });
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            format!("writer {}", winners[0])
+        );
+        let names = std::fs::read_dir(root.path().join("d")).unwrap().count();
+        assert_eq!(names, 1, "no partial file is left");
     }
 }

@@ -1,11 +1,13 @@
-//! Running a [`Tool`] with data on its standard input, for tools that read
-//! their argument lists there (`gsutil rm -I`, `gsutil cp -I`): no limit on
-//! how many names one process gets, and no name ever in argv.
+//! Handing data to a [`Tool`]: on its standard input, for tools that read
+//! their argument lists there (`gsutil rm -I`, `gsutil cp -I`: no limit on
+//! how many names one process gets, and no name ever in argv), or in a
+//! temporary file named on its command line.
 
 use std::ffi::OsStr;
+use std::io::Write;
 use std::process::ExitStatus;
 
-use stowage_core::PluginError;
+use stowage_core::{ErrorKind, PluginError};
 
 use crate::tool::{Kept, Tool, ToolOutput};
 
@@ -19,6 +21,23 @@ pub fn run_with_input<S: AsRef<OsStr>>(
     input: &[u8],
 ) -> Result<(ExitStatus, ToolOutput), PluginError> {
     tool.spawn_and_collect(args, Some(input), Kept::All, &mut |_| {}, &mut |_| {})
+}
+
+/// A temporary file holding `bytes`, for a tool that reads a file named on
+/// its command line (an object's body, a request document); removed when
+/// dropped.
+pub fn temporary_file_with(bytes: &[u8]) -> Result<tempfile::NamedTempFile, PluginError> {
+    tempfile::NamedTempFile::new()
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            Ok(file)
+        })
+        .map_err(|e| {
+            PluginError::new(
+                ErrorKind::Other,
+                format!("cannot write a temporary file: {e}"),
+            )
+        })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::classify::Class;
 /// ```json
 /// {"seed": 7, "slowdown": 0.05, "internal_error": 0.01,
 ///  "reset_upload": 0.02, "delay_ms": 20, "classes": ["PUT", "UPLOAD_PART"],
-///  "max_faults": 100}
+///  "max_faults": 100, "path_contains": ".stowage-lock", "delay_step_ms": 500}
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -35,6 +35,13 @@ pub struct FaultConfig {
     /// Show single-part ETags as an SSE-KMS bucket does: not the content's
     /// MD5 (see [`crate::etags`]). Applies to every answer, whatever `classes`.
     pub opaque_etags: bool,
+    /// Only requests whose path contains this text (a bucket, a key
+    /// prefix such as `.stowage-lock`); none means every path.
+    pub path_contains: Option<String>,
+    /// Each request the faults apply to waits this much longer than the one
+    /// before it, in milliseconds (the first waits `delay_ms`): requests
+    /// sent at once arrive staggered.
+    pub delay_step_ms: u64,
 }
 
 /// What to do with one request.
@@ -57,6 +64,7 @@ pub struct FaultState {
     classes: Vec<Class>,
     rng: SplitMix64,
     injected: u64,
+    delayed: u64,
 }
 
 impl FaultState {
@@ -81,6 +89,7 @@ impl FaultState {
             classes,
             config,
             injected: 0,
+            delayed: 0,
         })
     }
 
@@ -89,9 +98,14 @@ impl FaultState {
         &self.config
     }
 
-    /// Whether requests of `class` are subject to the faults.
-    pub fn applies_to(&self, class: Class) -> bool {
-        self.classes.is_empty() || self.classes.contains(&class)
+    /// Whether a request of `class` for `path` is subject to the faults.
+    pub fn applies_to(&self, class: Class, path: &str) -> bool {
+        (self.classes.is_empty() || self.classes.contains(&class))
+            && self
+                .config
+                .path_contains
+                .as_ref()
+                .map_or(true, |text| path.contains(text.as_str()))
     }
 
     /// Whether answers show ETags as an SSE-KMS bucket does.
@@ -99,21 +113,23 @@ impl FaultState {
         self.config.opaque_etags
     }
 
-    /// The delay for a request of `class`, in milliseconds.
-    pub fn delay_ms(&self, class: Class) -> u64 {
-        if self.applies_to(class) {
-            self.config.delay_ms
-        } else {
-            0
+    /// The delay for a request of `class` for `path`, in milliseconds
+    /// (growing by `delay_step_ms` with every delayed request).
+    pub fn delay_ms(&mut self, class: Class, path: &str) -> u64 {
+        let delays = self.config.delay_ms > 0 || self.config.delay_step_ms > 0;
+        if !delays || !self.applies_to(class, path) {
+            return 0;
         }
+        self.delayed += 1;
+        self.config.delay_ms + (self.delayed - 1) * self.config.delay_step_ms
     }
 
-    /// Decides the fate of one request of `class`; `has_body` says whether
-    /// it carries a body (only uploads with a body can be reset).
-    /// One draw per request the faults apply to, so the sequence of
+    /// Decides the fate of one request of `class` for `path`; `has_body`
+    /// says whether it carries a body (only uploads with a body can be
+    /// reset). One draw per request the faults apply to, so the sequence of
     /// decisions depends only on the seed and the order of requests.
-    pub fn decide(&mut self, class: Class, has_body: bool) -> Decision {
-        if !self.applies_to(class) {
+    pub fn decide(&mut self, class: Class, path: &str, has_body: bool) -> Decision {
+        if !self.applies_to(class, path) {
             return Decision::Forward;
         }
         let draw = self.rng.next_f64();
@@ -183,7 +199,9 @@ mod tests {
 
     fn decisions(config: FaultConfig, n: usize) -> Vec<Decision> {
         let mut state = FaultState::new(config).unwrap();
-        (0..n).map(|_| state.decide(Class::Put, true)).collect()
+        (0..n)
+            .map(|_| state.decide(Class::Put, "/b/k", true))
+            .collect()
     }
 
     #[test]
@@ -218,10 +236,39 @@ mod tests {
             ..FaultConfig::default()
         })
         .unwrap();
-        assert_eq!(state.decide(Class::Get, false), Decision::Forward);
-        assert_eq!(state.decide(Class::Put, true), Decision::SlowDown);
-        assert_eq!(state.decide(Class::Put, true), Decision::SlowDown);
-        assert_eq!(state.decide(Class::Put, true), Decision::Forward);
+        assert_eq!(state.decide(Class::Get, "/b/k", false), Decision::Forward);
+        assert_eq!(state.decide(Class::Put, "/b/k", true), Decision::SlowDown);
+        assert_eq!(state.decide(Class::Put, "/b/k", true), Decision::SlowDown);
+        assert_eq!(state.decide(Class::Put, "/b/k", true), Decision::Forward);
+    }
+
+    #[test]
+    fn delays_keep_to_their_paths_and_grow_by_their_step() {
+        let mut state = FaultState::new(FaultConfig {
+            delay_ms: 2000,
+            delay_step_ms: 500,
+            classes: vec!["PUT".into()],
+            path_contains: Some(".stowage-lock".into()),
+            ..FaultConfig::default()
+        })
+        .unwrap();
+        assert_eq!(state.delay_ms(Class::Put, "/b/object"), 0);
+        assert_eq!(state.delay_ms(Class::Get, "/b/.stowage-lock.x"), 0);
+        let delays: Vec<u64> = (0..3)
+            .map(|_| state.delay_ms(Class::Put, "/b/.stowage-lock.x"))
+            .collect();
+        assert_eq!(delays, [2000, 2500, 3000]);
+        let mut state = FaultState::new(FaultConfig {
+            delay_step_ms: 100,
+            ..FaultConfig::default()
+        })
+        .unwrap();
+        let delays: Vec<u64> = (0..3).map(|_| state.delay_ms(Class::Put, "/b/k")).collect();
+        assert_eq!(delays, [0, 100, 200]);
+        assert_eq!(
+            state.decide(Class::Put, "/b/object", true),
+            Decision::Forward
+        );
     }
 
     #[test]
@@ -231,9 +278,12 @@ mod tests {
             ..FaultConfig::default()
         })
         .unwrap();
-        assert_eq!(state.decide(Class::Get, false), Decision::Forward);
-        assert_eq!(state.decide(Class::Put, false), Decision::Forward);
-        assert_eq!(state.decide(Class::UploadPart, true), Decision::ResetUpload);
+        assert_eq!(state.decide(Class::Get, "/b/k", false), Decision::Forward);
+        assert_eq!(state.decide(Class::Put, "/b/k", false), Decision::Forward);
+        assert_eq!(
+            state.decide(Class::UploadPart, "/b/k", true),
+            Decision::ResetUpload
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! MULTI_DELETE, LIST, GET, HEAD, DELETE, ...), counts requests and body
 //! bytes each way per class, and can inject faults ([`FaultConfig`]: 503
 //! SlowDown, 500 InternalError, uploads reset mid-body, delays) drawn from
-//! a seeded generator. Bodies stream through; connections are kept alive.
+//! a seeded generator, for every request or only those of some classes
+//! and paths. Bodies stream through; connections are kept alive.
 //!
 //! The Host header is forwarded unchanged (clients sign it; moto does not
 //! check signatures), so the proxy is transparent to SigV2/SigV4 clients
@@ -353,11 +354,12 @@ async fn handle(
     let counters = shared.counters(class);
     counters.requests.fetch_add(1, Ordering::Relaxed);
     let has_body = !request.body().is_end_stream();
+    let path = request.uri().path();
     let (decision, delay, opaque_etags) = {
         let mut faults = shared.faults.lock().expect("no panics while held");
         (
-            faults.decide(class, has_body),
-            faults.delay_ms(class),
+            faults.decide(class, path, has_body),
+            faults.delay_ms(class, path),
             faults.opaque_etags(),
         )
     };
