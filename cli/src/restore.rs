@@ -48,6 +48,7 @@ use crate::plan::{
 use crate::plugin_errors::from_plugin;
 use crate::progress::ProgressBarSink;
 use crate::registry::{LoadedPlugin, Registry};
+use crate::snapshots::snapshot_name;
 use crate::verify::{
     same_version, to_rvec, verify_and_finish, FinishHooks, PlannedChanges, Verification,
 };
@@ -950,8 +951,8 @@ impl RestoreRun<'_> {
 }
 
 /// Where a component's snapshot goes: `<tmp>/<component>.<restore time>/`.
-pub fn snapshot_location(tmp: &Location, component: &str, restore_time: u64) -> Location {
-    tmp.join(&format!("{component}.{restore_time}"))
+fn snapshot_location(tmp: &Location, component: &str, restore_time: u64) -> Location {
+    tmp.join(&snapshot_name(component, restore_time))
 }
 
 fn snapshot_context(target: &Target<'_>, snapshot: &Location) -> String {

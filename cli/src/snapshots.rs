@@ -51,8 +51,14 @@ pub struct Snapshot {
 impl Snapshot {
     /// Its name in the tmp bucket: `<component>.<unix-ts>`.
     pub fn name(&self) -> String {
-        format!("{}.{}", self.component, self.timestamp)
+        snapshot_name(&self.component, self.timestamp)
     }
+}
+
+/// The name of a snapshot in the tmp bucket: `<component>.<unix-ts>`, the
+/// unix time its restore started.
+pub fn snapshot_name(component: &str, timestamp: u64) -> String {
+    format!("{component}.{timestamp}")
 }
 
 /// The component and timestamp of the snapshot `key` (relative to the tmp
