@@ -6,15 +6,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
-use stowage_core::provider::progress_reporter;
-use stowage_core::{ErrorKind, Location, SyncOptions};
+use stowage_plugin_api::{ErrorKind, Location, SyncOptions};
 
 use crate::archive::name::ArchiveName;
 use crate::archive::write::{pack_component, write_archive, ArchiveContents};
 use crate::backup_store::BackupStore;
 use crate::config::{Component, Settings};
 use crate::manifest::Manifest;
-use crate::plugin_errors::plugin_error_kind;
+use crate::plugin::plugin_error_kind;
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
 use crate::sync::run_sync;
@@ -241,13 +240,7 @@ fn mirror_component(
         ..SyncOptions::default()
     };
     let bar = ProgressBarSink::new(&format!("backup {}", component.name), 0, quiet);
-    let outcome = run_sync(
-        plugin,
-        &component.bucket,
-        &destination,
-        &options,
-        &progress_reporter(&bar),
-    );
+    let outcome = run_sync(plugin, &component.bucket, &destination, &options, &bar);
     bar.finish();
     let outcome = outcome.map_err(|e| match plugin_error_kind(&e) {
         Some(ErrorKind::BucketMissing) => anyhow!(

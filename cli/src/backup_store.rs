@@ -3,14 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use stowage_core::{ErrorKind, Location, PluginError};
+use stowage_plugin_api::{ErrorKind, Location, PluginError};
 use stowage_plugin_support::local_tree::{create_new_atomically, write_atomically};
 
 use crate::archive::name::ArchiveName;
 use crate::exit::NotFound;
-use crate::plugin_errors::{from_plugin, plugin_error_kind};
-use crate::registry::{LoadedPlugin, Registry};
-use crate::verify::to_rvec;
+use crate::plugin::plugin_error_kind;
+use crate::plugin::LoadedPlugin;
+use crate::registry::Registry;
+use crate::verify::owned_keys;
 
 /// One archive found in a store.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -80,23 +81,17 @@ impl<'r> BackupStore<'r> {
             return Ok(files);
         }
         let plugin = self.plugin.expect("a remote store has a plugin");
-        let entries = match plugin.provider.list(&self.location).into_result() {
+        let entries = match plugin.list(&self.location) {
             Ok(entries) => entries,
-            Err(e) if e.kind == ErrorKind::BucketMissing => bail!(NotFound(format!(
-                "backup destination {} does not exist",
-                self.location
-            ))),
-            Err(e) => {
-                return Err(from_plugin(
-                    format_args!("cannot list backup destination {}", self.location),
-                    e,
-                ))
-            }
+            Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => bail!(NotFound(
+                format!("backup destination {} does not exist", self.location)
+            )),
+            Err(e) => return Err(e),
         };
         Ok(entries
             .into_iter()
             .filter(|e| !e.key.contains('/'))
-            .map(|e| (e.key.into_string(), e.size))
+            .map(|e| (e.key, e.size))
             .collect())
     }
 
@@ -130,18 +125,8 @@ impl<'r> BackupStore<'r> {
             })?;
         } else {
             let plugin = self.plugin.expect("a remote store has a plugin");
-            let context = || format!("cannot upload {file_name} to {}", self.location);
-            plugin
-                .provider
-                .ensure_bucket(&self.location)
-                .into_result()
-                .map_err(|e| from_plugin(context(), e))?;
-            let path = file.to_string_lossy();
-            plugin
-                .provider
-                .put(path.as_ref().into(), &self.location, file_name.into())
-                .into_result()
-                .map_err(|e| from_plugin(context(), e))?;
+            plugin.ensure_bucket(&self.location)?;
+            plugin.put(file, &self.location, file_name)?;
         }
         let stored = self
             .files()?
@@ -166,17 +151,7 @@ impl<'r> BackupStore<'r> {
             return Ok(());
         }
         let plugin = self.plugin.expect("a remote store has a plugin");
-        let path = file.to_string_lossy();
-        plugin
-            .provider
-            .get(&self.location, file_name.into(), path.as_ref().into())
-            .into_result()
-            .map_err(|e| {
-                from_plugin(
-                    format_args!("cannot download {file_name} from {}", self.location),
-                    e,
-                )
-            })
+        plugin.get(&self.location, file_name, file)
     }
 
     /// Stores `bytes` as `file_name`.
@@ -191,7 +166,7 @@ impl<'r> BackupStore<'r> {
     /// plugin says so (a plugin built before the operation existed says no).
     pub fn conditional_create(&self) -> bool {
         self.plugin
-            .map_or(true, |plugin| plugin.provider.conditional_create())
+            .map_or(true, |plugin| plugin.conditional_create())
     }
 
     /// Stores `bytes` as `file_name` only if the store has no such file,
@@ -203,23 +178,13 @@ impl<'r> BackupStore<'r> {
             return Ok(create_new_atomically(&dir.join(file_name), bytes)?);
         }
         let plugin = self.plugin.expect("a remote store has a plugin");
-        let context = || format!("cannot create {file_name} in {}", self.location);
-        let create = || {
-            plugin
-                .provider
-                .create_if_absent(&self.location, file_name.into(), bytes.into())
-                .into_result()
-        };
+        let create = || plugin.create_if_absent(&self.location, file_name, bytes);
         match create() {
-            Err(e) if e.kind == ErrorKind::BucketMissing => {
-                plugin
-                    .provider
-                    .ensure_bucket(&self.location)
-                    .into_result()
-                    .map_err(|e| from_plugin(context(), e))?;
-                create().map_err(|e| from_plugin(context(), e))
+            Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => {
+                plugin.ensure_bucket(&self.location)?;
+                create()
             }
-            created => created.map_err(|e| from_plugin(context(), e)),
+            created => created,
         }
     }
 
@@ -272,15 +237,8 @@ impl<'r> BackupStore<'r> {
         }
         let plugin = self.plugin.expect("a remote store has a plugin");
         plugin
-            .provider
-            .delete(&self.location, &to_rvec(file_names))
-            .into_result()
-            .map_err(|e| {
-                from_plugin(
-                    format_args!("cannot delete old archives from {}", self.location),
-                    e,
-                )
-            })?;
+            .delete(&self.location, &owned_keys(file_names))
+            .context("cannot delete old archives")?;
         Ok(())
     }
 }

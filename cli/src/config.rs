@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 use clap::Args;
 use serde::Deserialize;
-use stowage_core::{ExcludeMatcher, Location};
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::Location;
 use stowage_plugin_support::local_tree::remove_abandoned_partials;
 
 use crate::exit::ConfigError;

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use stowage_core::{Location, RemoteUrl};
+use stowage_plugin_api::{Location, RemoteUrl};
 use stowage_plugin_support::local_tree::write_atomically;
 
 use crate::backup_store::BackupStore;
 use crate::exit::NotFound;
-use crate::plugin_errors::from_plugin;
 use crate::progress::ByteProgress;
 use crate::registry::Registry;
 
@@ -137,12 +136,7 @@ fn fetch_file(
             let parent = Location::parse(&format!("{}://{}/{parent}", url.scheme, url.bucket));
             let plugin = registry.for_location(&parent, None)?;
             let path = download_dir.join(key);
-            let target = path.to_string_lossy();
-            plugin
-                .provider
-                .get(&parent, key.into(), target.as_ref().into())
-                .into_result()
-                .map_err(|e| from_plugin(format_args!("cannot download {text}"), e))?;
+            plugin.get(&parent, key, &path)?;
             Ok(FetchedArchive {
                 path,
                 file_name: key.to_string(),

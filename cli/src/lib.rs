@@ -24,7 +24,7 @@ pub mod memory;
 pub mod multipart_etag;
 pub mod parallel;
 pub mod plan;
-pub mod plugin_errors;
+pub mod plugin;
 pub mod plugins_file;
 pub mod progress;
 pub mod registry;

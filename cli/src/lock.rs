@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use stowage_core::Location;
+use stowage_plugin_api::Location;
 
 use crate::backup_store::BackupStore;
 use crate::exit::Refused;

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
-use stowage_core::abi_stable::std_types::RVec;
-use stowage_core::{ExcludeMatcher, Location, ObjectEntry, ProviderBox};
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::{Location, ObjectEntry};
 use stowage_plugin_support::local_tree::{md5_file_digest, walk};
 
 use crate::md5_digest::Md5Digest;
 use crate::memory::release_free_memory;
-use crate::plugin_errors::from_plugin;
+use crate::plugin::LoadedPlugin;
 
 /// What is known about one object's content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -73,7 +73,7 @@ pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Invento
 ///
 /// Takes the plugin's list as it came (turning it into a `Vec` first would
 /// copy it: it was allocated by the plugin's library).
-pub fn listed_inventory(entries: RVec<ObjectEntry>, excludes: &ExcludeMatcher) -> Inventory {
+pub fn listed_inventory(entries: Vec<ObjectEntry>, excludes: &ExcludeMatcher) -> Inventory {
     let inventory = entries
         .into_iter()
         .filter(|e| !e.key.ends_with('/') && !excludes.is_excluded(&e.key))
@@ -82,13 +82,12 @@ pub fn listed_inventory(entries: RVec<ObjectEntry>, excludes: &ExcludeMatcher) -
                 Key::from(e.key.as_str()),
                 Fingerprint {
                     size: e.size,
-                    md5: e.md5.into_option().and_then(|m| Md5Digest::from_hex(&m)),
+                    md5: e.md5.and_then(|m| Md5Digest::from_hex(&m)),
                     etag: e
                         .etag
-                        .into_option()
                         .filter(|t| t.contains('-'))
                         .map(|t| t.as_str().into()),
-                    modified: e.last_modified.into_option(),
+                    modified: e.last_modified,
                 },
             )
         })
@@ -101,16 +100,13 @@ pub fn listed_inventory(entries: RVec<ObjectEntry>, excludes: &ExcludeMatcher) -
 /// remote ones listed through `provider`.
 pub fn inventory_of(
     location: &Location,
-    provider: &ProviderBox,
+    provider: &LoadedPlugin,
     excludes: &ExcludeMatcher,
 ) -> Result<Inventory> {
     match location {
         Location::Local { path } => local_inventory(Path::new(path.as_str()), excludes),
         Location::Remote { .. } => {
-            let entries = provider
-                .list(location)
-                .into_result()
-                .map_err(|e| from_plugin(format_args!("cannot list {location}"), e))?;
+            let entries = provider.list(location)?;
             Ok(listed_inventory(entries, excludes))
         }
     }
@@ -125,7 +121,7 @@ pub fn inventory_of(
 /// hashed: a changed object lists its content's MD5, an opaque ETag does
 /// not. Nothing doubtful, or a local directory: `true`, without a request.
 pub fn listed_md5s_are_content(
-    provider: &ProviderBox,
+    provider: &LoadedPlugin,
     location: &Location,
     listed: &Inventory,
     source: &Inventory,
@@ -150,18 +146,8 @@ pub fn listed_md5s_are_content(
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("checksum-probe");
     provider
-        .get(
-            location,
-            key.as_ref().into(),
-            file.to_string_lossy().as_ref().into(),
-        )
-        .into_result()
-        .map_err(|e| {
-            from_plugin(
-                format_args!("cannot read {key} from {location} to check what its ETag is"),
-                e,
-            )
-        })?;
+        .get(location, key, &file)
+        .context("cannot read an object to check what its ETag is")?;
     let content = Md5Digest::from(md5_file_digest(&file)?);
     Ok(listed[key].md5 == Some(content))
 }

@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stowage_core::provider::ProgressSink;
-use stowage_core::Progress;
+use stowage_plugin_api::provider::ProgressSink;
+use stowage_plugin_api::Progress;
 
 /// A progress bar that plugins report into.
 pub struct ProgressBarSink {

@@ -9,25 +9,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use stowage_core::loader::{load_module, new_provider};
-use stowage_core::{Location, PluginInfo, ProviderBox};
+use stowage_plugin_api::Location;
+use stowage_plugin_loader::load_library;
 
 use crate::exit::ConfigError;
+use crate::plugin::LoadedPlugin;
 use crate::plugins_file::{
     drop_in_dirs, find_drop_ins, plugin_search_dirs, resolve_library, PluginsFile,
 };
-
-/// A plugin whose library loaded and whose provider was built.
-pub struct LoadedPlugin {
-    /// Its name in `plugins.toml`.
-    pub name: String,
-    /// The library it came from.
-    pub library: PathBuf,
-    /// What the plugin says about itself.
-    pub info: PluginInfo,
-    /// The provider to call.
-    pub provider: ProviderBox,
-}
 
 /// One plugin, loaded or not.
 pub struct PluginSlot {
@@ -154,19 +143,20 @@ fn load_plugin(
     config: &str,
     verbose: bool,
 ) -> Result<LoadedPlugin, String> {
-    let module = load_module(library).map_err(|e| {
+    let module = load_library(library).map_err(|e| {
         if verbose && !e.details().is_empty() {
             format!("plugin {name}: {e}\n{}", e.details())
         } else {
             format!("plugin {name}: {e}")
         }
     })?;
-    let provider = new_provider(module, config).map_err(|e| format!("plugin {name}: {e}"))?;
-    let info = provider.describe();
-    Ok(LoadedPlugin {
-        name: name.to_string(),
-        library: library.to_path_buf(),
-        info,
+    let provider = module
+        .new_provider(config)
+        .map_err(|e| format!("plugin {name}: {e}"))?;
+    Ok(LoadedPlugin::new(
+        name,
+        library,
+        module.api_version.clone(),
         provider,
-    })
+    ))
 }

@@ -25,11 +25,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use stowage_core::abi_stable::std_types::RVec;
-use stowage_core::provider::progress_reporter;
-use stowage_core::{ActionKind, ErrorKind, ExcludeMatcher, Location, SyncOptions};
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::{ActionKind, ErrorKind, Location, SyncOptions};
 use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
 use crate::archive::read::{extract_component, read_files, read_outer, ArchiveIndex, Limits};
@@ -45,12 +44,12 @@ use crate::plan::{
     forget_listed_md5s, listed_inventory, listed_md5s_are_content, Fingerprint, Inventory, Key,
     PlannedObject, SyncPlan,
 };
-use crate::plugin_errors::from_plugin;
+use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::progress::ProgressBarSink;
-use crate::registry::{LoadedPlugin, Registry};
+use crate::registry::Registry;
 use crate::snapshots::snapshot_name;
 use crate::verify::{
-    same_version, to_rvec, verify_and_finish, FinishHooks, PlannedChanges, Verification,
+    owned_keys, same_version, verify_and_finish, FinishHooks, PlannedChanges, Verification,
 };
 
 /// What the snapshot before a restore holds.
@@ -390,15 +389,10 @@ struct Listing {
 /// instance); the restore will create it.
 fn list_bucket(component: &Component, plugin: &LoadedPlugin) -> Result<Listing> {
     let bucket = &component.bucket;
-    let (listing, exists) = match plugin.provider.list(bucket).into_result() {
+    let (listing, exists) = match plugin.list(bucket) {
         Ok(entries) => (entries, true),
-        Err(e) if e.kind == ErrorKind::BucketMissing => (RVec::new(), false),
-        Err(e) => {
-            return Err(from_plugin(
-                format_args!("component {}: cannot list {bucket}", component.name),
-                e,
-            ))
-        }
+        Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => (Vec::new(), false),
+        Err(e) => return Err(e.context(format!("component {}", component.name))),
     };
     let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
     Ok(Listing {
@@ -482,12 +476,8 @@ fn plan_component(
         exists: bucket_exists,
     } = target.listing.take().expect("planned once");
     let mut plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
-    let etags_are_md5s = listed_md5s_are_content(
-        &target.plugin.provider,
-        &bucket,
-        &bucket_inventory,
-        &target.inventory,
-    )?;
+    let etags_are_md5s =
+        listed_md5s_are_content(target.plugin, &bucket, &bucket_inventory, &target.inventory)?;
     if !etags_are_md5s {
         forget_listed_md5s(&mut bucket_inventory);
         plan =
@@ -790,12 +780,8 @@ impl RestoreRun<'_> {
         }
 
         let bucket = &target.component.bucket;
-        let provider = &target.plugin.provider;
         if !current.exists {
-            provider
-                .ensure_bucket(bucket)
-                .into_result()
-                .map_err(|e| from_plugin(format_args!("cannot create bucket {bucket}"), e))?;
+            target.plugin.ensure_bucket(bucket)?;
         }
         let source = Location::Local {
             path: staging.to_string_lossy().as_ref().into(),
@@ -811,7 +797,7 @@ impl RestoreRun<'_> {
         let matcher =
             ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
         let verification = verify_and_finish(
-            provider,
+            target.plugin,
             &source,
             bucket,
             &target.inventory,
@@ -855,18 +841,9 @@ impl RestoreRun<'_> {
             planned as u64,
             self.request.quiet,
         );
-        let report = target
-            .plugin
-            .provider
-            .sync(staging, bucket, &options, &progress_reporter(&bar))
-            .into_result();
+        let report = target.plugin.sync(staging, bucket, &options, &bar);
         bar.finish();
-        let report = report.map_err(|e| {
-            from_plugin(
-                format_args!("sync into {bucket} with plugin {}", target.plugin.name),
-                e,
-            )
-        })?;
+        let report = report.with_context(|| format!("plugin {}", target.plugin.name))?;
         let (mut objects, mut bytes) = (0, 0);
         for kind in [ActionKind::Upload, ActionKind::Copy] {
             objects += report.total(kind).objects;
@@ -892,30 +869,27 @@ impl RestoreRun<'_> {
             .tmp_bucket
             .as_ref()
             .expect("checked by check_rules");
-        let provider = &target.plugin.provider;
+        let plugin = target.plugin;
         let snapshot = self.free_snapshot_location(target, tmp)?;
         *snapshot_target = Some(snapshot.to_string());
         let copy = || {
-            provider.copy(
+            plugin.copy(
                 &target.component.bucket,
                 &snapshot,
-                &to_rvec(&plan.snapshot_keys),
+                &owned_keys(&plan.snapshot_keys),
             )
         };
         // The tmp bucket exists on every restore but the first, so it is
         // created only when a copy finds it missing (a check costs requests).
-        match copy().into_result() {
-            Err(e) if e.kind == ErrorKind::BucketMissing => {
+        match copy() {
+            Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => {
                 let _one_at_a_time = self.tmp_bucket_creation.lock().expect("not poisoned");
-                provider
-                    .ensure_bucket(tmp)
-                    .into_result()
-                    .map_err(|e| from_plugin(snapshot_context(target, &snapshot), e))?;
-                copy().into_result()
+                plugin.ensure_bucket(tmp)?;
+                copy()
             }
             other => other,
         }
-        .map_err(|e| from_plugin(snapshot_context(target, &snapshot), e))?;
+        .with_context(|| snapshot_context(target, &snapshot))?;
         Ok(Some(snapshot))
     }
 
@@ -923,15 +897,16 @@ impl RestoreRun<'_> {
     /// no snapshot: a restore run again within the same second never
     /// writes into the snapshot of the one before.
     fn free_snapshot_location(&self, target: &Target<'_>, tmp: &Location) -> Result<Location> {
-        let provider = &target.plugin.provider;
         let mut time = self.restore_time;
         loop {
             let candidate = snapshot_location(tmp, &target.component.name, time);
-            match provider.list(&candidate).into_result() {
+            match target.plugin.list(&candidate) {
                 Ok(objects) if !objects.is_empty() => time += 1,
                 Ok(_) => return Ok(candidate),
-                Err(e) if e.kind == ErrorKind::BucketMissing => return Ok(candidate),
-                Err(e) => return Err(from_plugin(snapshot_context(target, &candidate), e)),
+                Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => {
+                    return Ok(candidate)
+                }
+                Err(e) => return Err(e.context(snapshot_context(target, &candidate))),
             }
         }
     }
@@ -940,10 +915,8 @@ impl RestoreRun<'_> {
     fn list_snapshot(&self, target: &Target<'_>, snapshot: &Location) -> Result<Inventory> {
         let copied = target
             .plugin
-            .provider
             .list(snapshot)
-            .into_result()
-            .map_err(|e| from_plugin(snapshot_context(target, snapshot), e))?;
+            .with_context(|| snapshot_context(target, snapshot))?;
         let excludes =
             ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
         Ok(listed_inventory(copied, &excludes))

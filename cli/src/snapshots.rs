@@ -17,16 +17,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use stowage_core::{ErrorKind, Location};
+use stowage_plugin_api::{ErrorKind, Location};
 
 use crate::backup_store::BackupStore;
 use crate::config::{valid_component_name, Settings};
 use crate::exit::{ConfigError, Refused};
 use crate::lock::running_restore;
-use crate::plugin_errors::from_plugin;
-use crate::registry::{LoadedPlugin, Registry};
+use crate::plugin::{plugin_error_kind, LoadedPlugin};
+use crate::registry::Registry;
 use crate::unix_time::{now, rfc3339};
-use crate::verify::to_rvec;
+use crate::verify::owned_keys;
 
 /// One snapshot: the objects below `<tmp bucket>/<component>.<unix-ts>/`.
 #[derive(Clone, Debug, Serialize)]
@@ -100,15 +100,12 @@ impl<'r> TmpBucket<'r> {
     /// The snapshots in it of the components `only` names (all when
     /// empty), newest first. A tmp bucket that does not exist holds none.
     pub fn snapshots(&self, only: &[String]) -> Result<Vec<Snapshot>> {
-        let entries = match self.plugin.provider.list(&self.location).into_result() {
+        let entries = match self.plugin.list(&self.location) {
             Ok(entries) => entries,
-            Err(e) if e.kind == ErrorKind::BucketMissing => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(from_plugin(
-                    format_args!("cannot list the tmp bucket {}", self.location),
-                    e,
-                ))
+            Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => {
+                return Ok(Vec::new())
             }
+            Err(e) => return Err(e.context("cannot list the tmp bucket")),
         };
         let mut found: BTreeMap<(u64, String), Snapshot> = BTreeMap::new();
         for entry in entries {
@@ -123,7 +120,7 @@ impl<'r> TmpBucket<'r> {
                 .or_insert_with(|| self.empty_snapshot(component, timestamp));
             snapshot.objects += 1;
             snapshot.bytes += entry.size;
-            snapshot.keys.push(entry.key.into_string());
+            snapshot.keys.push(entry.key);
         }
         Ok(found.into_values().rev().collect())
     }
@@ -146,17 +143,10 @@ impl<'r> TmpBucket<'r> {
     /// Deletes every object of `snapshots` through the plugin, then lists
     /// the tmp bucket again: an error names any snapshot still there.
     fn delete(&self, snapshots: &[&Snapshot]) -> Result<()> {
-        let keys = to_rvec(snapshots.iter().flat_map(|s| &s.keys));
+        let keys = owned_keys(snapshots.iter().flat_map(|s| &s.keys));
         self.plugin
-            .provider
             .delete(&self.location, &keys)
-            .into_result()
-            .map_err(|e| {
-                from_plugin(
-                    format_args!("cannot delete snapshots from {}", self.location),
-                    e,
-                )
-            })?;
+            .context("cannot delete snapshots")?;
         let pruned: BTreeSet<String> = snapshots.iter().map(|s| s.name()).collect();
         let left: Vec<String> = self
             .snapshots(&[])?

@@ -2,14 +2,14 @@
 //! delete), then verify, repair and delete what the plan named — and only
 //! what is still as the plan found it (see [`crate::verify`]).
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use stowage_core::{ExcludeMatcher, Location, ProgressReporter, SyncOptions, SyncReport};
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::{Location, ProgressSink, SyncOptions, SyncReport};
 
 use crate::exit::Refused;
 use crate::plan::{forget_listed_md5s, inventory_of, listed_md5s_are_content, Inventory, SyncPlan};
-use crate::plugin_errors::from_plugin;
-use crate::registry::LoadedPlugin;
+use crate::plugin::LoadedPlugin;
 use crate::verify::{verify_and_finish, FinishHooks, PlannedChanges, Verification};
 
 /// What a sync decided, did and proved.
@@ -29,10 +29,10 @@ pub fn run_sync(
     source: &Location,
     destination: &Location,
     options: &SyncOptions,
-    progress: &ProgressReporter<'_>,
+    progress: &dyn ProgressSink,
 ) -> Result<SyncOutcome> {
     let excludes = ExcludeMatcher::new(&options.excludes).map_err(|e| anyhow!(e))?;
-    let source_inventory = inventory_of(source, &plugin.provider, &excludes)?;
+    let source_inventory = inventory_of(source, plugin, &excludes)?;
     run_sync_from(
         plugin,
         source,
@@ -50,7 +50,7 @@ fn run_sync_from(
     source_inventory: &Inventory,
     destination: &Location,
     options: &SyncOptions,
-    progress: &ProgressReporter<'_>,
+    progress: &dyn ProgressSink,
 ) -> Result<SyncOutcome> {
     if source.remote().is_none() && destination.remote().is_none() {
         bail!("cannot sync two local directories: one side must be a bucket URL");
@@ -60,10 +60,10 @@ fn run_sync_from(
         Location::Local { path } if !std::path::Path::new(path.as_str()).exists() => {
             Inventory::new()
         }
-        _ => inventory_of(destination, &plugin.provider, &excludes)?,
+        _ => inventory_of(destination, plugin, &excludes)?,
     };
     let listed_md5s = listed_md5s_are_content(
-        &plugin.provider,
+        plugin,
         destination,
         &destination_inventory,
         source_inventory,
@@ -75,7 +75,7 @@ fn run_sync_from(
     if !listed_md5s {
         plan = plan.transferring_the_doubtful();
     }
-    if let Some(max) = options.max_deletes.into_option() {
+    if let Some(max) = options.max_deletes {
         if plan.delete.len() as u64 > max {
             return Err(Refused(format!(
                 "sync would delete {} objects from {destination}, more than --max-delete {max}; nothing was changed",
@@ -99,17 +99,10 @@ fn run_sync_from(
         ..options.clone()
     };
     let report = plugin
-        .provider
         .sync(source, destination, &transfer_only, progress)
-        .into_result()
-        .map_err(|e| {
-            from_plugin(
-                format_args!("sync {source} -> {destination} with plugin {}", plugin.name),
-                e,
-            )
-        })?;
+        .with_context(|| format!("plugin {}", plugin.name))?;
     let verification = verify_and_finish(
-        &plugin.provider,
+        plugin,
         source,
         destination,
         source_inventory,

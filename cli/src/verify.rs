@@ -19,16 +19,17 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use stowage_core::abi_stable::std_types::{RString, RVec};
-use stowage_core::{ExcludeMatcher, Location, ProviderBox};
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::Location;
 use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
 use crate::plan::{
     compare, forget_listed_md5s, inventory_of, listed_md5s_are_content, Comparison, Fingerprint,
     Inventory, Key, SyncPlan,
 };
+use crate::plugin::LoadedPlugin;
 
 /// What verification found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -194,7 +195,7 @@ impl FinishHooks<'_> {
 /// Repaired objects that still differ, and deleted ones still there
 /// unchanged, fail the call.
 pub fn verify_and_finish(
-    provider: &ProviderBox,
+    provider: &LoadedPlugin,
     source: &Location,
     destination: &Location,
     source_inventory: &Inventory,
@@ -292,7 +293,7 @@ pub fn verify_and_finish(
 }
 
 fn transfer_again(
-    provider: &ProviderBox,
+    provider: &LoadedPlugin,
     source: &Location,
     destination: &Location,
     keys: &[Key],
@@ -301,11 +302,9 @@ fn transfer_again(
         (Location::Local { path }, Location::Remote { .. }) => {
             for key in keys {
                 let file = Path::new(path.as_str()).join(key_to_relative_path(key)?);
-                let file = file.to_string_lossy();
                 provider
-                    .put(file.as_ref().into(), destination, key.as_ref().into())
-                    .into_result()
-                    .map_err(|e| anyhow!("repair upload of {key} failed: {e}"))?;
+                    .put(&file, destination, key)
+                    .context("repairing the upload")?;
             }
         }
         (Location::Remote { .. }, Location::Local { path }) => {
@@ -314,19 +313,16 @@ fn transfer_again(
                 if let Some(parent) = file.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                let file = file.to_string_lossy();
                 provider
-                    .get(source, key.as_ref().into(), file.as_ref().into())
-                    .into_result()
-                    .map_err(|e| anyhow!("repair download of {key} failed: {e}"))?;
+                    .get(source, key, &file)
+                    .context("repairing the download")?;
             }
         }
         (Location::Remote { .. }, Location::Remote { .. }) => {
             if !keys.is_empty() {
                 provider
-                    .copy(source, destination, &to_rvec(keys))
-                    .into_result()
-                    .map_err(|e| anyhow!("repair copy into {destination} failed: {e}"))?;
+                    .copy(source, destination, &owned_keys(keys))
+                    .context("repairing the copy")?;
             }
         }
         (Location::Local { .. }, Location::Local { .. }) => {
@@ -336,7 +332,7 @@ fn transfer_again(
     Ok(())
 }
 
-fn remove(provider: &ProviderBox, destination: &Location, keys: &[Key]) -> Result<()> {
+fn remove(provider: &LoadedPlugin, destination: &Location, keys: &[Key]) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -348,20 +344,15 @@ fn remove(provider: &ProviderBox, destination: &Location, keys: &[Key]) -> Resul
             }
         }
         Location::Remote { .. } => {
-            provider
-                .delete(destination, &to_rvec(keys))
-                .into_result()
-                .map_err(|e| anyhow!("deleting from {destination} failed: {e}"))?;
+            provider.delete(destination, &owned_keys(keys))?;
         }
     }
     Ok(())
 }
 
-/// Keys as the FFI vector the provider calls take.
-pub fn to_rvec<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> RVec<RString> {
-    keys.into_iter()
-        .map(|k| RString::from(k.as_ref()))
-        .collect()
+/// Keys as the owned strings the provider calls take.
+pub fn owned_keys<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> Vec<String> {
+    keys.into_iter().map(|k| k.as_ref().to_string()).collect()
 }
 
 #[cfg(test)]

@@ -240,7 +240,7 @@ fn a_tool_that_stalls_is_killed_and_the_restore_fails_in_one_line_releasing_its_
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     let wrapper = hanging.bin.path().join("s3cmd");
     assert!(
-        stderr.starts_with("error: restore failed for uploads; uploads: sync into ")
+        stderr.starts_with("error: restore failed for uploads; uploads: plugin s3cmd: cannot sync ")
             && stderr.contains(&format!(
                 "{} stalled: no output for 2 s during `sync`; killed it (raise stall_timeout of plugin s3cmd in plugins.toml, or STOWAGE_STALL_TIMEOUT)",
                 wrapper.display()

@@ -9,27 +9,25 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use abi_stable::std_types::RResult;
-
 use crate::types::{ErrorKind, PluginError};
 
 /// Runs `body`, returning its result, or an error if it panicked.
 ///
 /// ```
-/// # use stowage_core::{guard::guard, ErrorKind};
+/// # use stowage_plugin_api::{guard::guard, ErrorKind};
 /// let r = guard::<u32>(|| panic!("boom"));
 /// assert_eq!(r.unwrap_err().kind, ErrorKind::Panicked);
 /// ```
-pub fn guard<T>(body: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, PluginError> {
+pub fn guard<T>(body: impl FnOnce() -> Result<T, PluginError>) -> Result<T, PluginError> {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(result) => result.into(),
+        Ok(result) => result,
         Err(payload) => {
             let what = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string panic payload".to_string());
-            RResult::RErr(PluginError::new(
+            Err(PluginError::new(
                 ErrorKind::Panicked,
                 format!("the plugin panicked: {what}"),
             ))

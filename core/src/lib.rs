@@ -1,4 +1,4 @@
-//! # stowage-core — the plugin boundary
+//! # stowage-plugin-api — the plugin boundary
 //!
 //! Stowage backs up object-storage buckets into archives and restores them by
 //! sync. Every storage provider (the local filesystem, s3cmd, aws, gsutil, and
@@ -6,16 +6,16 @@
 //! binary loads at run time. This crate is everything that crosses that
 //! boundary, and nothing else:
 //!
-//! - [`provider`]: the interface a plugin implements ([`StorageProvider`]), the
-//!   root module every plugin library exports ([`PluginModule`]) and the
-//!   [`export_plugin!`] macro that writes that export for you. **Start here.**
-//! - [`types`]: the FFI-safe values that travel through the interface.
-//! - [`exclude`]: what an exclude glob means, shared by the host and plugins.
+//! - [`provider`]: the interface a plugin implements ([`StorageProvider`]),
+//!   in plain Rust. **Start here.**
+//! - [`types`]: the values that travel through it.
+//! - [`export_plugin!`]: the one line that exports a plugin's root module.
 //! - [`guard`]: the panic guard every entry point runs inside.
-//! - [`loader`]: how the host loads a library and turns every failure into
-//!   one line a user can act on.
-//! - [`legacy`]: the interface of earlier releases, so plugins built
-//!   against them still load.
+//! - [`ffi`]: the FFI-safe mirrors of the types, the trait objects and the
+//!   root module that actually cross; the conversions both ways. No plugin
+//!   needs it.
+//!
+//! Loading a library is the host's job (the `stowage-plugin-loader` crate).
 //!
 //! ## The contract
 //!
@@ -29,8 +29,7 @@
 //!
 //! **Ownership.** Arguments are borrowed for the duration of the call; the
 //! plugin copies what it wants to keep. Return values are owned by the host
-//! once returned (`RString`, `RVec` free themselves through their own vtable,
-//! so it does not matter which side allocated them).
+//! once returned.
 //!
 //! **Errors.** A method returns [`PluginError`]: an [`ErrorKind`] the host can
 //! act on (tool missing, bucket missing, credentials refused, ...) and a
@@ -46,37 +45,35 @@
 //! report: credentials reach tools through their own config files or
 //! environment.
 //!
-//! ## How the ABI evolves
+//! ## How the API evolves
 //!
-//! The version of this crate *is* the ABI version. The loader refuses a
-//! library built against another `0.MINOR` of `stowage-core` with one line
-//! saying so, and then checks the layout of every type reachable from the
-//! root module (abi_stable does this), so a plugin built against an
-//! incompatible core is refused, never called.
+//! This crate is versioned on its own, and its version *is* the API version
+//! a plugin is built against (recorded in the library's root module). The
+//! host loads a plugin built against any 1.x API, older or newer than its
+//! own, and refuses another major with one line naming both versions. It
+//! also loads plugins built against stowage-core 0.1, the API before 1.0.
 //!
-//! - A patch release (`0.1.x`) changes no type that crosses the boundary.
-//! - New operations are added after the last prefix field of [`Provider`]
-//!   (`ensure_bucket`), always with a default, so plugins written earlier
-//!   compile unchanged (`create_if_absent` and `conditional_create` came
-//!   so). abi_stable loads a library with *more* methods than the host
-//!   knows, but refuses one with fewer, so the interface of each earlier
-//!   release stays in [`legacy`] and the [`loader`] falls back to it: a
-//!   plugin built before an addition still loads, and the host answers the
-//!   added methods with their defaults.
-//! - Changing or removing anything else is a new minor version, done rarely
-//!   and on purpose, and listed in the changelog.
+//! - **Additive (a minor release, 1.x):** a new provider method after the
+//!   last one, with a default body, so that plugins written earlier compile
+//!   unchanged; a new variant of a growing enum ([`ErrorKind`],
+//!   [`ActionKind`], [`CompareMode`], [`ConfigKind`]); a new type. abi_stable
+//!   loads a library with *more* methods than the host knows but refuses one
+//!   with fewer, so each minor release keeps the previous vtable and the
+//!   host's loader falls back to it, answering the newer methods with their
+//!   defaults.
+//! - **Breaking (a major release):** changing or removing a method, a field
+//!   of a type that travels by value, or the meaning of a value.
+//! - A patch release changes nothing that crosses the boundary.
+//!
+//! A host keeps loading the plugins of every earlier minor of its major,
+//! and of the previous major for at least one major release.
 
-pub mod exclude;
+pub mod ffi;
 pub mod guard;
-pub mod legacy;
-pub mod loader;
 pub mod provider;
 pub mod types;
 
-pub use exclude::ExcludeMatcher;
-pub use provider::{
-    PluginModule, PluginModuleRef, ProgressReporter, Provider, ProviderBox, StorageProvider,
-};
+pub use provider::{IgnoreProgress, ProgressSink, StorageProvider};
 pub use types::*;
 
 /// Re-exported so plugin crates use the same abi_stable as the core they build against.

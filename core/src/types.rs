@@ -1,14 +1,12 @@
-//! The FFI-safe values that cross the plugin boundary.
+//! The values a provider takes and returns: plain Rust (`String`, `Vec`,
+//! `Option`), as both the plugin and the host see them.
 //!
-//! Every type here is `#[repr(C)]` (or `#[repr(u8)]`) and derives
-//! [`StableAbi`], so the loader can check that a plugin and the host agree on
-//! its layout before any call is made. Strings and vectors are abi_stable's
-//! `RString` / `RVec`; convert with `.into()` and `.as_str()`.
+//! They never cross the boundary themselves: [`crate::ffi`] holds their
+//! FFI-safe mirrors and converts, moving buffers rather than copying them.
+//! Enums that may grow are `#[non_exhaustive]`: match them with a `_` arm.
 
 use std::fmt;
 
-use abi_stable::std_types::{ROption, RString, RVec};
-use abi_stable::StableAbi;
 use serde::Serialize;
 
 /// Where objects live: a directory on this machine, or a remote bucket URL.
@@ -18,18 +16,17 @@ use serde::Serialize;
 /// `file:///srv/buckets/uploads`, whose "bucket" part is empty and whose
 /// prefix is the directory). Object keys are always relative to the
 /// location, with `/` as separator.
-#[repr(u8)]
-#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Location {
     /// A directory on this machine (the staging area of a backup or restore).
     Local {
         /// Path of the directory.
-        path: RString,
+        path: String,
     },
     /// A bucket, or a prefix inside one, served by a plugin.
     Remote {
         /// The URL, normalised: no trailing `/`.
-        url: RString,
+        url: String,
     },
 }
 
@@ -38,16 +35,18 @@ impl Location {
     /// everything else is a local path.
     ///
     /// ```
-    /// # use stowage_core::Location;
+    /// # use stowage_plugin_api::Location;
     /// assert_eq!(Location::parse("s3://b/p/").to_string(), "s3://b/p");
     /// assert!(matches!(Location::parse("./staging"), Location::Local { .. }));
     /// ```
     pub fn parse(text: &str) -> Location {
         match RemoteUrl::parse(text) {
             Some(url) => Location::Remote {
-                url: url.to_string().into(),
+                url: url.to_string(),
             },
-            None => Location::Local { path: text.into() },
+            None => Location::Local {
+                path: text.to_string(),
+            },
         }
     }
 
@@ -70,11 +69,10 @@ impl Location {
         let child = child.trim_matches('/');
         match self {
             Location::Local { path } => Location::Local {
-                path: std::path::Path::new(path.as_str())
+                path: std::path::Path::new(path)
                     .join(child)
                     .to_string_lossy()
-                    .into_owned()
-                    .into(),
+                    .into_owned(),
             },
             Location::Remote { url } => Location::parse(&format!("{url}/{child}")),
         }
@@ -159,26 +157,27 @@ impl fmt::Display for RemoteUrl {
 }
 
 /// One object as a listing reports it.
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ObjectEntry {
     /// Key relative to the listed location, `/`-separated.
-    pub key: RString,
+    pub key: String,
     /// Size in bytes.
     pub size: u64,
     /// Lowercase hex MD5 of the content, only when the provider knows it is
     /// the content's MD5 (not a multipart ETag).
-    pub md5: ROption<RString>,
+    pub md5: Option<String>,
     /// The provider's raw ETag (quotes removed), when it has one; a
     /// multipart upload's ETag looks like `<hex>-<parts>`.
-    pub etag: ROption<RString>,
+    pub etag: Option<String>,
     /// Last modification, in seconds since the Unix epoch, when known.
-    pub last_modified: ROption<i64>,
+    pub last_modified: Option<i64>,
 }
 
-/// How a sync decides that an object is unchanged.
-#[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// How a sync decides that an object is unchanged. May grow: a plugin
+/// answers a mode it does not know with an error of kind `InvalidInput`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CompareMode {
     /// Same size and same MD5. The only mode that is always right.
     Checksum,
@@ -189,15 +188,14 @@ pub enum CompareMode {
 }
 
 /// What a sync is asked to do beyond copying new and changed objects.
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SyncOptions {
     /// Delete destination objects that are not in the source (excluded keys
     /// are never deleted).
     pub delete: bool,
     /// Globs relative to the sync root; see [`crate::ExcludeMatcher`] for
     /// their meaning. Excluded keys are neither transferred nor deleted.
-    pub excludes: RVec<RString>,
+    pub excludes: Vec<String>,
     /// Report the actions without performing any.
     pub dry_run: bool,
     /// How unchanged objects are recognised.
@@ -205,26 +203,26 @@ pub struct SyncOptions {
     /// Parallel transfers; 0 lets the plugin choose.
     pub parallelism: u32,
     /// Refuse, before deleting anything, a sync that would delete more objects.
-    pub max_deletes: ROption<u64>,
+    pub max_deletes: Option<u64>,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             delete: false,
-            excludes: RVec::new(),
+            excludes: Vec::new(),
             dry_run: false,
             compare: CompareMode::Checksum,
             parallelism: 0,
-            max_deletes: ROption::RNone,
+            max_deletes: None,
         }
     }
 }
 
-/// What happened (or, in a dry run, would happen) to one object.
-#[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// What happened (or, in a dry run, would happen) to one object. May grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ActionKind {
     /// Local file → bucket.
     Upload,
@@ -236,27 +234,28 @@ pub enum ActionKind {
     Delete,
     /// Left alone because it was already up to date.
     Skip,
+    /// An action of a kind added to the API after this host was built, as
+    /// the host sees it. Plugins never report it.
+    Other,
 }
 
 /// One entry of a [`SyncReport`].
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SyncAction {
     /// What was done.
     pub kind: ActionKind,
     /// Key relative to the sync root.
-    pub key: RString,
+    pub key: String,
     /// Bytes moved (the object's size; 0 for deletes).
     pub bytes: u64,
 }
 
 /// Every action a sync, copy or delete took, in no particular order.
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
     /// One entry per object acted on; skipped objects are listed when the
     /// provider knows them.
-    pub actions: RVec<SyncAction>,
+    pub actions: Vec<SyncAction>,
 }
 
 /// Counts and bytes of one kind of action.
@@ -271,13 +270,11 @@ pub struct ActionTotal {
 impl SyncReport {
     /// A report holding `actions`.
     pub fn new(actions: Vec<SyncAction>) -> Self {
-        SyncReport {
-            actions: actions.into(),
-        }
+        SyncReport { actions }
     }
 
     /// Adds one action.
-    pub fn push(&mut self, kind: ActionKind, key: impl Into<RString>, bytes: u64) {
+    pub fn push(&mut self, kind: ActionKind, key: impl Into<String>, bytes: u64) {
         self.actions.push(SyncAction {
             kind,
             key: key.into(),
@@ -310,92 +307,145 @@ impl SyncReport {
 }
 
 /// A progress update a plugin sends while it works.
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Objects finished so far in this call.
     pub objects_done: u64,
     /// Bytes finished so far in this call.
     pub bytes_done: u64,
     /// The key being worked on now (may be empty).
-    pub current_key: RString,
-}
-
-/// What a provider can do, as data: the host reads it to choose a strategy
-/// instead of calling and failing.
-///
-/// Its layout is frozen: it travels by value inside [`PluginInfo`], and
-/// abi_stable can extend only prefix types, so a new field would make
-/// every earlier plugin fail to load. Capabilities added later are
-/// provider methods with a default, after the last prefix field (see
-/// [`crate::StorageProvider::conditional_create`]).
-#[repr(C)]
-#[derive(StableAbi, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Capabilities {
-    /// `copy` runs inside the provider (no bytes through this machine).
-    pub server_side_copy: bool,
-    /// `sync` accepts two remote locations.
-    pub remote_to_remote_sync: bool,
-    /// `list` reports content MD5s for objects uploaded in one part.
-    pub listing_md5: bool,
-    /// A dry-run sync reports the plan the tool itself would carry out.
-    pub native_dry_run: bool,
+    pub current_key: String,
 }
 
 /// Who a plugin is: shown by `stowage plugins`.
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PluginInfo {
     /// Short name, as used in `plugins.toml` (`fs`, `s3cmd`, ...).
-    pub name: RString,
+    pub name: String,
     /// The plugin's own version.
-    pub version: RString,
+    pub version: String,
     /// One sentence on what it is.
-    pub description: RString,
-    /// The external program it drives, if any (`s3cmd`, `aws`, `gsutil`).
-    pub tool: ROption<RString>,
+    pub description: String,
+    /// The external program it drives, if any (`s3cmd`, `aws`, `gsutil`);
+    /// `None` for a plugin that talks to its store itself.
+    pub tool: Option<String>,
     /// URL schemes it serves (`s3`, `gs`, `file`).
-    pub schemes: RVec<RString>,
-    /// What it can do.
-    pub capabilities: Capabilities,
+    pub schemes: Vec<String>,
+    /// Every key its table in `plugins.toml` may hold. The host refuses a
+    /// key not listed here (naming the closest one) and never shows the
+    /// value of a key marked secret.
+    pub options: Vec<ConfigKey>,
 }
 
 impl PluginInfo {
     /// A plugin called `name` at `version`, driving `tool` (`None` for a
-    /// native one), serving `schemes`.
+    /// native one), serving `schemes`, taking the config keys `options`.
     pub fn new(
         name: &str,
         version: &str,
         description: &str,
         tool: Option<&str>,
         schemes: &[&str],
-        capabilities: Capabilities,
+        options: Vec<ConfigKey>,
     ) -> PluginInfo {
         PluginInfo {
-            name: name.into(),
-            version: version.into(),
-            description: description.into(),
-            tool: tool.map(RString::from).into(),
-            schemes: schemes.iter().map(|s| RString::from(*s)).collect(),
-            capabilities,
+            name: name.to_string(),
+            version: version.to_string(),
+            description: description.to_string(),
+            tool: tool.map(str::to_string),
+            schemes: schemes.iter().map(|s| s.to_string()).collect(),
+            options,
         }
     }
 }
 
-/// The answer of a successful [`crate::StorageProvider::check`].
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ToolStatus {
-    /// The external tool's version as it reports it, if the plugin drives one.
-    pub tool_version: ROption<RString>,
-    /// Where the provider talks to (endpoint, or directory root), for display.
-    pub endpoint: RString,
+/// One key a plugin's table in `plugins.toml` may hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigKey {
+    /// The key, as written in the table (`endpoint`, `config_file`).
+    pub name: String,
+    /// What its value is.
+    pub kind: ConfigKind,
+    /// The value used when the key is absent, as the user would write it;
+    /// `None` when there is none (the key is optional or required).
+    pub default: Option<String>,
+    /// One sentence for `stowage plugins --verbose`.
+    pub help: String,
+    /// Its value is a credential: never shown, logged or reported.
+    pub secret: bool,
 }
 
-/// Why a provider call failed, as something the host can act on.
-#[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+impl ConfigKey {
+    /// A key called `name` of `kind`, explained by `help`; no default, not secret.
+    pub fn new(name: &str, kind: ConfigKind, help: &str) -> ConfigKey {
+        ConfigKey {
+            name: name.to_string(),
+            kind,
+            default: None,
+            help: help.to_string(),
+            secret: false,
+        }
+    }
+
+    /// The same key with `default` as its value when absent.
+    pub fn default(mut self, default: &str) -> ConfigKey {
+        self.default = Some(default.to_string());
+        self
+    }
+
+    /// The same key, marked as holding a credential.
+    pub fn secret(mut self) -> ConfigKey {
+        self.secret = true;
+        self
+    }
+}
+
+/// What a config key's value is. May grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConfigKind {
+    /// Any text.
+    String,
+    /// A path on this machine (`~` is expanded).
+    Path,
+    /// A whole number.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+    /// A list of texts.
+    StringList,
+    /// A table of texts (environment variables, headers).
+    Table,
+}
+
+impl fmt::Display for ConfigKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigKind::String => "string",
+            ConfigKind::Path => "path",
+            ConfigKind::Integer => "integer",
+            ConfigKind::Boolean => "boolean",
+            ConfigKind::StringList => "list of strings",
+            ConfigKind::Table => "table",
+        })
+    }
+}
+
+/// The answer of a successful [`crate::StorageProvider::check`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ToolStatus {
+    /// The external tool's version as it reports it, if the plugin drives one.
+    pub tool_version: Option<String>,
+    /// Where the provider talks to (endpoint, or directory root), for display.
+    pub endpoint: String,
+}
+
+/// Why a provider call failed, as something the host can act on. May
+/// grow: a kind the host does not know reaches it as `Other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The plugin's configuration table is wrong.
     Config,
@@ -422,13 +472,12 @@ pub enum ErrorKind {
 }
 
 /// An error from a plugin: a kind and a one-line message.
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PluginError {
     /// What went wrong, for the host.
     pub kind: ErrorKind,
     /// What went wrong, for a user: one line, no credentials.
-    pub message: RString,
+    pub message: String,
 }
 
 impl PluginError {
@@ -443,7 +492,7 @@ impl PluginError {
             .join(" | ");
         PluginError {
             kind,
-            message: one_line.into(),
+            message: one_line,
         }
     }
 }
@@ -486,7 +535,7 @@ mod tests {
         assert_eq!(
             Location::parse("/var/backups"),
             Location::Local {
-                path: "/var/backups".into()
+                path: "/var/backups".to_string()
             }
         );
         assert_eq!(Location::parse("C:/x").scheme(), None);
@@ -495,6 +544,6 @@ mod tests {
     #[test]
     fn error_messages_are_folded_into_one_line() {
         let e = PluginError::new(ErrorKind::ToolFailed, "first\n\n  second  \n");
-        assert_eq!(e.message.as_str(), "first | second");
+        assert_eq!(e.message, "first | second");
     }
 }

@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
+use stowage::plugin::LoadedPlugin;
 use stowage::plugins_file::PluginsFile;
-use stowage::registry::{LoadedPlugin, Registry};
+use stowage::registry::Registry;
 use stowage::sync::{run_sync, SyncOutcome};
-use stowage_core::loader::{load_module, new_provider};
-use stowage_core::provider::ignore_progress;
-use stowage_core::{Location, SyncOptions};
+use stowage_plugin_api::IgnoreProgress;
+use stowage_plugin_api::{Location, SyncOptions};
+use stowage_plugin_loader::load_library;
 
 use crate::scratch::{BucketToolStores, ScratchStore, ScratchStores};
 
@@ -24,16 +25,11 @@ pub struct Harness {
 impl Harness {
     /// Loads the library at `library` with the plugin config `config` (TOML).
     pub fn load(library: &Path, config: &str, stores: Box<dyn ScratchStores>) -> Result<Harness> {
-        let module = load_module(library)?;
-        let provider = new_provider(module, config)?;
-        let info = provider.describe();
+        let module = load_library(library)?;
+        let provider = module.new_provider(config)?;
+        let name = provider.describe().name;
         Ok(Harness {
-            plugin: LoadedPlugin {
-                name: info.name.to_string(),
-                library: library.to_path_buf(),
-                info,
-                provider,
-            },
+            plugin: LoadedPlugin::new(&name, library, module.api_version.clone(), provider),
             config: config.to_string(),
             stores,
         })
@@ -76,13 +72,7 @@ impl Harness {
         destination: &Location,
         options: &SyncOptions,
     ) -> Result<SyncOutcome> {
-        run_sync(
-            &self.plugin,
-            source,
-            destination,
-            options,
-            &ignore_progress(),
-        )
+        run_sync(&self.plugin, source, destination, options, &IgnoreProgress)
     }
 }
 

@@ -22,7 +22,7 @@ use stowage::restore::{
     SnapshotMode,
 };
 use stowage::snapshots::{PrunePlan, PruneRequest, PruneRules, TmpBucket};
-use stowage_core::Location;
+use stowage_plugin_api::Location;
 
 use crate::data::{content, LocalTree};
 use crate::harness::Harness;

@@ -13,7 +13,7 @@ use stowage_conformance::scratch::{ScratchStore, ScratchStores};
 use stowage_conformance::{
     built_library, infrastructure_missing, BucketToolStores, LocalDirStores,
 };
-use stowage_core::Location;
+use stowage_plugin_api::Location;
 
 fn settings(bucket: &dyn ScratchStore, destination: &str, staging: &std::path::Path) -> Settings {
     Settings {

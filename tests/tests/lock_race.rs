@@ -26,7 +26,7 @@ use stowage_conformance::restore_scenarios::{
 use stowage_conformance::{
     built_library, run_scenario, s3_test_endpoint, s3_tool_harness, Harness, LocalDirStores,
 };
-use stowage_core::Location;
+use stowage_plugin_api::Location;
 use stowage_test_proxy::{FaultConfig, Proxy};
 
 /// How many restores race.
@@ -205,7 +205,7 @@ fn s3cmd_without_conditional_create() -> Option<Harness> {
         &s3_test_endpoint()?,
         "conditional_create = false\n",
     )?;
-    assert!(!h.plugin.provider.conditional_create());
+    assert!(!h.plugin.conditional_create());
     Some(h)
 }
 

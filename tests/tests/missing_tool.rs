@@ -6,7 +6,7 @@ use std::path::Path;
 use stowage::plugins_file::PluginsFile;
 use stowage::registry::Registry;
 use stowage_conformance::infrastructure_missing;
-use stowage_core::ErrorKind;
+use stowage_plugin_api::ErrorKind;
 
 #[test]
 fn a_plugin_whose_tool_is_missing_says_so_and_the_others_work() {
@@ -47,13 +47,7 @@ fn a_plugin_whose_tool_is_missing_says_so_and_the_others_work() {
     .unwrap();
     let registry = Registry::load(&PluginsFile::read(&plugins).unwrap(), false);
 
-    let aws = registry
-        .get("aws")
-        .unwrap()
-        .provider
-        .check()
-        .into_result()
-        .unwrap_err();
+    let aws = registry.get("aws").unwrap().provider().check().unwrap_err();
     assert_eq!(aws.kind, ErrorKind::ToolMissing);
     assert!(
         aws.message
@@ -63,12 +57,7 @@ fn a_plugin_whose_tool_is_missing_says_so_and_the_others_work() {
     );
     assert!(!aws.message.contains('\n'));
 
-    let s3cmd = registry
-        .get("s3cmd")
-        .unwrap()
-        .provider
-        .check()
-        .into_result();
+    let s3cmd = registry.get("s3cmd").unwrap().provider().check();
     let version = s3cmd.expect("s3cmd still works").tool_version.unwrap();
     assert!(version.starts_with("2."), "{version}");
 }

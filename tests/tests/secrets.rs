@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::{built_library, infrastructure_missing, BucketToolStores, Harness};
-use stowage_core::{Location, SyncOptions};
+use stowage_plugin_api::{Location, SyncOptions};
 
 /// The S3 test secret, or `None` (skip, or fail under CI) without the test server.
 fn secret() -> Option<String> {
@@ -112,12 +112,7 @@ fn assert_no_secret_leaks(harness: Harness, tool: &str, secret: &str) {
     }
     assert!(!report.contains(secret), "the secret is in the report");
     let missing = Location::parse("s3://stowage-no-such-bucket-for-secrets");
-    let error = harness
-        .plugin
-        .provider
-        .list(&missing)
-        .into_result()
-        .unwrap_err();
+    let error = harness.plugin.provider().list(&missing).unwrap_err();
     assert!(
         !error.message.contains(secret),
         "the secret is in an error: {}",

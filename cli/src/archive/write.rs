@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use md5::{Digest, Md5};
-use stowage_core::ExcludeMatcher;
+use stowage_exclude::ExcludeMatcher;
 use stowage_plugin_support::local_tree::{walk, write_atomically};
 
 use crate::archive::rsyncable::RsyncableGzWriter;

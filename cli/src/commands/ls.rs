@@ -2,9 +2,8 @@
 
 use anyhow::Result;
 use clap::Args;
-use stowage_core::Location;
+use stowage_plugin_api::Location;
 
-use crate::plugin_errors::from_plugin;
 use crate::registry::Registry;
 
 /// Arguments of `stowage ls`.
@@ -21,11 +20,7 @@ pub struct LsArgs {
 pub fn run(registry: &Registry, args: &LsArgs, json: bool) -> Result<()> {
     let location = Location::parse(&args.url);
     let plugin = registry.for_location(&location, args.plugin.as_deref())?;
-    let entries = plugin
-        .provider
-        .list(&location)
-        .into_result()
-        .map_err(|e| from_plugin(format_args!("cannot list {location}"), e))?;
+    let entries = plugin.list(&location)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use stowage_core::PluginInfo;
+use stowage_plugin_api::PluginInfo;
 
 use crate::registry::{PluginSlot, Registry};
 
@@ -32,13 +32,13 @@ fn row(slot: &PluginSlot) -> PluginRow {
         Err(problem) => row.problem = Some(problem.clone()),
         Ok(plugin) => {
             row.info = Some(plugin.info.clone());
-            match plugin.provider.check().into_result() {
+            match plugin.check() {
                 Ok(status) => {
                     row.ok = true;
-                    row.tool_version = status.tool_version.into_option().map(|v| v.into_string());
-                    row.endpoint = Some(status.endpoint.into_string());
+                    row.tool_version = status.tool_version;
+                    row.endpoint = Some(status.endpoint);
                 }
-                Err(e) => row.problem = Some(format!("plugin {}: {e}", slot.name)),
+                Err(e) => row.problem = Some(format!("{e:#}")),
             }
         }
     }
@@ -68,7 +68,7 @@ pub fn run(registry: &Registry, json: bool) -> Result<()> {
             );
             continue;
         };
-        let tool = match (info.tool.as_ref().into_option(), &row.tool_version) {
+        let tool = match (info.tool.as_ref(), &row.tool_version) {
             (None, _) => "(built in)".to_string(),
             (Some(t), Some(v)) => format!("{t} {v}"),
             (Some(t), None) => format!("{t} ?"),

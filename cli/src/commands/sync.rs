@@ -2,9 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use stowage_core::abi_stable::std_types::ROption;
-use stowage_core::provider::progress_reporter;
-use stowage_core::{ActionKind, CompareMode, Location, SyncOptions};
+use stowage_plugin_api::{ActionKind, CompareMode, Location, SyncOptions};
 
 use crate::exit::Drifted;
 use crate::progress::ProgressBarSink;
@@ -80,16 +78,10 @@ pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
         dry_run: args.dry_run,
         compare: args.compare.into(),
         parallelism: args.parallelism,
-        max_deletes: args.max_delete.map_or(ROption::RNone, ROption::RSome),
+        max_deletes: args.max_delete,
     };
     let bar = ProgressBarSink::new("sync", 0, json);
-    let outcome = run_sync(
-        plugin,
-        &source,
-        &destination,
-        &options,
-        &progress_reporter(&bar),
-    );
+    let outcome = run_sync(plugin, &source, &destination, &options, &bar);
     bar.finish();
     let outcome = outcome?;
     if json {

@@ -70,7 +70,7 @@ fn fnmatch_syntax(glob: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stowage_core::ExcludeMatcher;
+    use stowage_exclude::ExcludeMatcher;
 
     /// Whether aws would exclude `key` (relative to the root) with `pattern`:
     /// Python's fnmatch, translated the way `fnmatch.translate` does.

@@ -57,11 +57,10 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use abi_stable::std_types::{ROption, RString};
 use serde::Deserialize;
-use stowage_core::{
-    export_plugin, ActionKind, Capabilities, ErrorKind, Location, ObjectEntry, PluginError,
-    PluginInfo, ProgressReporter, RemoteUrl, StorageProvider, SyncOptions, SyncReport, ToolStatus,
+use stowage_plugin_api::{
+    export_plugin, ActionKind, ErrorKind, Location, ObjectEntry, PluginError, PluginInfo,
+    ProgressSink, RemoteUrl, StorageProvider, SyncOptions, SyncReport, ToolStatus,
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::paths::{expand_home, object_url, remote, sync_root};
@@ -351,12 +350,7 @@ impl StorageProvider for AwsProvider {
             "S3 and S3-compatible storage through the AWS CLI (aws s3 sync).",
             Some("aws"),
             &["s3"],
-            Capabilities {
-                server_side_copy: true,
-                remote_to_remote_sync: true,
-                listing_md5: true,
-                native_dry_run: true,
-            },
+            Vec::new(),
         )
     }
 
@@ -371,7 +365,7 @@ impl StorageProvider for AwsProvider {
         // Cheap, and proves the endpoint answers and takes the credentials.
         self.tool.run(&["s3api", "list-buckets", "--output=json"])?;
         Ok(ToolStatus {
-            tool_version: ROption::RSome(version.into()),
+            tool_version: Some(version),
             endpoint: self.endpoint.as_str().into(),
         })
     }
@@ -398,7 +392,7 @@ impl StorageProvider for AwsProvider {
         source: &Location,
         destination: &Location,
         options: &SyncOptions,
-        progress: &ProgressReporter<'_>,
+        progress: &dyn ProgressSink,
     ) -> Result<SyncReport, PluginError> {
         let mut remotes = 0;
         for location in [source, destination] {
@@ -490,7 +484,7 @@ impl StorageProvider for AwsProvider {
         &self,
         source: &Location,
         destination: &Location,
-        keys: &[RString],
+        keys: &[String],
     ) -> Result<SyncReport, PluginError> {
         let (from, to) = (s3_url(source)?, s3_url(destination)?);
         // aws matches `--include` patterns against `bucket/prefix/KEY`; only
@@ -502,7 +496,7 @@ impl StorageProvider for AwsProvider {
         };
         let mut by_name: Vec<&str> = keys
             .iter()
-            .map(RString::as_str)
+            .map(String::as_str)
             .filter(|k| nameable(k))
             .collect();
         by_name.sort_unstable();
@@ -549,7 +543,7 @@ impl StorageProvider for AwsProvider {
         Ok(report)
     }
 
-    fn delete(&self, location: &Location, keys: &[RString]) -> Result<SyncReport, PluginError> {
+    fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport, PluginError> {
         let url = s3_url(location)?;
         let mut report = SyncReport::default();
         for batch in keys.chunks(DELETE_BATCH) {

@@ -2,9 +2,8 @@
 //! (`list-objects-v2`, all pages merged by aws) and the outcome of
 //! `delete-objects`.
 
-use abi_stable::std_types::RString;
 use serde::Deserialize;
-use stowage_core::{ErrorKind, ObjectEntry, PluginError, RemoteUrl};
+use stowage_plugin_api::{ErrorKind, ObjectEntry, PluginError, RemoteUrl};
 use stowage_plugin_support::tool::classify;
 
 #[derive(Deserialize)]
@@ -52,17 +51,13 @@ pub fn parse_listing(json: &str, url: &RemoteUrl) -> Result<Vec<ObjectEntry>, Pl
             let md5 = etag
                 .as_deref()
                 .filter(|e| e.len() == 32 && e.chars().all(|c| c.is_ascii_hexdigit()))
-                .map(|e| RString::from(e.to_ascii_lowercase()));
+                .map(|e| e.to_ascii_lowercase());
             Some(ObjectEntry {
                 key: key.into(),
                 size: object.size,
-                md5: md5.into(),
-                etag: etag.map(RString::from).into(),
-                last_modified: object
-                    .last_modified
-                    .as_deref()
-                    .and_then(epoch_seconds)
-                    .into(),
+                md5,
+                etag,
+                last_modified: object.last_modified.as_deref().and_then(epoch_seconds),
             })
         })
         .collect())
@@ -130,7 +125,6 @@ pub fn delete_failures(json: &str) -> Result<(), PluginError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi_stable::std_types::ROption;
 
     const LISTING: &str = r#"{
         "Contents": [
@@ -166,14 +160,14 @@ mod tests {
             entries[0].md5.as_ref().unwrap().as_str(),
             "764efa883dda1e11db47671c4a3bbd9e"
         );
-        assert_eq!(entries[0].last_modified, ROption::RSome(1795660726));
+        assert_eq!(entries[0].last_modified, Some(1795660726));
         assert_eq!(entries[1].key.as_str(), "big \"x\".bin");
         assert!(entries[1].md5.is_none());
         assert_eq!(
             entries[1].etag.as_ref().unwrap().as_str(),
             "0123456789abcdef0123456789abcdef-2"
         );
-        assert_eq!(entries[1].last_modified, ROption::RSome(1795660726));
+        assert_eq!(entries[1].last_modified, Some(1795660726));
     }
 
     #[test]

@@ -22,7 +22,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use stowage_core::{
+use stowage_plugin_api::{
     ActionKind, CompareMode, ErrorKind, Location, PluginError, SyncAction, SyncOptions,
 };
 use stowage_plugin_support::local_tree::PARTIAL_SUFFIX;
@@ -89,11 +89,7 @@ impl AwsSync {
         let bytes = local_file
             .and_then(|file| file.metadata().ok())
             .map_or(0, |meta| meta.len());
-        Some(SyncAction {
-            kind,
-            key: key.into(),
-            bytes,
-        })
+        Some(SyncAction { kind, key, bytes })
     }
 
     /// The key of `SRC to DST`: the split at a ` to ` whose two sides name
@@ -372,7 +368,7 @@ mod tests {
     fn arguments_carry_the_options() {
         let sync = AwsSync::in_directory("/");
         let options = SyncOptions {
-            excludes: vec!["tmp/*".into()].into(),
+            excludes: vec!["tmp/*".into()],
             compare: CompareMode::Size,
             ..SyncOptions::default()
         };

@@ -28,12 +28,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use abi_stable::std_types::{ROption, RString};
 use serde::Deserialize;
-use stowage_core::{
-    export_plugin, ActionKind, Capabilities, CompareMode, ErrorKind, ExcludeMatcher, Location,
-    ObjectEntry, PluginError, PluginInfo, Progress, ProgressReporter, StorageProvider, SyncAction,
-    SyncOptions, SyncReport, ToolStatus,
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::{
+    export_plugin, ActionKind, CompareMode, ErrorKind, Location, ObjectEntry, PluginError,
+    PluginInfo, Progress, ProgressSink, StorageProvider, SyncAction, SyncOptions, SyncReport,
+    ToolStatus,
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::local_tree::{
@@ -121,6 +121,12 @@ fn unchanged(
         CompareMode::Size => true,
         CompareMode::SizeMtime => destination.mtime >= source.mtime,
         CompareMode::Checksum => md5_file(&source.path)? == md5_file(&destination.path)?,
+        newer => {
+            return Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                format!("plugin fs does not know the compare mode {newer:?}"),
+            ))
+        }
     })
 }
 
@@ -141,18 +147,13 @@ impl StorageProvider for FsProvider {
             "Local filesystem: a bucket is a directory (file:///path).",
             None,
             &["file"],
-            Capabilities {
-                server_side_copy: true,
-                remote_to_remote_sync: true,
-                listing_md5: true,
-                native_dry_run: true,
-            },
+            Vec::new(),
         )
     }
 
     fn check(&self) -> Result<ToolStatus, PluginError> {
         Ok(ToolStatus {
-            tool_version: ROption::RNone,
+            tool_version: None,
             endpoint: "local filesystem".into(),
         })
     }
@@ -165,13 +166,13 @@ impl StorageProvider for FsProvider {
         walk(&root)?
             .into_iter()
             .map(|file| {
-                let md5: RString = md5_file(&file.path)?.into();
+                let md5: String = md5_file(&file.path)?;
                 Ok(ObjectEntry {
-                    key: file.key.into(),
+                    key: file.key,
                     size: file.size,
-                    etag: ROption::RSome(md5.clone()),
-                    md5: ROption::RSome(md5),
-                    last_modified: ROption::RSome(file.mtime),
+                    etag: Some(md5.clone()),
+                    md5: Some(md5),
+                    last_modified: Some(file.mtime),
                 })
             })
             .collect()
@@ -182,7 +183,7 @@ impl StorageProvider for FsProvider {
         source: &Location,
         destination: &Location,
         options: &SyncOptions,
-        progress: &ProgressReporter<'_>,
+        progress: &dyn ProgressSink,
     ) -> Result<SyncReport, PluginError> {
         let source_root = match source {
             Location::Local { .. } => directory(source)?,
@@ -235,7 +236,7 @@ impl StorageProvider for FsProvider {
             Vec::new()
         };
         deletes.sort_by(|a, b| a.key.cmp(&b.key));
-        if let ROption::RSome(max) = options.max_deletes {
+        if let Some(max) = options.max_deletes {
             if deletes.len() as u64 > max {
                 return Err(PluginError::new(
                     ErrorKind::LimitExceeded,
@@ -297,7 +298,7 @@ impl StorageProvider for FsProvider {
         &self,
         source: &Location,
         destination: &Location,
-        keys: &[RString],
+        keys: &[String],
     ) -> Result<SyncReport, PluginError> {
         let from = existing_directory(source)?;
         let to = existing_directory(destination)?;
@@ -311,7 +312,7 @@ impl StorageProvider for FsProvider {
         Ok(report)
     }
 
-    fn delete(&self, location: &Location, keys: &[RString]) -> Result<SyncReport, PluginError> {
+    fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport, PluginError> {
         let root = existing_directory(location)?;
         let mut report = SyncReport::default();
         for key in keys {
@@ -352,7 +353,7 @@ fn copy_in_parallel<'f>(
     files: &[&'f LocalFile],
     destination_root: &Path,
     parallelism: u32,
-    progress: &ProgressReporter<'_>,
+    progress: &dyn ProgressSink,
 ) -> Result<Vec<&'f LocalFile>, PluginError> {
     let next = AtomicUsize::new(0);
     let objects_done = AtomicU64::new(0);

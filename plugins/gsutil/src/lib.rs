@@ -60,13 +60,12 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use abi_stable::std_types::{ROption, RString};
 use base64::Engine;
 use serde::Deserialize;
-use stowage_core::{
-    export_plugin, ActionKind, Capabilities, CompareMode, ErrorKind, Location, ObjectEntry,
-    PluginError, PluginInfo, ProgressReporter, RemoteUrl, StorageProvider, SyncAction, SyncOptions,
-    SyncReport, ToolStatus,
+use stowage_plugin_api::{
+    export_plugin, ActionKind, CompareMode, ErrorKind, Location, ObjectEntry, PluginError,
+    PluginInfo, ProgressSink, RemoteUrl, StorageProvider, SyncAction, SyncOptions, SyncReport,
+    ToolStatus,
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::exclude_translation::to_regex;
@@ -458,13 +457,13 @@ impl ListedObject {
 
     fn into_entry(self) -> Option<ObjectEntry> {
         Some(ObjectEntry {
-            key: self.key.into(),
+            key: self.key,
             size: self.size?,
-            md5: self.md5.map(RString::from).into(),
-            etag: self.etag.map(RString::from).into(),
+            md5: self.md5,
+            etag: self.etag,
             // The recorded file mtime is what `gsutil rsync` compares with a
             // local file's, so a file given this time is not copied again.
-            last_modified: self.file_mtime.or(self.updated).into(),
+            last_modified: self.file_mtime.or(self.updated),
         })
     }
 }
@@ -604,11 +603,7 @@ impl SyncCommand for GsutilSync {
             ActionKind::Upload => Self::local_size(&self.source, &key),
             _ => 0,
         };
-        Some(SyncAction {
-            kind,
-            key: key.into(),
-            bytes,
-        })
+        Some(SyncAction { kind, key, bytes })
     }
 }
 
@@ -620,12 +615,7 @@ impl StorageProvider for GsutilProvider {
             "Google Cloud Storage through gsutil (gsutil -m rsync).",
             Some("gsutil"),
             &["gs"],
-            Capabilities {
-                server_side_copy: true,
-                remote_to_remote_sync: true,
-                listing_md5: true,
-                native_dry_run: true,
-            },
+            Vec::new(),
         )
     }
 
@@ -635,9 +625,7 @@ impl StorageProvider for GsutilProvider {
         // credentials (and default project) are accepted.
         self.tool.run(&["ls"])?;
         Ok(ToolStatus {
-            tool_version: ROption::RSome(
-                version.trim_start_matches("gsutil version:").trim().into(),
-            ),
+            tool_version: Some(version.trim_start_matches("gsutil version:").trim().into()),
             endpoint: self.endpoint.as_str().into(),
         })
     }
@@ -664,7 +652,7 @@ impl StorageProvider for GsutilProvider {
         source: &Location,
         destination: &Location,
         options: &SyncOptions,
-        progress: &ProgressReporter<'_>,
+        progress: &dyn ProgressSink,
     ) -> Result<SyncReport, PluginError> {
         // gsutil refuses a local destination that does not exist. A real
         // run creates it; a dry run must not, so it runs against an empty
@@ -731,7 +719,7 @@ impl StorageProvider for GsutilProvider {
         &self,
         source: &Location,
         destination: &Location,
-        keys: &[RString],
+        keys: &[String],
     ) -> Result<SyncReport, PluginError> {
         gs_url(source)?;
         gs_url(destination)?;
@@ -764,7 +752,7 @@ impl StorageProvider for GsutilProvider {
         Ok(report)
     }
 
-    fn delete(&self, location: &Location, keys: &[RString]) -> Result<SyncReport, PluginError> {
+    fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport, PluginError> {
         if keys.is_empty() {
             return Ok(SyncReport::default());
         }
@@ -911,14 +899,14 @@ TOTAL: 3 objects, 5008 bytes (4.89 KiB)
             "4c7852e6f525abce2270770ef55a81a8"
         );
         assert_eq!(first.etag.as_ref().unwrap().as_str(), "CJ2Q7d3q0ZEDEAE=");
-        assert_eq!(first.last_modified, ROption::RSome(1795660741));
+        assert_eq!(first.last_modified, Some(1795660741));
         let empty = &entries[1];
         assert_eq!(
             (empty.size, empty.md5.as_ref().unwrap().as_str()),
             (0, "d41d8cd98f00b204e9800998ecf8427e")
         );
         // No recorded file mtime: the object's update time.
-        assert_eq!(empty.last_modified, ROption::RSome(1795660782));
+        assert_eq!(empty.last_modified, Some(1795660782));
     }
 
     #[test]
@@ -1029,7 +1017,7 @@ TOTAL: 3 objects, 5008 bytes (4.89 KiB)
         let sync =
             GsutilSync::new(&Location::parse("/srv/x"), &Location::parse("gs://bkt/p")).unwrap();
         let options = SyncOptions {
-            excludes: vec![RString::from("tmp/*"), RString::from("*.log")].into(),
+            excludes: vec![String::from("tmp/*"), String::from("*.log")],
             parallelism: 3,
             ..SyncOptions::default()
         };

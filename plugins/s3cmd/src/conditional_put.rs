@@ -17,7 +17,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use stowage_core::{ErrorKind, PluginError};
+use stowage_plugin_api::{ErrorKind, PluginError};
 
 /// How long the one request may take before it counts as failed.
 const TIMEOUT: Duration = Duration::from_secs(60);

@@ -54,13 +54,11 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use abi_stable::std_types::{ROption, RString};
 use serde::Deserialize;
-use stowage_core::provider::ignore_progress;
-use stowage_core::{
-    export_plugin, ActionKind, Capabilities, CompareMode, ErrorKind, Location, ObjectEntry,
-    PluginError, PluginInfo, ProgressReporter, StorageProvider, SyncAction, SyncOptions,
-    SyncReport, ToolStatus,
+use stowage_plugin_api::IgnoreProgress;
+use stowage_plugin_api::{
+    export_plugin, ActionKind, CompareMode, ErrorKind, Location, ObjectEntry, PluginError,
+    PluginInfo, ProgressSink, StorageProvider, SyncAction, SyncOptions, SyncReport, ToolStatus,
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::exclude_translation::to_regex;
@@ -193,7 +191,7 @@ fn parse_listing_line(line: &str, root: &str) -> Option<ObjectEntry> {
     };
     let etag = md5.to_string();
     let content_md5 = (etag.len() == 32 && etag.chars().all(|c| c.is_ascii_hexdigit()))
-        .then(|| RString::from(etag.to_ascii_lowercase()));
+        .then(|| etag.to_ascii_lowercase());
     let last_modified = humantime::parse_rfc3339_weak(&format!("{date} {time}:00"))
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -201,9 +199,9 @@ fn parse_listing_line(line: &str, root: &str) -> Option<ObjectEntry> {
     Some(ObjectEntry {
         key: key.into(),
         size: size.parse().ok()?,
-        md5: content_md5.into(),
-        etag: ROption::RSome(etag.into()),
-        last_modified: last_modified.into(),
+        md5: content_md5,
+        etag: Some(etag),
+        last_modified,
     })
 }
 
@@ -294,12 +292,7 @@ impl StorageProvider for S3cmdProvider {
             "S3 and S3-compatible storage through s3cmd (s3cmd sync).",
             Some("s3cmd"),
             &["s3"],
-            Capabilities {
-                server_side_copy: true,
-                remote_to_remote_sync: true,
-                listing_md5: true,
-                native_dry_run: true,
-            },
+            Vec::new(),
         )
     }
 
@@ -307,7 +300,7 @@ impl StorageProvider for S3cmdProvider {
         let version = self.tool.version(&["--version"])?;
         self.tool.run(&["ls"])?;
         Ok(ToolStatus {
-            tool_version: ROption::RSome(version.trim_start_matches("s3cmd version ").into()),
+            tool_version: Some(version.trim_start_matches("s3cmd version ").into()),
             endpoint: "s3cmd's configured endpoint".into(),
         })
     }
@@ -330,7 +323,7 @@ impl StorageProvider for S3cmdProvider {
         source: &Location,
         destination: &Location,
         options: &SyncOptions,
-        progress: &ProgressReporter<'_>,
+        progress: &dyn ProgressSink,
     ) -> Result<SyncReport, PluginError> {
         if let Some(report) = self.sharded_sync(source, destination, options, progress)? {
             return Ok(report);
@@ -371,7 +364,7 @@ impl StorageProvider for S3cmdProvider {
         &self,
         source: &Location,
         destination: &Location,
-        keys: &[RString],
+        keys: &[String],
     ) -> Result<SyncReport, PluginError> {
         if keys.is_empty() {
             return Ok(SyncReport::default());
@@ -418,7 +411,7 @@ impl StorageProvider for S3cmdProvider {
         Ok(report)
     }
 
-    fn delete(&self, location: &Location, keys: &[RString]) -> Result<SyncReport, PluginError> {
+    fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport, PluginError> {
         let mut report = SyncReport::default();
         for batch in keys.chunks(DELETE_BATCH) {
             let mut args: Vec<String> = vec!["del".into()];
@@ -474,7 +467,7 @@ impl S3cmdProvider {
         source: &Location,
         destination: &Location,
         options: &SyncOptions,
-        progress: &ProgressReporter<'_>,
+        progress: &dyn ProgressSink,
     ) -> Result<Option<SyncReport>, PluginError> {
         let (Location::Local { path }, Location::Remote { .. }) = (source, destination) else {
             return Ok(None);
@@ -500,7 +493,7 @@ impl S3cmdProvider {
             return Ok(None);
         };
         // The delete limit is checked before anything changes, as unsharded.
-        if let (true, Some(_)) = (options.delete, options.max_deletes.into_option()) {
+        if let (true, Some(_)) = (options.delete, options.max_deletes) {
             let dry = SyncOptions {
                 dry_run: true,
                 ..options.clone()
@@ -511,7 +504,7 @@ impl S3cmdProvider {
                 source,
                 destination,
                 &dry,
-                &ignore_progress(),
+                &IgnoreProgress,
             )?;
         }
         let mut runs = Vec::new();

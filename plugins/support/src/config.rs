@@ -1,7 +1,7 @@
 //! Reading a plugin's config table.
 
 use serde::de::DeserializeOwned;
-use stowage_core::{ErrorKind, PluginError};
+use stowage_plugin_api::{ErrorKind, PluginError};
 
 /// Parses the TOML text of plugin `plugin`'s config table into `T`; an
 /// unknown key or a wrong type is a one-line `Config` error.

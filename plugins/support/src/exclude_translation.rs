@@ -1,4 +1,4 @@
-//! Stowage's exclude globs (see `stowage_core::exclude`) translated for
+//! Stowage's exclude globs (see the `stowage-exclude` crate) translated for
 //! the tools, which each have their own syntax:
 //!
 //! - s3cmd `--rexclude` and gsutil `-x` take a Python regular expression
@@ -112,7 +112,7 @@ pub fn to_broad_globs(glob: &str) -> [String; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stowage_core::ExcludeMatcher;
+    use stowage_exclude::ExcludeMatcher;
 
     const KEYS: &[&str] = &[
         "tmp/builds/1.log",

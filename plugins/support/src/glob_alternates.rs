@@ -105,7 +105,7 @@ pub fn class_end(chars: &[char], start: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stowage_core::ExcludeMatcher;
+    use stowage_exclude::ExcludeMatcher;
 
     #[test]
     fn the_expansion_excludes_exactly_what_the_glob_excludes() {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
-use stowage_core::{ErrorKind, PluginError};
+use stowage_plugin_api::{ErrorKind, PluginError};
 
 /// Files whose name ends with this are unfinished writes (see
 /// [`write_atomically`]) and are not objects. They are named

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use stowage_core::{ErrorKind, Location, PluginError, RemoteUrl};
+use stowage_plugin_api::{ErrorKind, Location, PluginError, RemoteUrl};
 
 /// The root of a sync as a tool takes it, with a trailing `/` so the tool
 /// syncs the contents: `/srv/staging/` or `s3://bucket/prefix/`

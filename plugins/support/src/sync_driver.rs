@@ -17,9 +17,9 @@ use std::ffi::OsString;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
-use stowage_core::{
-    ActionKind, ErrorKind, Location, PluginError, Progress, ProgressReporter, SyncAction,
-    SyncOptions, SyncReport,
+use stowage_plugin_api::{
+    ActionKind, ErrorKind, Location, PluginError, Progress, ProgressSink, SyncAction, SyncOptions,
+    SyncReport,
 };
 
 use crate::tool::Tool;
@@ -59,7 +59,7 @@ pub fn run_sync<C: SyncCommand>(
     source: &Location,
     destination: &Location,
     options: &SyncOptions,
-    progress: &ProgressReporter<'_>,
+    progress: &dyn ProgressSink,
 ) -> Result<SyncReport, PluginError> {
     let run = |delete: bool, dry_run: bool| {
         let args = command.arguments(source, destination, options, delete, dry_run)?;
@@ -70,7 +70,7 @@ pub fn run_sync<C: SyncCommand>(
             progress,
         )
     };
-    if let (true, Some(max)) = (options.delete, options.max_deletes.into_option()) {
+    if let (true, Some(max)) = (options.delete, options.max_deletes) {
         let plan = run(true, true)?;
         let deletes = plan.total(ActionKind::Delete).objects;
         if deletes > max {
@@ -99,7 +99,7 @@ fn run_once(
     tool: &Tool,
     args: &[OsString],
     parse: impl Fn(&str) -> Option<SyncAction> + Sync,
-    progress: &ProgressReporter<'_>,
+    progress: &dyn ProgressSink,
 ) -> Result<SyncReport, PluginError> {
     run_concurrently(tool, std::slice::from_ref(&args.to_vec()), parse, progress)
 }
@@ -112,7 +112,7 @@ pub fn run_concurrently(
     tool: &Tool,
     runs: &[Vec<OsString>],
     parse: impl Fn(&str) -> Option<SyncAction> + Sync,
-    progress: &ProgressReporter<'_>,
+    progress: &dyn ProgressSink,
 ) -> Result<SyncReport, PluginError> {
     let report = Mutex::new(SyncReport::default());
     let totals = Mutex::new(Progress::default());
@@ -163,7 +163,7 @@ pub fn run_concurrently(
 mod tests {
     use super::*;
     use crate::tool::Tool;
-    use stowage_core::provider::ignore_progress;
+    use stowage_plugin_api::IgnoreProgress;
 
     /// A "tool" (sh) that logs each pass to a file, reports one upload per
     /// pass and one delete on the delete pass, and fails its first pass
@@ -229,7 +229,7 @@ mod tests {
             &source,
             &destination,
             &options,
-            &ignore_progress(),
+            &IgnoreProgress,
         );
         (
             result,
@@ -259,7 +259,7 @@ mod tests {
     fn a_delete_limit_is_checked_with_a_dry_run_before_anything_runs() {
         let limited = SyncOptions {
             delete: true,
-            max_deletes: stowage_core::abi_stable::std_types::ROption::RSome(0),
+            max_deletes: Some(0),
             ..SyncOptions::default()
         };
         let (result, passes) = sync(false, limited);

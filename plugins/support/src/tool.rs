@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{
     kill_process_group, set_parent_process_death_signal, waitid, Pid, Signal, WaitId, WaitIdOptions,
 };
-use stowage_core::{ErrorKind, PluginError};
+use stowage_plugin_api::{ErrorKind, PluginError};
 
 /// How long a tool may print nothing, on stdout or stderr, before it is
 /// taken for stalled and killed, unless configured (see [`Tool::set_stall_timeout`]).

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::process::ExitStatus;
 
-use stowage_core::{ErrorKind, PluginError};
+use stowage_plugin_api::{ErrorKind, PluginError};
 
 use crate::tool::{Kept, Tool, ToolOutput};
 

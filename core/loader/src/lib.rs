@@ -1,12 +1,16 @@
-//! Loading plugin libraries.
+//! Loading plugin libraries: the host side of the plugin boundary.
 //!
 //! Each library is opened with
 //! `lib_header_from_path(path)?.init_root_module::<PluginModuleRef>()`, which
-//! checks the core version and the layout of every type the root module
-//! reaches; a library whose layout does not match is tried once more as a
-//! plugin of the 0.1.0 interface ([`crate::legacy`]). (abi_stable's `load_from_file` is not used: it caches one module
-//! per root-module *type*, so a second plugin would silently return the
-//! first.) Libraries are never unloaded.
+//! checks the API version the plugin was built against and the layout of
+//! every type the root module reaches. A library that fails either check is
+//! tried once more as a plugin of API 0.1 ([`legacy`]). (abi_stable's
+//! `load_from_file` is not used: it caches one module per root-module
+//! *type*, so a second plugin would silently return the first.) Libraries
+//! are never unloaded.
+//!
+//! Whatever API a plugin was built against, the host gets it as a plain
+//! [`StorageProvider`] ([`new_provider`]).
 //!
 //! Every failure becomes a [`LoadError`] whose `Display` is one line naming
 //! the file and what to do; the full diagnostic (a layout mismatch runs to
@@ -16,12 +20,19 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::RStr;
+use abi_stable::sabi_types::VersionNumber;
+use abi_stable::std_types::{RResult, RStr};
+use stowage_plugin_api::ffi::{PluginModuleRef, ProviderClient};
+use stowage_plugin_api::{PluginError, StorageProvider};
 
-use crate::legacy;
-use crate::provider::{PluginModuleRef, ProviderBox, Provider_TO};
-use crate::types::PluginError;
+pub mod legacy;
+
+/// The plugin API this host is built against.
+pub fn host_api_version() -> VersionNumber {
+    PluginModuleRef::VERSION_STRINGS
+        .parsed()
+        .expect("the API crate's version parses")
+}
 
 /// Why a library could not be loaded as a plugin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,9 +43,9 @@ pub enum LoadErrorKind {
     NotALibrary,
     /// A library, but it exports no Stowage root module.
     NotAPlugin,
-    /// Built against a `stowage-core` with an incompatible version number.
+    /// Built against a plugin API of another major version.
     VersionMismatch,
-    /// Built against a `stowage-core` (or abi_stable) whose types have another layout.
+    /// Built against a plugin API (or abi_stable) whose types have another layout.
     LayoutMismatch,
     /// The library's own initialisation failed.
     InitFailed,
@@ -66,7 +77,7 @@ impl LoadError {
         }
     }
 
-    fn from_library_error(path: &Path, error: LibraryError) -> Self {
+    fn from_library_error(path: &Path, plugin_api: &str, error: LibraryError) -> Self {
         let details = error.to_string();
         let (kind, summary) = match &error {
             LibraryError::OpenError { err, .. } => (
@@ -77,31 +88,27 @@ impl LoadError {
                 LoadErrorKind::NotAPlugin,
                 "not a Stowage plugin: it exports no stowage_plugin root module".to_string(),
             ),
-            LibraryError::IncompatibleVersionNumber {
-                expected_version,
-                actual_version,
-                ..
-            } => (
+            LibraryError::IncompatibleVersionNumber { actual_version, .. } => (
                 LoadErrorKind::VersionMismatch,
-                format!(
-                    "built against stowage-core {actual_version}, but this stowage needs a plugin \
-                     built against stowage-core {}.{}.x: rebuild the plugin",
-                    expected_version.major, expected_version.minor
-                ),
+                version_mismatch(*actual_version),
             ),
             LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => (
                 LoadErrorKind::LayoutMismatch,
-                "built with an incompatible abi_stable: rebuild the plugin against this \
-                 stowage-core"
-                    .to_string(),
+                format!(
+                    "built with an incompatible abi_stable: rebuild the plugin against \
+                     stowage-plugin-api {}",
+                    host_api_version()
+                ),
             ),
             LibraryError::AbiInstability(_) => (
                 LoadErrorKind::LayoutMismatch,
                 format!(
-                    "built against an incompatible stowage-core (type layout mismatch: {}); \
-                     rebuild the plugin against stowage-core {}",
+                    "built against a plugin API {} whose types differ from this stowage's API {} \
+                     ({}): rebuild the plugin against stowage-plugin-api {}.x",
+                    plugin_api,
+                    host_api_version(),
                     layout_error_lines(&details),
-                    PluginModuleRef::VERSION_STRINGS.version
+                    host_api_version().major
                 ),
             ),
             LibraryError::RootModule { err, .. } => (
@@ -133,6 +140,22 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// The one line for a plugin built against API `plugin`, which this host
+/// does not load.
+fn version_mismatch(plugin: VersionNumber) -> String {
+    let host = host_api_version();
+    let advice = if plugin.major > host.major {
+        "it needs a newer stowage"
+    } else {
+        "rebuild it against a newer stowage-plugin-api"
+    };
+    format!(
+        "built against stowage plugin API {plugin}, but this stowage loads plugins built \
+         against API {}.x (or 0.1): {advice}",
+        host.major
+    )
+}
+
 fn first_line(text: &str) -> &str {
     text.lines()
         .map(str::trim)
@@ -158,23 +181,47 @@ fn layout_error_lines(details: &str) -> String {
     }
 }
 
-/// A plugin library's root module: of the current interface, or of an
-/// earlier one this host still serves (see [`crate::legacy`]).
+/// A plugin library that loaded: its root module, of the current API or
+/// of an earlier one this host still serves (see [`legacy`]).
+#[derive(Clone)]
+pub struct PluginLibrary {
+    /// The API version the plugin was built against, as it records it.
+    pub api_version: String,
+    root: PluginRoot,
+}
+
 #[derive(Clone, Copy)]
-pub enum PluginRoot {
-    /// Built against this stowage-core.
+enum PluginRoot {
+    /// Built against API 1.x.
     Current(PluginModuleRef),
-    /// Built against stowage-core 0.1.0, before `create_if_absent`.
-    V0_1_0(legacy::PluginModuleRef),
+    /// Built against stowage-core 0.1, the API before 1.0.
+    V0_1(stowage_core::PluginModuleRef),
+}
+
+impl PluginLibrary {
+    /// Builds a provider from the plugin's config table (TOML text), as a
+    /// plain [`StorageProvider`] whatever API the plugin was built against.
+    pub fn new_provider(&self, config: &str) -> Result<Box<dyn StorageProvider>, PluginError> {
+        let config = RStr::from_str(config);
+        match self.root {
+            PluginRoot::Current(module) => match (module.new_provider())(config) {
+                RResult::ROk(provider) => Ok(Box::new(ProviderClient(provider))),
+                RResult::RErr(error) => Err(error.into()),
+            },
+            PluginRoot::V0_1(module) => match (module.new_provider())(config) {
+                RResult::ROk(provider) => Ok(Box::new(legacy::V0_1Provider(provider))),
+                RResult::RErr(error) => Err(legacy::plain_error(error)),
+            },
+        }
+    }
 }
 
 /// Opens the library at `path` and returns its root module: of the
-/// current interface, else (a layout mismatch) of the 0.1.0 one, else the
-/// error of the current one.
+/// current API, else of API 0.1, else the error of the current one.
 ///
 /// `path` should be absolute (a bare file name would be looked up on the
 /// system's library path instead).
-pub fn load_module(path: &Path) -> Result<PluginRoot, LoadError> {
+pub fn load_library(path: &Path) -> Result<PluginLibrary, LoadError> {
     if !path.is_file() {
         return Err(LoadError::new(
             path,
@@ -185,28 +232,21 @@ pub fn load_module(path: &Path) -> Result<PluginRoot, LoadError> {
             String::new(),
         ));
     }
-    let header = lib_header_from_path(path).map_err(|e| LoadError::from_library_error(path, e))?;
-    match header.init_root_module::<PluginModuleRef>() {
-        Ok(module) => Ok(PluginRoot::Current(module)),
-        Err(error @ LibraryError::AbiInstability(_)) => header
-            .init_root_module::<legacy::PluginModuleRef>()
-            .map(PluginRoot::V0_1_0)
-            .map_err(|_| LoadError::from_library_error(path, error)),
-        Err(error) => Err(LoadError::from_library_error(path, error)),
-    }
-}
-
-/// Builds a provider from a loaded module and the plugin's config table
-/// (TOML text). A 0.1.0 provider is wrapped so that the methods added since
-/// answer with their defaults.
-pub fn new_provider(module: PluginRoot, config: &str) -> Result<ProviderBox, PluginError> {
-    let config = RStr::from_str(config);
-    match module {
-        PluginRoot::Current(module) => (module.new_provider())(config).into_result(),
-        PluginRoot::V0_1_0(module) => (module.new_provider())(config)
-            .into_result()
-            .map(|old| Provider_TO::from_value(legacy::UpgradedProvider(old), TD_Opaque)),
-    }
+    let header =
+        lib_header_from_path(path).map_err(|e| LoadError::from_library_error(path, "?", e))?;
+    let api_version = header.version_strings().version.to_string();
+    let root = match header.init_root_module::<PluginModuleRef>() {
+        Ok(module) => PluginRoot::Current(module),
+        Err(
+            error @ (LibraryError::AbiInstability(_)
+            | LibraryError::IncompatibleVersionNumber { .. }),
+        ) => header
+            .init_root_module::<stowage_core::PluginModuleRef>()
+            .map(PluginRoot::V0_1)
+            .map_err(|_| LoadError::from_library_error(path, &api_version, error))?,
+        Err(error) => return Err(LoadError::from_library_error(path, &api_version, error)),
+    };
+    Ok(PluginLibrary { api_version, root })
 }
 
 #[cfg(test)]
@@ -222,7 +262,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_one_line_naming_it() {
-        let err = load_module(Path::new("/nonexistent/libx.so"))
+        let err = load_library(Path::new("/nonexistent/libx.so"))
             .err()
             .expect("the load fails");
         assert_eq!(err.kind, LoadErrorKind::Missing);

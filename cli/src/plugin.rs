@@ -1,0 +1,190 @@
+//! A loaded plugin as the host calls it: one facade whose methods take the
+//! host's arguments and return the host's errors, so no caller converts a
+//! plugin's result by hand.
+//!
+//! Each error names what was being done ("cannot list s3://b/p: ...") and
+//! keeps the plugin's [`ErrorKind`] for the exit code and for callers that
+//! act on it ([`plugin_error_kind`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use stowage_plugin_api::{
+    ErrorKind, Location, ObjectEntry, PluginError, PluginInfo, ProgressSink, StorageProvider,
+    SyncOptions, SyncReport, ToolStatus,
+};
+
+use crate::exit::{ConfigError, Refused};
+
+/// A plugin whose library loaded and whose provider was built.
+pub struct LoadedPlugin {
+    /// Its name in `plugins.toml`.
+    pub name: String,
+    /// The library it came from.
+    pub library: PathBuf,
+    /// The plugin API version it was built against.
+    pub api_version: String,
+    /// What the plugin says about itself.
+    pub info: PluginInfo,
+    provider: Box<dyn StorageProvider>,
+}
+
+impl LoadedPlugin {
+    /// The plugin `name` from `library`, built against `api_version`, calling `provider`.
+    pub fn new(
+        name: &str,
+        library: &Path,
+        api_version: String,
+        provider: Box<dyn StorageProvider>,
+    ) -> LoadedPlugin {
+        LoadedPlugin {
+            name: name.to_string(),
+            library: library.to_path_buf(),
+            api_version,
+            info: provider.describe(),
+            provider,
+        }
+    }
+
+    /// The plugin's own interface, with its own errors: for callers that
+    /// test the plugin contract itself (the conformance suite).
+    pub fn provider(&self) -> &dyn StorageProvider {
+        self.provider.as_ref()
+    }
+
+    /// Whether the plugin can work (its tool, endpoint and credentials).
+    pub fn check(&self) -> Result<ToolStatus> {
+        let name = &self.name;
+        self.provider
+            .check()
+            .map_err(|e| from_plugin(format_args!("plugin {name}"), e))
+    }
+
+    /// Every object below `location`.
+    pub fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>> {
+        self.provider
+            .list(location)
+            .map_err(|e| from_plugin(format_args!("cannot list {location}"), e))
+    }
+
+    /// Makes `destination` hold what `source` holds, as `options` say.
+    pub fn sync(
+        &self,
+        source: &Location,
+        destination: &Location,
+        options: &SyncOptions,
+        progress: &dyn ProgressSink,
+    ) -> Result<SyncReport> {
+        self.provider
+            .sync(source, destination, options, progress)
+            .map_err(|e| from_plugin(format_args!("cannot sync {source} to {destination}"), e))
+    }
+
+    /// Uploads the local `file` as `key` below `destination`.
+    pub fn put(&self, file: &Path, destination: &Location, key: &str) -> Result<()> {
+        self.provider
+            .put(&file.to_string_lossy(), destination, key)
+            .map_err(|e| from_plugin(format_args!("cannot upload {key} to {destination}"), e))
+    }
+
+    /// Downloads `key` below `source` into the local `file`.
+    pub fn get(&self, source: &Location, key: &str, file: &Path) -> Result<()> {
+        self.provider
+            .get(source, key, &file.to_string_lossy())
+            .map_err(|e| from_plugin(format_args!("cannot download {key} from {source}"), e))
+    }
+
+    /// Copies `keys` from below `source` to the same keys below `destination`.
+    pub fn copy(
+        &self,
+        source: &Location,
+        destination: &Location,
+        keys: &[String],
+    ) -> Result<SyncReport> {
+        self.provider.copy(source, destination, keys).map_err(|e| {
+            from_plugin(
+                format_args!(
+                    "cannot copy {} from {source} to {destination}",
+                    objects(keys.len())
+                ),
+                e,
+            )
+        })
+    }
+
+    /// Deletes `keys` below `location`.
+    pub fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport> {
+        self.provider.delete(location, keys).map_err(|e| {
+            from_plugin(
+                format_args!("cannot delete {} from {location}", objects(keys.len())),
+                e,
+            )
+        })
+    }
+
+    /// Creates the bucket of `location` if it does not exist; whether it did.
+    pub fn ensure_bucket(&self, location: &Location) -> Result<bool> {
+        self.provider
+            .ensure_bucket(location)
+            .map_err(|e| from_plugin(format_args!("cannot create bucket {location}"), e))
+    }
+
+    /// Stores `bytes` as `key` below `location` only if no object has that
+    /// key; whether it did.
+    pub fn create_if_absent(&self, location: &Location, key: &str, bytes: &[u8]) -> Result<bool> {
+        self.provider
+            .create_if_absent(location, key, bytes)
+            .map_err(|e| from_plugin(format_args!("cannot create {key} in {location}"), e))
+    }
+
+    /// Whether [`LoadedPlugin::create_if_absent`] is a real conditional create.
+    pub fn conditional_create(&self) -> bool {
+        self.provider.conditional_create()
+    }
+}
+
+/// "1 object", "3 objects".
+fn objects(count: usize) -> String {
+    if count == 1 {
+        "1 object".to_string()
+    } else {
+        format!("{count} objects")
+    }
+}
+
+/// A plugin call that failed, with the plugin's kind kept.
+#[derive(Debug)]
+pub struct PluginFailure {
+    /// What went wrong, as the plugin classified it.
+    pub kind: ErrorKind,
+    /// The message, with the caller's context in front.
+    pub message: String,
+}
+
+impl fmt::Display for PluginFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PluginFailure {}
+
+/// `error`, prefixed with `context`, as an `anyhow::Error` whose exit code
+/// follows its kind: a refused limit exits 5, a missing tool or bad plugin
+/// config exits 3, anything else 1 (as a [`PluginFailure`]).
+fn from_plugin(context: impl fmt::Display, error: PluginError) -> anyhow::Error {
+    let message = format!("{context}: {error}");
+    match error.kind {
+        ErrorKind::LimitExceeded => Refused(message).into(),
+        ErrorKind::Config | ErrorKind::ToolMissing => ConfigError(message).into(),
+        kind => PluginFailure { kind, message }.into(),
+    }
+}
+
+/// The plugin error kind behind `error`, if a plugin call caused it.
+pub fn plugin_error_kind(error: &anyhow::Error) -> Option<ErrorKind> {
+    error
+        .chain()
+        .find_map(|e| e.downcast_ref::<PluginFailure>().map(|f| f.kind))
+}
