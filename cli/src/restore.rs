@@ -705,40 +705,21 @@ impl RestoreRun<'_> {
         let name = &target.component.name;
         let observer = &self.request.observer;
         observer.tell(name, RestorePoint::Planned);
-        // Only what the plan uploads (or the tool may) is extracted — while
-        // the snapshot is taken, both only read.
+        let step = ComponentStep {
+            run: self,
+            target,
+            found_at_planning,
+            staging,
+        };
         let plan = &outcome.plan.plan;
+        // Only what the plan uploads (or the tool may) is extracted.
         let wanted: HashSet<&str> = plan
             .transfer
             .iter()
             .chain(&plan.possibly_changed)
             .map(|o| &*o.key)
             .collect();
-        let extract = |wanted: &dyn Fn(&str) -> bool| {
-            extract(
-                target,
-                wanted,
-                plan,
-                found_at_planning,
-                self.archive,
-                self.request,
-                staging,
-            )
-        };
-        let (snapshot, extracted) = std::thread::scope(|scope| {
-            let extraction = (!wanted.is_empty()).then(|| {
-                scope.spawn(|| {
-                    let _ = std::fs::remove_dir_all(staging);
-                    extract(&|key| wanted.contains(key))
-                })
-            });
-            let snapshot = self.copy_snapshot(target, &outcome.plan, snapshot_target);
-            let extracted =
-                extraction.map_or(Ok(()), |h| h.join().expect("extraction does not panic"));
-            (snapshot, extracted)
-        });
-        let snapshot = snapshot?;
-        extracted?;
+        let snapshot = step.snapshot_while_extracting(&outcome.plan, &wanted, snapshot_target)?;
         let nothing_to_do = plan.transfer.is_empty() && plan.delete.is_empty() && wanted.is_empty();
         if nothing_to_do && outcome.plan.bucket_exists {
             // The listing just taken is the proof: every object already matches.
@@ -751,40 +732,15 @@ impl RestoreRun<'_> {
         crate::interrupt::check()?;
         observer.tell(name, RestorePoint::SnapshotCopied);
 
-        // What moved since planning is left out of this round.
-        let mut current = list_bucket(&target.component, target.plugin)?;
-        if !outcome.plan.etags_are_md5s {
-            forget_listed_md5s(&mut current.inventory);
-        }
-        let snapshot_listing = match &snapshot {
-            Some(location) => Some(self.list_snapshot(target, location)?),
-            None => None,
-        };
-        let moved = moved_since_planning(
-            &outcome.plan,
-            found_at_planning,
-            &current.inventory,
-            snapshot_listing.as_ref(),
-        )?;
+        let confirmed = step.confirm_plan(&outcome.plan, snapshot.as_ref(), &wanted)?;
+        let planned = confirmed.planned_changes(&outcome.plan);
         outcome.snapshot = snapshot.map(|s| s.to_string());
-        for key in &moved {
-            if wanted.contains(&**key) {
-                remove_file_and_empty_parents(staging, &staging.join(key_to_relative_path(key)?))?;
-            }
-        }
-        let mut planned = PlannedChanges::of(plan, &current.inventory, true);
-        planned.listed_md5s = outcome.plan.etags_are_md5s;
-        for key in &moved {
-            planned.transfers.remove(&**key);
-            planned.deletes.remove(&**key);
-        }
-
         let bucket = &target.component.bucket;
-        if !current.exists {
+        if !confirmed.current.exists {
             target.plugin.ensure_bucket(bucket)?;
         }
         let source = Location::Local {
-            path: staging.to_string_lossy().as_ref().into(),
+            path: staging.to_string_lossy().into_owned(),
         };
         if !planned.transfers.is_empty() {
             observer.tell(name, RestorePoint::Uploading);
@@ -794,23 +750,7 @@ impl RestoreRun<'_> {
             observer.tell(name, RestorePoint::Uploaded);
         }
         crate::interrupt::check()?;
-        let matcher =
-            ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
-        let verification = verify_and_finish(
-            target.plugin,
-            &source,
-            bucket,
-            &target.inventory,
-            &planned,
-            &matcher,
-            &FinishHooks {
-                prepare: &|keys: &[Key]| {
-                    let keys: HashSet<&str> = keys.iter().map(|k| &**k).collect();
-                    extract(&|key| keys.contains(key))
-                },
-                before_changes: &|| observer.tell(name, RestorePoint::Verifying),
-            },
-        )?;
+        let verification = step.verify(&outcome.plan, &source, &planned)?;
         outcome.uploaded += verification.repaired.len() as u64;
         outcome.deleted = verification.deleted.len() as u64;
         outcome.verification = Some(verification);
@@ -920,6 +860,137 @@ impl RestoreRun<'_> {
         let excludes =
             ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
         Ok(listed_inventory(copied, &excludes))
+    }
+}
+
+/// The bucket as listed after the snapshot, and the planned keys that
+/// moved since planning.
+struct ConfirmedPlan {
+    current: Listing,
+    moved: Vec<Key>,
+}
+
+impl ConfirmedPlan {
+    /// What the restore may still change: the plan without what moved.
+    fn planned_changes<'p>(&'p self, plan: &'p ComponentPlan) -> PlannedChanges<'p> {
+        let mut planned = PlannedChanges::of(&plan.plan, &self.current.inventory, true);
+        planned.listed_md5s = plan.etags_are_md5s;
+        for key in &self.moved {
+            planned.transfers.remove(&**key);
+            planned.deletes.remove(&**key);
+        }
+        planned
+    }
+}
+
+/// One component's restore, between planning and the outcome: what its
+/// steps share.
+struct ComponentStep<'s, 'r> {
+    run: &'s RestoreRun<'r>,
+    target: &'s Target<'s>,
+    /// The bucket's objects as the plan found them.
+    found_at_planning: &'s Inventory,
+    /// Where the component's planned files are extracted.
+    staging: &'s Path,
+}
+
+impl ComponentStep<'_, '_> {
+    /// Extracts the component's files whose keys `wanted` accepts into the staging directory.
+    fn extract(&self, plan: &ComponentPlan, wanted: &dyn Fn(&str) -> bool) -> Result<()> {
+        extract(
+            self.target,
+            wanted,
+            &plan.plan,
+            self.found_at_planning,
+            self.run.archive,
+            self.run.request,
+            self.staging,
+        )
+    }
+
+    /// Copies the snapshot while the `wanted` files are extracted (both
+    /// only read); the snapshot's location, if there is one.
+    fn snapshot_while_extracting(
+        &self,
+        plan: &ComponentPlan,
+        wanted: &HashSet<&str>,
+        snapshot_target: &mut Option<String>,
+    ) -> Result<Option<Location>> {
+        let (snapshot, extracted) = std::thread::scope(|scope| {
+            let extraction = (!wanted.is_empty()).then(|| {
+                scope.spawn(|| {
+                    let _ = std::fs::remove_dir_all(self.staging);
+                    self.extract(plan, &|key| wanted.contains(key))
+                })
+            });
+            let snapshot = self.run.copy_snapshot(self.target, plan, snapshot_target);
+            let extracted =
+                extraction.map_or(Ok(()), |h| h.join().expect("extraction does not panic"));
+            (snapshot, extracted)
+        });
+        let snapshot = snapshot?;
+        extracted?;
+        Ok(snapshot)
+    }
+
+    /// Lists the bucket again and finds every planned object that moved
+    /// since planning, to be left out of this round (its extracted file is
+    /// removed, so the tool cannot upload it).
+    fn confirm_plan(
+        &self,
+        plan: &ComponentPlan,
+        snapshot: Option<&Location>,
+        wanted: &HashSet<&str>,
+    ) -> Result<ConfirmedPlan> {
+        let mut current = list_bucket(&self.target.component, self.target.plugin)?;
+        if !plan.etags_are_md5s {
+            forget_listed_md5s(&mut current.inventory);
+        }
+        let snapshot_listing = match snapshot {
+            Some(location) => Some(self.run.list_snapshot(self.target, location)?),
+            None => None,
+        };
+        let moved = moved_since_planning(
+            plan,
+            self.found_at_planning,
+            &current.inventory,
+            snapshot_listing.as_ref(),
+        )?;
+        for key in &moved {
+            if wanted.contains(&**key) {
+                let file = self.staging.join(key_to_relative_path(key)?);
+                remove_file_and_empty_parents(self.staging, &file)?;
+            }
+        }
+        Ok(ConfirmedPlan { current, moved })
+    }
+
+    /// Verifies the bucket against the archive after the upload, repairing
+    /// and deleting what is still planned (see [`verify_and_finish`]).
+    fn verify(
+        &self,
+        plan: &ComponentPlan,
+        source: &Location,
+        planned: &PlannedChanges<'_>,
+    ) -> Result<Verification> {
+        let component = &self.target.component;
+        let observer = &self.run.request.observer;
+        let matcher = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
+        verify_and_finish(
+            self.target.plugin,
+            source,
+            &component.bucket,
+            &self.target.inventory,
+            planned,
+            &matcher,
+            &FinishHooks {
+                prepare: &|keys: &[Key]| {
+                    let keys: HashSet<&str> = keys.iter().map(|k| &**k).collect();
+                    self.extract(plan, &|key| keys.contains(key))
+                },
+                before_changes: &|| observer.tell(&component.name, RestorePoint::Verifying),
+            },
+        )
     }
 }
 
