@@ -11,7 +11,7 @@ use stowage_plugin_api::IgnoreProgress;
 use stowage_plugin_api::{Location, SyncOptions};
 use stowage_plugin_loader::load_library;
 
-use crate::scratch::{BucketToolStores, ScratchStore, ScratchStores};
+use crate::scratch::{BucketToolStores, LocalDirStores, ScratchStore, ScratchStores};
 
 /// A plugin under test and a source of scratch buckets for it.
 pub struct Harness {
@@ -109,6 +109,17 @@ pub fn s3_tool_harness(plugin: &str, endpoint: &str, extra_config: &str) -> Opti
     let config = format!("{config}{extra_config}");
     let library = built_library(&format!("stowage_plugin_{plugin}"));
     Some(Harness::load(&library, &config, Box::new(stores)).expect("the plugin loads"))
+}
+
+/// A plugin serving `file://` buckets (the fs plugin, or a build of it
+/// against another API release), loaded from its built library
+/// `crate_lib_name` with an empty config; scratch buckets are directories
+/// below a new temporary directory, read back with `std::fs`.
+pub fn local_dir_harness(crate_lib_name: &str) -> Harness {
+    let stores = LocalDirStores::new().expect("a temporary directory");
+    let library = built_library(crate_lib_name);
+    Harness::load(&library, "", Box::new(stores))
+        .unwrap_or_else(|e| panic!("the plugin {crate_lib_name} loads: {e:#}"))
 }
 
 /// The path of a plugin library built by `cargo test` (the plugin crate must

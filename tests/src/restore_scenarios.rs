@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
+use stowage::archive::name::ArchiveName;
 use stowage::archive::read::Limits;
 use stowage::backup::{
     claim_name, run_backup, sidecar_name, BackupInformation, BackupReport, BackupRequest,
@@ -22,6 +23,7 @@ use stowage::restore::{
     SnapshotMode,
 };
 use stowage::snapshots::{PrunePlan, PruneRequest, PruneRules, TmpBucket};
+use stowage::unix_time::now;
 use stowage_plugin_api::Location;
 
 use crate::data::{content, LocalTree};
@@ -1138,7 +1140,9 @@ pub fn a_failed_restore_names_its_snapshot(h: &Harness) -> Result<()> {
 /// Two backups started in the same second (from two machines: separate
 /// staging directories) both survive as distinct archives with their
 /// sidecars, as `stowage backups list` reads them; an archive name that
-/// exists is never replaced, and no claim is left behind.
+/// exists is never replaced, and no claim is left behind. Without a
+/// conditional create, what the host promises instead: a name another
+/// backup has claimed is passed over.
 pub fn two_backups_in_the_same_second_both_survive(h: &Harness) -> Result<()> {
     let uploads = h.bucket("same-second-uploads")?;
     uploads.put("a.bin", &content(140, 3000))?;
@@ -1158,15 +1162,39 @@ pub fn two_backups_in_the_same_second_both_survive(h: &Harness) -> Result<()> {
     };
     let (first, second) = (settings("one"), settings("two"));
     wait_for_a_new_second();
-    let (a, b) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| backup_quietly(&first, &registry));
-        let b = scope.spawn(|| backup_quietly(&second, &registry));
-        (a.join(), b.join())
-    });
-    let (a, b) = (
-        a.expect("a backup does not panic")?,
-        b.expect("a backup does not panic")?,
-    );
+    let (a, b) = if h.plugin.conditional_create() {
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| backup_quietly(&first, &registry));
+            let b = scope.spawn(|| backup_quietly(&second, &registry));
+            (a.join(), b.join())
+        });
+        (
+            a.expect("a backup does not panic")?,
+            b.expect("a backup does not panic")?,
+        )
+    } else {
+        // Without it a name is claimed after checking that it is free, which
+        // two backups starting at the same instant can both pass
+        // (docs/SAFETY.md). Another backup holds this second's name; these
+        // two start in the same second, one after the other.
+        let held = ArchiveName {
+            timestamp: now(),
+            label: first.label.clone(),
+        }
+        .file_name();
+        backups.put(&claim_name(&held), b"another-host 1")?;
+        let a = backup_quietly(&first, &registry)?;
+        let b = backup_quietly(&second, &registry)?;
+        ensure!(
+            a.information.archive != held && b.information.archive != held,
+            "a backup took the name {held} another backup had claimed"
+        );
+        ensure!(
+            backups.contents()?.contains_key(&claim_name(&held)),
+            "another backup's claim was removed"
+        );
+        (a, b)
+    };
     let names = set(&[&a.information.archive, &b.information.archive]);
     ensure!(names.len() == 2, "both backups were named {names:?}");
     let store = BackupStore::open(&first.destination, &registry)?;

@@ -1,13 +1,9 @@
 //! The conformance suite against the fs plugin.
 
-use stowage_conformance::{
-    built_library, conformance_suite, restore_suite, Harness, LocalDirStores,
-};
+use stowage_conformance::{conformance_suite, local_dir_harness, restore_suite, Harness};
 
 fn harness() -> Option<Harness> {
-    let stores = LocalDirStores::new().expect("a temporary directory");
-    let library = built_library("stowage_plugin_fs");
-    Some(Harness::load(&library, "", Box::new(stores)).expect("the fs plugin loads"))
+    Some(local_dir_harness("stowage_plugin_fs"))
 }
 
 conformance_suite!(harness);

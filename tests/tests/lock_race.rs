@@ -24,7 +24,7 @@ use stowage_conformance::restore_scenarios::{
     a_second_restore_into_the_same_bucket_refuses, backup_quietly,
 };
 use stowage_conformance::{
-    built_library, run_scenario, s3_test_endpoint, s3_tool_harness, Harness, LocalDirStores,
+    local_dir_harness, run_scenario, s3_test_endpoint, s3_tool_harness, Harness,
 };
 use stowage_plugin_api::Location;
 use stowage_test_proxy::{FaultConfig, Proxy};
@@ -187,9 +187,7 @@ fn aws_lets_exactly_one_of_five_restores_through_slow_lock_writes() {
 
 #[test]
 fn fs_lets_exactly_one_of_five_simultaneous_restores_through() {
-    let stores = LocalDirStores::new().expect("a temporary directory");
-    let library = built_library("stowage_plugin_fs");
-    let h = Harness::load(&library, "", Box::new(stores)).expect("the fs plugin loads");
+    let h = local_dir_harness("stowage_plugin_fs");
     if let Err(error) = exactly_one_of_five_restores_goes_on(&h) {
         panic!("fs: {error:#}");
     }
