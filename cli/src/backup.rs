@@ -8,11 +8,11 @@ use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use stowage_plugin_api::{ErrorKind, Location, SyncOptions};
 
+use crate::archive::manifest::Manifest;
 use crate::archive::name::ArchiveName;
 use crate::archive::write::{pack_component, write_archive, ArchiveContents};
 use crate::backup_store::BackupStore;
 use crate::config::{Component, Settings};
-use crate::manifest::Manifest;
 use crate::plugin::plugin_error_kind;
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;

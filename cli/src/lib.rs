@@ -18,7 +18,6 @@ pub mod exit;
 pub mod fetch;
 pub mod interrupt;
 pub mod lock;
-pub mod manifest;
 pub mod md5_digest;
 pub mod memory;
 pub mod multipart_etag;

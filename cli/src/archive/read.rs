@@ -21,8 +21,8 @@ use flate2::read::MultiGzDecoder;
 use md5::{Digest, Md5};
 use stowage_plugin_support::local_tree::{key_to_relative_path, write_atomically};
 
+use crate::archive::manifest::Manifest;
 use crate::exit::InvalidArchive;
-use crate::manifest::Manifest;
 use crate::md5_digest::Md5Digest;
 use crate::parallel::{cores, map_in_parallel};
 use crate::plan::{Fingerprint, Inventory, Key};
