@@ -4,8 +4,8 @@
 //! is provider-neutral: it never knows which tool is behind a plugin.
 //!
 //! - [`plugins_file`] and [`registry`]: finding and loading plugins.
-//! - [`plan`]: deciding what a sync must do from listings and checksums.
-//! - [`sync`]: a sync as Stowage runs it: plan → the plugin's tool → [`verify`].
+//! - [`sync`]: a sync as Stowage runs it: [`sync::plan`] → the plugin's
+//!   tool → [`sync::verify`].
 //! - [`commands`]: the command line.
 
 pub mod archive;
@@ -18,11 +18,8 @@ pub mod exit;
 pub mod fetch;
 pub mod interrupt;
 pub mod lock;
-pub mod md5_digest;
 pub mod memory;
-pub mod multipart_etag;
 pub mod parallel;
-pub mod plan;
 pub mod plugin;
 pub mod plugins_file;
 pub mod progress;
@@ -31,4 +28,3 @@ pub mod restore;
 pub mod snapshots;
 pub mod sync;
 pub mod unix_time;
-pub mod verify;

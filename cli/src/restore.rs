@@ -38,17 +38,17 @@ use crate::exit::{ConfigError, Refused};
 use crate::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
 use crate::lock::RestoreLocks;
 use crate::memory::release_free_memory;
-use crate::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::parallel::map_in_parallel;
-use crate::plan::{
-    forget_listed_md5s, listed_inventory, listed_md5s_are_content, Fingerprint, Inventory, Key,
-    PlannedObject, SyncPlan,
-};
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
 use crate::snapshots::snapshot_name;
-use crate::verify::{
+use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
+use crate::sync::plan::{
+    forget_listed_md5s, listed_inventory, listed_md5s_are_content, Fingerprint, Inventory, Key,
+    PlannedObject, SyncPlan,
+};
+use crate::sync::verify::{
     owned_keys, same_version, verify_and_finish, FinishHooks, PlannedChanges, Verification,
 };
 
@@ -527,7 +527,7 @@ fn plan_component(
 
 /// For objects only *possibly changed* because their ETag is a multipart
 /// one, works out from the archive the multipart ETags their content would
-/// have (see [`crate::multipart_etag`]); where one equals the bucket's, the
+/// have (see [`crate::sync::multipart_etag`]); where one equals the bucket's, the
 /// source's fingerprint carries it and the object compares as the same.
 fn resolve_multipart_etags(
     target: &mut Target<'_>,

@@ -25,8 +25,8 @@ use crate::exit::{ConfigError, Refused};
 use crate::lock::running_restore;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::registry::Registry;
+use crate::sync::verify::owned_keys;
 use crate::unix_time::{now, rfc3339};
-use crate::verify::owned_keys;
 
 /// One snapshot: the objects below `<tmp bucket>/<component>.<unix-ts>/`.
 #[derive(Clone, Debug, Serialize)]
