@@ -10,14 +10,11 @@
 
 pub mod archive;
 pub mod backup;
-pub mod backup_store;
 pub mod commands;
 pub mod config;
 pub mod confirm;
 pub mod exit;
-pub mod fetch;
 pub mod interrupt;
-pub mod lock;
 pub mod memory;
 pub mod parallel;
 pub mod plugin;
@@ -25,6 +22,6 @@ pub mod plugins_file;
 pub mod progress;
 pub mod registry;
 pub mod restore;
-pub mod snapshots;
+pub mod store;
 pub mod sync;
 pub mod unix_time;

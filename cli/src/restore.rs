@@ -2,12 +2,12 @@
 //! moving only what differs, and prove it.
 //!
 //! The story, top to bottom:
-//! 1. **fetch** the archive onto this machine ([`crate::fetch`]);
+//! 1. **fetch** the archive onto this machine ([`crate::store::fetch`]);
 //! 2. **validate** all of it before any bucket is changed
 //!    ([`read_outer`], [`crate::archive::read::OuterArchive::validate`]),
 //!    while the bucket of each component it holds is **listed** — under a
 //!    lock per bucket (one restore into a bucket at a time, see
-//!    [`crate::lock`]); both only read;
+//!    [`crate::store::lock`]); both only read;
 //! 3. **plan** each component from the bucket's listing and the archive's
 //!    MD5s — not from a tool's dry run, which can miss changes;
 //! 4. refuse what the safety rules forbid, stop here on `--dry-run`, ask;
@@ -32,17 +32,17 @@ use stowage_plugin_api::{ActionKind, ErrorKind, Location, SyncOptions};
 use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
 use crate::archive::read::{extract_component, read_files, read_outer, ArchiveIndex, Limits};
-use crate::backup_store::BackupStore;
 use crate::config::{Component, Settings};
 use crate::exit::{ConfigError, Refused};
-use crate::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
-use crate::lock::RestoreLocks;
 use crate::memory::release_free_memory;
 use crate::parallel::map_in_parallel;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
-use crate::snapshots::snapshot_name;
+use crate::store::backup_store::BackupStore;
+use crate::store::fetch::{fetch_archive, ArchiveSource, FetchedArchive};
+use crate::store::lock::RestoreLocks;
+use crate::store::snapshots::snapshot_name;
 use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::sync::plan::{
     forget_listed_md5s, listed_inventory, listed_md5s_are_content, Fingerprint, Inventory, Key,
