@@ -8,7 +8,7 @@
 //! └── <component>.tar.gz                             (like `tar -C <dir> . | gzip`)
 //! ```
 //!
-//! [`name`] is the file name, [`manifest`] the manifest, [`write`] and
+//! [`name`] is the file name, [`manifest`] the manifest, [`write`](mod@write) and
 //! [`read`] the two directions ([`rsyncable`] the gzip that `write` uses).
 //!
 //! Reading is strict: [`read::read_outer`] and
