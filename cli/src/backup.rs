@@ -8,14 +8,14 @@ use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use stowage_plugin_api::{ErrorKind, Location, SyncOptions};
 
+use crate::archive::manifest::Manifest;
 use crate::archive::name::ArchiveName;
 use crate::archive::write::{pack_component, write_archive, ArchiveContents};
-use crate::backup_store::BackupStore;
 use crate::config::{Component, Settings};
-use crate::manifest::Manifest;
 use crate::plugin::plugin_error_kind;
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
+use crate::store::backup_store::BackupStore;
 use crate::sync::run_sync;
 use crate::unix_time::rfc3339;
 
@@ -199,7 +199,7 @@ fn claim_archive_name(store: &BackupStore<'_>, label: &str, timestamp: u64) -> R
 /// (one made by another tool). `false` when it is taken.
 fn claim(store: &BackupStore<'_>, archive: &str) -> Result<bool> {
     let claim = claim_name(archive);
-    let holder = format!("{} {}", crate::lock::hostname(), std::process::id());
+    let holder = format!("{} {}", crate::store::lock::hostname(), std::process::id());
     let claimed = if store.conditional_create() {
         store.create_if_absent(&claim, holder.as_bytes())?
     } else if store.contains(&claim)? {

@@ -3,33 +3,56 @@
 //! The `stowage` binary is a thin shell over these modules. The application
 //! is provider-neutral: it never knows which tool is behind a plugin.
 //!
-//! - [`plugins_file`] and [`registry`]: finding and loading plugins.
-//! - [`plan`]: deciding what a sync must do from listings and checksums.
-//! - [`sync`]: a sync as Stowage runs it: plan → the plugin's tool → [`verify`].
-//! - [`commands`]: the command line.
+//! ## Where things are
+//!
+//! The engine, one module per command that moves objects:
+//! - [`sync`]: a sync as Stowage runs it: [`sync::plan`] → the plugin's
+//!   tool → [`sync::verify`]. `stowage sync` is this; backup and restore
+//!   build on its steps.
+//! - [`backup`]: `stowage backup`: mirror each bucket, pack, store, prune.
+//! - [`restore`]: `stowage restore`: fetch, validate, plan, snapshot,
+//!   transfer, verify, report — one file per step.
+//!
+//! What the engine reads and writes besides the buckets:
+//! - [`archive`]: the archive format: its name, manifests, writing, strict
+//!   reading.
+//! - [`store`]: the backup destination, fetching an archive, restore locks,
+//!   restore snapshots in the tmp bucket.
+//!
+//! Plugins and configuration:
+//! - [`plugins_file`] and [`registry`]: finding and loading plugins;
+//!   [`plugin`]: one facade over a loaded plugin, returning the host's errors.
+//! - [`config`]: `stowage.toml`, the components and where backups go.
+//!
+//! The front end:
+//! - [`commands`]: the command line, one module per command.
+//! - [`confirm`]: asking before changing anything; [`progress`]: progress bars.
+//!
+//! Used throughout:
+//! - [`exit`]: exit codes, and the error types that choose them.
+//! - [`interrupt`]: stopping on SIGINT or SIGTERM without losing anything.
+//! - [`parallel`]: a few independent pieces of work at a time.
+//! - [`memory`]: giving freed memory back to the system.
+//! - [`unix_time`]: times as Stowage names things.
+
+pub mod backup;
+pub mod restore;
+pub mod sync;
 
 pub mod archive;
-pub mod backup;
-pub mod backup_store;
-pub mod commands;
+pub mod store;
+
 pub mod config;
-pub mod confirm;
-pub mod exit;
-pub mod fetch;
-pub mod interrupt;
-pub mod lock;
-pub mod manifest;
-pub mod md5_digest;
-pub mod memory;
-pub mod multipart_etag;
-pub mod parallel;
-pub mod plan;
 pub mod plugin;
 pub mod plugins_file;
-pub mod progress;
 pub mod registry;
-pub mod restore;
-pub mod snapshots;
-pub mod sync;
+
+pub mod commands;
+pub mod confirm;
+pub mod progress;
+
+pub mod exit;
+pub mod interrupt;
+pub mod memory;
+pub mod parallel;
 pub mod unix_time;
-pub mod verify;

@@ -12,17 +12,17 @@ use stowage::archive::read::Limits;
 use stowage::backup::{
     claim_name, run_backup, sidecar_name, BackupInformation, BackupReport, BackupRequest,
 };
-use stowage::backup_store::BackupStore;
 use stowage::config::{Component, Settings};
 use stowage::exit::{InvalidArchive, Refused};
-use stowage::fetch::ArchiveSource;
-use stowage::lock::{hostname, lock_name, RestoreLocks};
 use stowage::registry::Registry;
 use stowage::restore::{
     run_restore, ComponentOutcome, RestoreObserver, RestorePoint, RestoreReport, RestoreRequest,
     SnapshotMode,
 };
-use stowage::snapshots::{PrunePlan, PruneRequest, PruneRules, TmpBucket};
+use stowage::store::backup_store::BackupStore;
+use stowage::store::fetch::ArchiveSource;
+use stowage::store::lock::{hostname, lock_name, RestoreLocks};
+use stowage::store::snapshots::{PrunePlan, PruneRequest, PruneRules, TmpBucket};
 use stowage::unix_time::now;
 use stowage_plugin_api::Location;
 
@@ -170,7 +170,7 @@ fn component<'r>(report: &'r RestoreReport, name: &str) -> &'r ComponentOutcome 
         .unwrap_or_else(|| panic!("no component {name} in the report"))
 }
 
-fn keys(objects: &[stowage::plan::PlannedObject]) -> BTreeSet<String> {
+fn keys(objects: &[stowage::sync::plan::PlannedObject]) -> BTreeSet<String> {
     objects.iter().map(|o| o.key.to_string()).collect()
 }
 

@@ -3,10 +3,10 @@
 //! buckets, byte for byte.
 
 use stowage::config::{Component, Settings};
-use stowage::fetch::ArchiveSource;
 use stowage::plugins_file::PluginsFile;
 use stowage::registry::Registry;
 use stowage::restore::{run_restore, RestoreRequest, SnapshotMode};
+use stowage::store::fetch::ArchiveSource;
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::restore_scenarios::backup_quietly;
 use stowage_conformance::scratch::{ScratchStore, ScratchStores};

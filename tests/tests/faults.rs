@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use stowage::fetch::ArchiveSource;
 use stowage::restore::{run_restore, RestoreRequest};
+use stowage::store::fetch::ArchiveSource;
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::restore_scenarios::{backup_quietly, uploads_only};
 use stowage_conformance::scratch::ScratchStore;

@@ -13,12 +13,12 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use stowage::backup_store::BackupStore;
 use stowage::config::{Component, Settings};
 use stowage::exit::exit_code_for;
-use stowage::fetch::ArchiveSource;
-use stowage::lock::lock_name;
 use stowage::restore::{run_restore, RestoreReport, RestoreRequest};
+use stowage::store::backup_store::BackupStore;
+use stowage::store::fetch::ArchiveSource;
+use stowage::store::lock::lock_name;
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::restore_scenarios::{
     a_second_restore_into_the_same_bucket_refuses, backup_quietly,

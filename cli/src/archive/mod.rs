@@ -8,10 +8,14 @@
 //! └── <component>.tar.gz                             (like `tar -C <dir> . | gzip`)
 //! ```
 //!
+//! [`name`] is the file name, [`manifest`] the manifest, [`write`](mod@write) and
+//! [`read`] the two directions ([`rsyncable`] the gzip that `write` uses).
+//!
 //! Reading is strict: [`read::read_outer`] and
 //! [`read::OuterArchive::validate`] read everything to the end and refuse
 //! the archive on the first doubt, before any bucket is changed.
 
+pub mod manifest;
 pub mod name;
 pub mod read;
 pub mod rsyncable;

@@ -21,11 +21,11 @@ use flate2::read::MultiGzDecoder;
 use md5::{Digest, Md5};
 use stowage_plugin_support::local_tree::{key_to_relative_path, write_atomically};
 
+use crate::archive::manifest::Manifest;
 use crate::exit::InvalidArchive;
-use crate::manifest::Manifest;
-use crate::md5_digest::Md5Digest;
 use crate::parallel::{cores, map_in_parallel};
-use crate::plan::{Fingerprint, Inventory, Key};
+use crate::sync::md5_digest::Md5Digest;
+use crate::sync::plan::{Fingerprint, Inventory, Key};
 
 /// Size of a tar block.
 const BLOCK: u64 = 512;

@@ -11,10 +11,10 @@ use md5::{Digest, Md5};
 use stowage_exclude::ExcludeMatcher;
 use stowage_plugin_support::local_tree::{walk, write_atomically};
 
+use crate::archive::manifest::Manifest;
 use crate::archive::rsyncable::RsyncableGzWriter;
-use crate::manifest::Manifest;
-use crate::md5_digest::Md5Digest;
-use crate::plan::{Fingerprint, Inventory};
+use crate::sync::md5_digest::Md5Digest;
+use crate::sync::plan::{Fingerprint, Inventory};
 
 /// Reads through to an inner reader, hashing what passes.
 struct HashingReader<R> {

@@ -4,9 +4,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::backup::{run_backup, sidecar_name, BackupInformation, BackupRequest};
-use crate::backup_store::{BackupStore, StoredArchive};
 use crate::config::{ConfigArgs, Settings};
 use crate::registry::Registry;
+use crate::store::backup_store::{BackupStore, StoredArchive};
 
 /// Arguments of `stowage backup`.
 #[derive(Debug, Args)]

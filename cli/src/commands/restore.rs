@@ -7,9 +7,9 @@ use crate::archive::read::Limits;
 use crate::config::{ConfigArgs, Settings};
 use crate::confirm::confirm_on_terminal;
 use crate::exit::Drifted;
-use crate::fetch::ArchiveSource;
 use crate::registry::Registry;
 use crate::restore::{run_restore, RestoreReport, RestoreRequest, SnapshotMode, DEFAULT_JOBS};
+use crate::store::fetch::ArchiveSource;
 
 /// Arguments of `stowage restore`.
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use crate::config::{ConfigArgs, Settings};
 use crate::confirm::confirm_on_terminal;
 use crate::exit::Refused;
 use crate::registry::Registry;
-use crate::snapshots::{
+use crate::store::snapshots::{
     PruneAction, PruneDecision, PrunePlan, PruneRequest, PruneRules, Snapshot, TmpBucket,
 };
 

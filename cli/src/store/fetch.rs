@@ -10,10 +10,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use stowage_plugin_api::{Location, RemoteUrl};
 use stowage_plugin_support::local_tree::write_atomically;
 
-use crate::backup_store::BackupStore;
 use crate::exit::NotFound;
 use crate::progress::ByteProgress;
 use crate::registry::Registry;
+use crate::store::backup_store::BackupStore;
 
 /// Which archive to restore.
 #[derive(Clone, Debug)]

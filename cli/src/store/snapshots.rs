@@ -8,7 +8,7 @@
 //!   tmp bucket — anything else there is neither listed nor touched;
 //! - keeps every snapshot of a component while a restore into its bucket
 //!   may be running (its restore lock is in the backup destination, see
-//!   [`crate::lock`]), and says so;
+//!   [`crate::store::lock`]), and says so;
 //! - lists the tmp bucket again afterwards, to prove the pruned snapshots
 //!   are gone.
 
@@ -19,14 +19,14 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use stowage_plugin_api::{ErrorKind, Location};
 
-use crate::backup_store::BackupStore;
 use crate::config::{valid_component_name, Settings};
 use crate::exit::{ConfigError, Refused};
-use crate::lock::running_restore;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::registry::Registry;
+use crate::store::backup_store::BackupStore;
+use crate::store::lock::running_restore;
+use crate::sync::verify::owned_keys;
 use crate::unix_time::{now, rfc3339};
-use crate::verify::owned_keys;
 
 /// One snapshot: the objects below `<tmp bucket>/<component>.<unix-ts>/`.
 #[derive(Clone, Debug, Serialize)]

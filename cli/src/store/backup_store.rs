@@ -11,7 +11,7 @@ use crate::exit::NotFound;
 use crate::plugin::plugin_error_kind;
 use crate::plugin::LoadedPlugin;
 use crate::registry::Registry;
-use crate::verify::owned_keys;
+use crate::sync::verify::owned_keys;
 
 /// One archive found in a store.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -25,11 +25,11 @@ use stowage_exclude::ExcludeMatcher;
 use stowage_plugin_api::Location;
 use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
-use crate::plan::{
+use crate::plugin::LoadedPlugin;
+use crate::sync::plan::{
     compare, forget_listed_md5s, inventory_of, listed_md5s_are_content, Comparison, Fingerprint,
     Inventory, Key, SyncPlan,
 };
-use crate::plugin::LoadedPlugin;
 
 /// What verification found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -358,7 +358,7 @@ pub fn owned_keys<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::md5_digest::Md5Digest;
+    use crate::sync::md5_digest::Md5Digest;
 
     fn version(size: u64, md5: u8) -> Fingerprint {
         Fingerprint::content(size, Md5Digest::from([md5; 16]))

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::md5_digest::Md5Digest;
-use crate::plan::Inventory;
+use crate::sync::md5_digest::Md5Digest;
+use crate::sync::plan::Inventory;
 
 /// One component's manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

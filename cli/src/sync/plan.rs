@@ -12,9 +12,9 @@ use stowage_exclude::ExcludeMatcher;
 use stowage_plugin_api::{Location, ObjectEntry};
 use stowage_plugin_support::local_tree::{md5_file_digest, walk};
 
-use crate::md5_digest::Md5Digest;
 use crate::memory::release_free_memory;
 use crate::plugin::LoadedPlugin;
+use crate::sync::md5_digest::Md5Digest;
 
 /// What is known about one object's content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -25,7 +25,7 @@ pub struct Fingerprint {
     pub md5: Option<Md5Digest>,
     /// An ETag that is not an MD5: for a listed object, its multipart ETag
     /// (`<hex>-<parts>`); for a source, the multipart ETag its content was
-    /// found to have when uploaded the same way (see [`crate::multipart_etag`]).
+    /// found to have when uploaded the same way (see [`crate::sync::multipart_etag`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etag: Option<Box<str>>,
     /// When a listed object was last modified (seconds since the epoch).

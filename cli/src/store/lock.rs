@@ -32,8 +32,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use stowage_plugin_api::Location;
 
-use crate::backup_store::BackupStore;
 use crate::exit::Refused;
+use crate::store::backup_store::BackupStore;
 use crate::unix_time::{now, rfc3339};
 
 /// A lock older than this is stale whoever holds it.

@@ -1,6 +1,16 @@
-//! `stowage sync`: plan from listings, let the plugin's tool transfer (never
-//! delete), then verify, repair and delete what the plan named — and only
-//! what is still as the plan found it (see [`crate::verify`]).
+//! Syncing as Stowage does it: [`plan`] from listings, let the plugin's
+//! tool transfer (never delete), then [`verify`], repair and delete what
+//! the plan named — and only what is still as the plan found it.
+//!
+//! [`run_sync`] is the whole of `stowage sync` and of a backup's mirror of
+//! each bucket; a restore runs the same steps itself, with a snapshot in
+//! between (see [`crate::restore`]). [`md5_digest`] is how inventories hold
+//! checksums; [`multipart_etag`] tells whether a multipart ETag matches a file.
+
+pub mod md5_digest;
+pub mod multipart_etag;
+pub mod plan;
+pub mod verify;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -8,9 +18,11 @@ use stowage_exclude::ExcludeMatcher;
 use stowage_plugin_api::{Location, ProgressSink, SyncOptions, SyncReport};
 
 use crate::exit::Refused;
-use crate::plan::{forget_listed_md5s, inventory_of, listed_md5s_are_content, Inventory, SyncPlan};
 use crate::plugin::LoadedPlugin;
-use crate::verify::{verify_and_finish, FinishHooks, PlannedChanges, Verification};
+use crate::sync::plan::{
+    forget_listed_md5s, inventory_of, listed_md5s_are_content, Inventory, SyncPlan,
+};
+use crate::sync::verify::{verify_and_finish, FinishHooks, PlannedChanges, Verification};
 
 /// What a sync decided, did and proved.
 #[derive(Debug, Serialize)]

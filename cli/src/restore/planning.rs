@@ -1,0 +1,325 @@
+//! Planning a restore: each component's bucket listed, compared with the
+//! archive's inventory by size and MD5 (multipart ETags worked out from the
+//! archive), the snapshot chosen; then the safety rules checked and the
+//! summary shown before asking.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::ErrorKind;
+
+use crate::archive::read::{read_files, ArchiveIndex, Limits};
+use crate::config::{Component, Settings};
+use crate::exit::{ConfigError, Refused};
+use crate::parallel::map_in_parallel;
+use crate::plugin::{plugin_error_kind, LoadedPlugin};
+use crate::registry::Registry;
+use crate::restore::{RestoreRequest, SnapshotMode};
+use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
+use crate::sync::plan::{
+    forget_listed_md5s, listed_inventory, listed_md5s_are_content, Inventory, Key, PlannedObject,
+    SyncPlan,
+};
+
+/// One component's plan.
+#[derive(Debug, Serialize)]
+pub struct ComponentPlan {
+    /// The component.
+    pub component: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// The plugin that serves it.
+    pub plugin: String,
+    /// Whether the bucket exists (a fresh instance has none yet).
+    pub bucket_exists: bool,
+    /// Whether the bucket's ETags are content MD5s; when not (SSE-KMS,
+    /// SSE-C), its objects are compared by size only.
+    pub etags_are_md5s: bool,
+    /// Objects in the archive.
+    pub objects: u64,
+    /// Upload, delete, possibly changed, unchanged.
+    #[serde(flatten)]
+    pub plan: SyncPlan,
+    /// The keys the snapshot will copy.
+    pub snapshot_keys: Vec<Key>,
+}
+
+/// A plan and the bucket's inventory it was made from (the snapshot is
+/// checked, and extracted files get their mtimes, against it).
+pub(super) struct Planned {
+    pub(super) plan: ComponentPlan,
+    pub(super) bucket: Inventory,
+}
+
+/// A component ready to plan: its config, plugin and archive inventory.
+pub(super) struct Target<'r> {
+    pub(super) component: Component,
+    pub(super) plugin: &'r LoadedPlugin,
+    pub(super) inventory: Inventory,
+    /// Its bucket's listing, until the plan takes it over.
+    listing: Option<Listing>,
+}
+
+/// A bucket as its listing found it.
+pub(super) struct Listing {
+    /// Its objects (excluded paths left out).
+    pub(super) inventory: Inventory,
+    /// Whether it exists (a fresh instance has none yet).
+    pub(super) exists: bool,
+}
+
+/// Lists a component's bucket. A missing bucket is an empty one (a fresh
+/// instance); the restore will create it.
+pub(super) fn list_bucket(component: &Component, plugin: &LoadedPlugin) -> Result<Listing> {
+    let bucket = &component.bucket;
+    let (listing, exists) = match plugin.list(bucket) {
+        Ok(entries) => (entries, true),
+        Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => (Vec::new(), false),
+        Err(e) => return Err(e.context(format!("component {}", component.name))),
+    };
+    let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
+    Ok(Listing {
+        inventory: listed_inventory(listing, &excludes),
+        exists,
+    })
+}
+
+/// The components to restore: selected and in the archive, each with its
+/// bucket's listing (`listings`: component name and listing). Takes the
+/// archive's inventories over (one copy of them in memory).
+pub(super) fn targets<'r>(
+    registry: &'r Registry,
+    request: &RestoreRequest,
+    mut index: ArchiveIndex,
+    selected: Vec<Component>,
+    listings: Vec<(String, Result<Listing>)>,
+) -> Result<(Vec<Target<'r>>, Vec<String>)> {
+    let mut listings: BTreeMap<String, Result<Listing>> = listings.into_iter().collect();
+    let mut not_restored: Vec<String> = index
+        .components
+        .keys()
+        .filter(|name| !selected.iter().any(|c| &c.name == *name))
+        .cloned()
+        .collect();
+    let mut targets = Vec::new();
+    for component in selected {
+        let Some(found) = index.components.remove(&component.name) else {
+            if !request.only.is_empty() {
+                bail!(ConfigError(format!(
+                    "component {} is not in the archive",
+                    component.name
+                )));
+            }
+            not_restored.push(format!(
+                "{} (configured, not in the archive)",
+                component.name
+            ));
+            continue;
+        };
+        let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
+        let mut inventory = found.inventory;
+        inventory.retain(|key, _| !excludes.is_excluded(key));
+        let plugin = registry.for_location(&component.bucket, None)?;
+        let listing = listings
+            .remove(&component.name)
+            .expect("a component in the archive was listed")?;
+        targets.push(Target {
+            component,
+            plugin,
+            inventory,
+            listing: Some(listing),
+        });
+    }
+    Ok((targets, not_restored))
+}
+
+/// Plans every target, `jobs` at a time (resolving multipart ETags reads
+/// the archive).
+pub(super) fn plan_components(
+    targets: &mut [Target<'_>],
+    request: &RestoreRequest,
+    archive: &Path,
+) -> Result<Vec<Planned>> {
+    map_in_parallel(targets.iter_mut().collect(), request.jobs, |target| {
+        plan_component(target, request, archive)
+    })
+    .into_iter()
+    .collect()
+}
+
+/// Compares the bucket's listing with the archive.
+fn plan_component(
+    target: &mut Target<'_>,
+    request: &RestoreRequest,
+    archive: &Path,
+) -> Result<Planned> {
+    let bucket = target.component.bucket.clone();
+    let Listing {
+        inventory: mut bucket_inventory,
+        exists: bucket_exists,
+    } = target.listing.take().expect("planned once");
+    let mut plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
+    let etags_are_md5s =
+        listed_md5s_are_content(target.plugin, &bucket, &bucket_inventory, &target.inventory)?;
+    if !etags_are_md5s {
+        forget_listed_md5s(&mut bucket_inventory);
+        plan =
+            SyncPlan::new(&target.inventory, &bucket_inventory, true).transferring_the_doubtful();
+    }
+    if !plan.possibly_changed.is_empty() {
+        resolve_multipart_etags(
+            target,
+            &bucket_inventory,
+            &plan.possibly_changed,
+            archive,
+            request.limits,
+        )?;
+        plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
+    }
+    let snapshot_keys = match request.snapshot {
+        SnapshotMode::None => Vec::new(),
+        SnapshotMode::Full => bucket_inventory.keys().cloned().collect(),
+        SnapshotMode::Changed => {
+            let existing = |o: &PlannedObject| bucket_inventory.contains_key(&o.key);
+            let mut keys: Vec<Key> = plan
+                .transfer
+                .iter()
+                .chain(&plan.possibly_changed)
+                .chain(&plan.delete)
+                .filter(|o| existing(o))
+                .map(|o| o.key.clone())
+                .collect();
+            keys.sort();
+            keys
+        }
+    };
+    Ok(Planned {
+        plan: ComponentPlan {
+            component: target.component.name.clone(),
+            bucket: bucket.to_string(),
+            plugin: target.plugin.name.clone(),
+            bucket_exists,
+            etags_are_md5s,
+            objects: target.inventory.len() as u64,
+            plan,
+            snapshot_keys,
+        },
+        bucket: bucket_inventory,
+    })
+}
+
+/// For objects only *possibly changed* because their ETag is a multipart
+/// one, works out from the archive the multipart ETags their content would
+/// have (see [`crate::sync::multipart_etag`]); where one equals the bucket's, the
+/// source's fingerprint carries it and the object compares as the same.
+fn resolve_multipart_etags(
+    target: &mut Target<'_>,
+    bucket_inventory: &Inventory,
+    possibly_changed: &[PlannedObject],
+    archive: &Path,
+    limits: Limits,
+) -> Result<()> {
+    let candidates: BTreeMap<&str, (&str, Vec<u64>)> = possibly_changed
+        .iter()
+        .filter_map(|o| {
+            let etag = bucket_inventory.get(&o.key)?.etag.as_deref()?;
+            let sizes = candidate_part_sizes(o.size, part_count(etag)?);
+            (!sizes.is_empty()).then_some((&*o.key, (etag, sizes)))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let inventory = &mut target.inventory;
+    read_files(
+        archive,
+        &target.component.name,
+        limits,
+        |key| candidates.contains_key(key),
+        |key, _size, _mtime, content| {
+            let (etag, sizes) = &candidates[key];
+            if multipart_etags(content, sizes)?.iter().any(|e| e == etag) {
+                if let Some(source) = inventory.get_mut(key) {
+                    source.etag = Some((*etag).into());
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Refuses, before anything changes, what the safety rules forbid.
+pub(super) fn check_rules(
+    settings: &Settings,
+    request: &RestoreRequest,
+    targets: &[Target<'_>],
+    plans: &[Planned],
+) -> Result<()> {
+    if request.snapshot == SnapshotMode::None && !request.yes && !request.dry_run {
+        bail!(Refused(
+            "--snapshot none restores without a way back; add --yes to confirm".to_string()
+        ));
+    }
+    if request.snapshot != SnapshotMode::None && settings.tmp_bucket.is_none() {
+        bail!(ConfigError(
+            "no tmp bucket for restore snapshots: set tmp_bucket in stowage.toml or --tmp-bucket (or --snapshot none --yes)"
+                .to_string()
+        ));
+    }
+    for (target, Planned { plan, bucket }) in targets.iter().zip(plans) {
+        if let Some(tmp) = settings
+            .tmp_bucket
+            .as_ref()
+            .filter(|_| !plan.snapshot_keys.is_empty())
+        {
+            if tmp.scheme() != target.component.bucket.scheme() {
+                bail!(ConfigError(format!(
+                    "component {}: the tmp bucket {tmp} must be on the same storage as {} to snapshot it",
+                    plan.component, plan.bucket
+                )));
+            }
+        }
+        if target.inventory.is_empty() && !bucket.is_empty() && !request.allow_empty {
+            bail!(Refused(format!(
+                "component {} is empty in the archive but its bucket {} holds {} objects; restoring would empty it (add --allow-empty to do that)",
+                plan.component,
+                plan.bucket,
+                bucket.len()
+            )));
+        }
+        if let Some(max) = request.max_delete {
+            if plan.plan.delete.len() as u64 > max {
+                bail!(Refused(format!(
+                    "component {} would delete {} objects from {}, more than --max-delete {max}; nothing was changed",
+                    plan.component,
+                    plan.plan.delete.len(),
+                    plan.bucket
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The one-paragraph summary shown before asking.
+pub(super) fn summary(plans: &[Planned]) -> String {
+    plans
+        .iter()
+        .map(|Planned { plan: p, .. }| {
+            format!(
+                "{}: upload {} ({} bytes), delete {}, possibly changed {}, unchanged {} in {}",
+                p.component,
+                p.plan.transfer.len(),
+                p.plan.transfer_bytes(),
+                p.plan.delete.len(),
+                p.plan.possibly_changed.len(),
+                p.plan.unchanged,
+                p.bucket
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,78 @@
+//! What a restore reports: per component, the plan it followed and what it
+//! did, verified and failed at.
+
+use serde::Serialize;
+
+use crate::restore::planning::ComponentPlan;
+use crate::sync::verify::Verification;
+
+/// What a restore did (or, in a dry run, would do).
+#[derive(Debug, Serialize)]
+pub struct RestoreReport {
+    /// The archive's file name.
+    pub archive: String,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Top-level archive entries that are not object storage.
+    pub ignored_entries: Vec<String>,
+    /// Archive components not restored (not configured, or not selected).
+    pub not_restored: Vec<String>,
+    /// Per component.
+    pub components: Vec<ComponentOutcome>,
+    /// Why the restore locks could not be released, if they could not (they
+    /// are left in the backup destination, named here, to remove by hand).
+    pub lock_release_error: Option<String>,
+}
+
+impl RestoreReport {
+    /// Whether every component succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.components.iter().all(|c| c.error.is_none())
+    }
+
+    /// Objects someone else changed during the restore, left as found:
+    /// while there are any, the buckets do not equal the backup.
+    pub fn drifted(&self) -> usize {
+        self.components
+            .iter()
+            .filter_map(|c| c.verification.as_ref())
+            .map(|v| v.drifted.len())
+            .sum()
+    }
+}
+
+/// One component's outcome.
+#[derive(Debug, Serialize)]
+pub struct ComponentOutcome {
+    /// The plan it followed.
+    #[serde(flatten)]
+    pub plan: ComponentPlan,
+    /// Where the snapshot went, if one was taken.
+    pub snapshot: Option<String>,
+    /// Objects uploaded (by the tool, plus repairs).
+    pub uploaded: u64,
+    /// Bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Objects deleted.
+    pub deleted: u64,
+    /// What verification found.
+    pub verification: Option<Verification>,
+    /// Seconds taken.
+    pub duration_secs: f64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// A component's outcome before anything was done: its plan, no changes.
+pub(super) fn outcome_of(plan: ComponentPlan) -> ComponentOutcome {
+    ComponentOutcome {
+        plan,
+        snapshot: None,
+        uploaded: 0,
+        uploaded_bytes: 0,
+        deleted: 0,
+        verification: None,
+        duration_secs: 0.0,
+        error: None,
+    }
+}

@@ -1,0 +1,44 @@
+//! The verification step: the bucket listed after the upload and compared
+//! with the archive; what the tool missed is repaired, and the planned
+//! deletes done — only for objects still as the plan found them.
+
+use std::collections::HashSet;
+
+use anyhow::Result;
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::Location;
+
+use crate::restore::planning::ComponentPlan;
+use crate::restore::{ComponentStep, RestorePoint};
+use crate::sync::plan::Key;
+use crate::sync::verify::{verify_and_finish, FinishHooks, PlannedChanges, Verification};
+
+impl ComponentStep<'_, '_> {
+    /// Verifies the bucket against the archive after the upload, repairing
+    /// and deleting what is still planned (see [`verify_and_finish`]).
+    pub(super) fn verify(
+        &self,
+        plan: &ComponentPlan,
+        source: &Location,
+        planned: &PlannedChanges<'_>,
+    ) -> Result<Verification> {
+        let component = &self.target.component;
+        let observer = &self.run.request.observer;
+        let matcher = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
+        verify_and_finish(
+            self.target.plugin,
+            source,
+            &component.bucket,
+            &self.target.inventory,
+            planned,
+            &matcher,
+            &FinishHooks {
+                prepare: &|keys: &[Key]| {
+                    let keys: HashSet<&str> = keys.iter().map(|k| &**k).collect();
+                    self.extract(plan, &|key| keys.contains(key))
+                },
+                before_changes: &|| observer.tell(&component.name, RestorePoint::Verifying),
+            },
+        )
+    }
+}
