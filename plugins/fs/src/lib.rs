@@ -40,6 +40,7 @@ use stowage_plugin_support::local_tree::{
     create_new_atomically, io_error, key_to_relative_path, md5_file, remove_file_and_empty_parents,
     walk, write_atomically, LocalFile,
 };
+use stowage_plugin_support::paths::unserved;
 
 export_plugin!(FsProvider::from_config);
 
@@ -70,14 +71,11 @@ impl FsProvider {
 fn directory(location: &Location) -> Result<PathBuf, PluginError> {
     match location {
         Location::Local { path } => Ok(PathBuf::from(path.as_str())),
-        Location::Remote { url } => match location.remote() {
+        Location::Remote { .. } => match location.remote() {
             Some(remote) if remote.scheme == "file" && remote.bucket.is_empty() => {
                 Ok(PathBuf::from(format!("/{}", remote.prefix)))
             }
-            _ => Err(PluginError::new(
-                ErrorKind::InvalidInput,
-                format!("plugin fs serves file:///absolute/path URLs, not {url}"),
-            )),
+            _ => Err(unserved("fs", "file:///absolute/path", location)),
         },
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use stowage_core::{ErrorKind, Location, PluginError, RemoteUrl};
 use stowage_plugin_support::local_tree::io_error;
-use stowage_plugin_support::paths::{object_url, remote, sync_root};
+use stowage_plugin_support::paths::{object_url, served_remote, sync_root};
 
 /// Characters gsutil expands as wildcards in URLs and local paths.
 const WILDCARDS: &[char] = &['*', '?', '[', ']'];
@@ -27,13 +27,7 @@ pub fn refuse_wildcards(what: &str, text: &str) -> Result<(), PluginError> {
 /// The parts of a `gs://` location, refusing other schemes and prefixes
 /// gsutil would expand as wildcards.
 pub fn gs_url(location: &Location) -> Result<RemoteUrl, PluginError> {
-    let url = remote(location)?;
-    if url.scheme != "gs" {
-        return Err(PluginError::new(
-            ErrorKind::InvalidInput,
-            format!("plugin gsutil serves gs:// URLs, not {location}"),
-        ));
-    }
+    let url = served_remote("gsutil", "gs", location)?;
     refuse_wildcards("bucket URL", &url.to_string())?;
     Ok(url)
 }

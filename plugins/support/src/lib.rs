@@ -4,7 +4,11 @@
 //! - [`local_tree`]: walking a local directory as a set of objects, MD5s of
 //!   local files, turning keys into safe relative paths, and atomic writes.
 //! - [`config`]: reading a plugin's config table.
-//! - [`paths`]: how tools spell locations, and keys back from their output.
+//! - [`tool_config`]: a tool's own INI files, and the secrets in them and
+//!   in its environment, for redaction.
+//! - [`paths`]: how tools spell locations, the schemes a plugin serves,
+//!   and keys back from their output.
+//! - [`bucket`]: creating a bucket unless it exists.
 //! - [`exclude_translation`]: Stowage's exclude globs in each tool's syntax.
 //! - [`regex_escape`]: exact keys as literal text in a tool's regex.
 //! - [`glob_alternates`]: `{a,b}` alternatives expanded, for tools without them.
@@ -14,6 +18,7 @@
 //!   environment, streamed output, one-line errors, redaction of secrets.
 //! - [`tool_input`]: running a tool with data on its standard input.
 
+pub mod bucket;
 pub mod config;
 pub mod exclude_translation;
 pub mod glob_alternates;
@@ -22,4 +27,5 @@ pub mod paths;
 pub mod regex_escape;
 pub mod sync_driver;
 pub mod tool;
+pub mod tool_config;
 pub mod tool_input;
