@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use stowage_core::{Location, RemoteUrl};
-use stowage_plugin_support::local_tree::write_atomically;
+use stowage_local_tree::write_atomically;
 
 use crate::backup_store::BackupStore;
 use crate::exit::NotFound;

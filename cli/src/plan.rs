@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::Serialize;
 use stowage_core::abi_stable::std_types::RVec;
 use stowage_core::{ExcludeMatcher, Location, ObjectEntry, ProviderBox};
-use stowage_plugin_support::local_tree::{md5_file_digest, walk};
+use stowage_local_tree::{md5_file_digest, walk};
 
 use crate::md5_digest::Md5Digest;
 use crate::memory::release_free_memory;

@@ -30,7 +30,7 @@ use serde::Serialize;
 use stowage_core::abi_stable::std_types::RVec;
 use stowage_core::provider::progress_reporter;
 use stowage_core::{ActionKind, ErrorKind, ExcludeMatcher, Location, SyncOptions};
-use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
+use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
 use crate::archive::read::{extract_component, read_files, read_outer, ArchiveIndex, Limits};
 use crate::backup_store::BackupStore;

@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 use stowage_core::abi_stable::std_types::{RString, RVec};
 use stowage_core::{ExcludeMatcher, Location, ProviderBox};
-use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
+use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
 use crate::plan::{
     compare, forget_listed_md5s, inventory_of, listed_md5s_are_content, Comparison, Fingerprint,

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use stowage_core::{
     ActionKind, CompareMode, ErrorKind, Location, PluginError, SyncAction, SyncOptions,
 };
-use stowage_plugin_support::local_tree::PARTIAL_SUFFIX;
+use stowage_local_tree::PARTIAL_SUFFIX;
 use stowage_plugin_support::paths::sync_root;
 use stowage_plugin_support::sync_driver::SyncCommand;
 

@@ -35,11 +35,12 @@ use stowage_core::{
     ObjectEntry, PluginError, PluginInfo, Progress, ProgressReporter, StorageProvider, SyncAction,
     SyncOptions, SyncReport, ToolStatus,
 };
-use stowage_plugin_support::config::parse_config;
-use stowage_plugin_support::local_tree::{
-    create_new_atomically, io_error, key_to_relative_path, md5_file, remove_file_and_empty_parents,
-    walk, write_atomically, LocalFile,
+use stowage_local_tree::{
+    create_new_atomically, key_to_relative_path, md5_file, remove_file_and_empty_parents, walk,
+    with_path, write_atomically, LocalFile,
 };
+use stowage_plugin_support::config::parse_config;
+use stowage_plugin_support::io_errors::from_io;
 use stowage_plugin_support::paths::unserved;
 
 export_plugin!(FsProvider::from_config);
@@ -99,11 +100,11 @@ fn existing_directory(location: &Location) -> Result<PathBuf, PluginError> {
 }
 
 fn object_path(root: &Path, key: &str) -> Result<PathBuf, PluginError> {
-    Ok(root.join(key_to_relative_path(key)?))
+    Ok(root.join(key_to_relative_path(key).map_err(from_io)?))
 }
 
 fn copy_file(from: &Path, to: &Path) -> Result<(), PluginError> {
-    write_atomically(to, |partial| std::fs::copy(from, partial).map(|_| ()))
+    write_atomically(to, |partial| std::fs::copy(from, partial).map(|_| ())).map_err(from_io)
 }
 
 /// Whether the destination copy of a file is up to date under `mode`.
@@ -118,7 +119,10 @@ fn unchanged(
     Ok(match mode {
         CompareMode::Size => true,
         CompareMode::SizeMtime => destination.mtime >= source.mtime,
-        CompareMode::Checksum => md5_file(&source.path)? == md5_file(&destination.path)?,
+        CompareMode::Checksum => {
+            md5_file(&source.path).map_err(from_io)?
+                == md5_file(&destination.path).map_err(from_io)?
+        }
     })
 }
 
@@ -160,10 +164,11 @@ impl StorageProvider for FsProvider {
         if !root.is_dir() {
             return Ok(Vec::new());
         }
-        walk(&root)?
+        walk(&root)
+            .map_err(from_io)?
             .into_iter()
             .map(|file| {
-                let md5: RString = md5_file(&file.path)?.into();
+                let md5: RString = md5_file(&file.path).map_err(from_io)?.into();
                 Ok(ObjectEntry {
                     key: file.key.into(),
                     size: file.size,
@@ -199,12 +204,12 @@ impl StorageProvider for FsProvider {
                 .collect()
         };
         let source_files = if source_root.is_dir() || source.remote().is_none() {
-            included(walk(&source_root)?)
+            included(walk(&source_root).map_err(from_io)?)
         } else {
             Vec::new()
         };
         let mut destination_files: HashMap<String, LocalFile> = if destination_root.is_dir() {
-            included(walk(&destination_root)?)
+            included(walk(&destination_root).map_err(from_io)?)
                 .into_iter()
                 .map(|f| (f.key.clone(), f))
                 .collect()
@@ -268,7 +273,7 @@ impl StorageProvider for FsProvider {
                 bytes: file.size,
             }));
         for file in deletes {
-            remove_file_and_empty_parents(&destination_root, &file.path)?;
+            remove_file_and_empty_parents(&destination_root, &file.path).map_err(from_io)?;
             report.push(ActionKind::Delete, file.key.as_str(), 0);
         }
         Ok(report)
@@ -313,7 +318,7 @@ impl StorageProvider for FsProvider {
         let root = existing_directory(location)?;
         let mut report = SyncReport::default();
         for key in keys {
-            remove_file_and_empty_parents(&root, &object_path(&root, key)?)?;
+            remove_file_and_empty_parents(&root, &object_path(&root, key)?).map_err(from_io)?;
             report.push(ActionKind::Delete, key.clone(), 0);
         }
         Ok(report)
@@ -324,7 +329,8 @@ impl StorageProvider for FsProvider {
         if dir.is_dir() {
             return Ok(false);
         }
-        std::fs::create_dir_all(&dir).map_err(|e| io_error("cannot create directory", &dir, e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| from_io(with_path("cannot create directory", &dir, e)))?;
         Ok(true)
     }
 
@@ -335,7 +341,7 @@ impl StorageProvider for FsProvider {
         bytes: &[u8],
     ) -> Result<bool, PluginError> {
         let root = existing_directory(location)?;
-        create_new_atomically(&object_path(&root, key)?, bytes)
+        create_new_atomically(&object_path(&root, key)?, bytes).map_err(from_io)
     }
 
     fn conditional_create(&self) -> bool {

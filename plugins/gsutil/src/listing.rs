@@ -4,7 +4,7 @@
 use abi_stable::std_types::RString;
 use base64::Engine;
 use stowage_core::{ErrorKind, Location, ObjectEntry, PluginError};
-use stowage_plugin_support::local_tree::hex;
+use stowage_local_tree::hex;
 use stowage_plugin_support::paths::sync_root;
 use stowage_plugin_support::tool::Tool;
 

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use stowage_core::{ErrorKind, Location, PluginError, RemoteUrl};
-use stowage_plugin_support::local_tree::io_error;
+use stowage_local_tree::with_path;
+use stowage_plugin_support::io_errors::from_io;
 use stowage_plugin_support::paths::{object_url, served_remote, sync_root};
 
 /// Characters gsutil expands as wildcards in URLs and local paths.
@@ -50,7 +51,7 @@ pub fn rsync_root(location: &Location) -> Result<String, PluginError> {
         }
         Location::Local { path } => {
             let absolute = std::path::absolute(path.as_str())
-                .map_err(|e| io_error("cannot resolve", Path::new(path.as_str()), e))?;
+                .map_err(|e| from_io(with_path("cannot resolve", Path::new(path.as_str()), e)))?;
             let absolute = absolute.to_string_lossy();
             refuse_wildcards("local directory", &absolute)?;
             Ok(sync_root(&Location::Local {

@@ -8,8 +8,9 @@ use stowage_core::{
     ActionKind, CompareMode, ErrorKind, Location, PluginError, ProgressReporter, SyncAction,
     SyncOptions, SyncReport,
 };
+use stowage_local_tree::with_path;
 use stowage_plugin_support::exclude_translation::to_regex;
-use stowage_plugin_support::local_tree::io_error;
+use stowage_plugin_support::io_errors::from_io;
 use stowage_plugin_support::paths::check_sync_sides;
 use stowage_plugin_support::sync_driver::{run_sync, SyncCommand};
 use stowage_plugin_support::tool::Tool;
@@ -44,7 +45,7 @@ pub fn sync(
                 stand_in = Some(empty);
             } else {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| io_error("cannot create directory", dir, e))?;
+                    .map_err(|e| from_io(with_path("cannot create directory", dir, e)))?;
             }
         }
     }

@@ -62,10 +62,11 @@ use stowage_core::{
     PluginError, PluginInfo, ProgressReporter, RemoteUrl, StorageProvider, SyncAction, SyncOptions,
     SyncReport, ToolStatus,
 };
+use stowage_local_tree::{key_to_relative_path, walk_each, LocalFile};
 use stowage_plugin_support::bucket::{ensure_bucket, BucketCommands};
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::exclude_translation::to_regex;
-use stowage_plugin_support::local_tree::{key_to_relative_path, walk_each, LocalFile};
+use stowage_plugin_support::io_errors::from_io;
 use stowage_plugin_support::paths::{
     check_sync_sides, expand_home, object_url, quoted_key, served_remote, sync_root,
 };
@@ -501,7 +502,8 @@ impl S3cmdProvider {
         walk_each(root, |_| {
             files += 1;
             Ok(())
-        })?;
+        })
+        .map_err(from_io)?;
         let shards = wanted.min(files / self.shard_min_files);
         if shards < 2 {
             return Ok(None);
@@ -587,9 +589,8 @@ impl ShardLinks {
                 .expect("at least two shards");
             load[shard] += file.size + PER_FILE_COST;
             let link = dirs[shard].join(key_to_relative_path(&file.key)?);
-            let cannot = |e: std::io::Error| PluginError::new(ErrorKind::Other, e.to_string());
-            std::fs::create_dir_all(link.parent().expect("a link has a parent")).map_err(cannot)?;
-            std::fs::hard_link(&file.path, &link).map_err(cannot)
+            std::fs::create_dir_all(link.parent().expect("a link has a parent"))?;
+            std::fs::hard_link(&file.path, &link)
         });
         linked.ok()?;
         Some(ShardLinks {

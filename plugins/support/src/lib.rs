@@ -1,8 +1,8 @@
-//! Helpers shared by Stowage plugins and the host, written once so no
-//! adapter copies another:
+//! Helpers shared by Stowage plugins, written once so no adapter copies
+//! another (local files are `stowage-local-tree`'s, which the host uses
+//! too):
 //!
-//! - [`local_tree`]: walking a local directory as a set of objects, MD5s of
-//!   local files, turning keys into safe relative paths, and atomic writes.
+//! - [`io_errors`]: local I/O failures as plugin errors.
 //! - [`config`]: reading a plugin's config table.
 //! - [`tool_config`]: a tool's own INI files, and the secrets in them and
 //!   in its environment, for redaction.
@@ -22,7 +22,7 @@ pub mod bucket;
 pub mod config;
 pub mod exclude_translation;
 pub mod glob_alternates;
-pub mod local_tree;
+pub mod io_errors;
 pub mod paths;
 pub mod regex_escape;
 pub mod sync_driver;
