@@ -24,8 +24,8 @@ use anyhow::{anyhow, Result};
 use clap::Args;
 use serde::Deserialize;
 use stowage_exclude::ExcludeMatcher;
+use stowage_local_tree::remove_abandoned_partials;
 use stowage_plugin_api::Location;
-use stowage_plugin_support::local_tree::remove_abandoned_partials;
 
 use crate::exit::ConfigError;
 
@@ -113,7 +113,7 @@ pub fn valid_component_name(name: &str) -> bool {
 
 impl Settings {
     /// Removes what runs killed mid-write left (see
-    /// [`stowage_plugin_support::local_tree::PARTIAL_SUFFIX`]) in the
+    /// [`stowage_local_tree::PARTIAL_SUFFIX`]) in the
     /// directories Stowage writes into: staging, and a local backup
     /// destination. Buckets are cleaned as they are walked.
     pub fn remove_abandoned_partials(&self) {

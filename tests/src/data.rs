@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use filetime::FileTime;
+use stowage_local_tree::{key_to_relative_path, md5_file, walk, PARTIAL_SUFFIX};
 use stowage_plugin_api::Location;
-use stowage_plugin_support::local_tree::{key_to_relative_path, md5_file, walk, PARTIAL_SUFFIX};
 
 /// Deterministic pseudo-random bytes: the same `seed` and `size` always
 /// give the same content, different seeds different content.

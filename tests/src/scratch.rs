@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anyhow::{bail, Context, Result};
 use md5::{Digest, Md5};
 use serde::Deserialize;
-use stowage_plugin_support::local_tree::{hex, key_to_relative_path, md5_file, walk};
+use stowage_local_tree::{hex, key_to_relative_path, md5_file, walk};
 
 /// One scratch bucket.
 pub trait ScratchStore: Send + Sync {

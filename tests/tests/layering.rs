@@ -13,7 +13,13 @@ fn workspace_packages() -> Vec<Value> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(workspace)
         .output()
         .expect("cargo runs");
@@ -62,7 +68,9 @@ fn no_host_crate_depends_on_a_crate_under_plugins() {
     for name in host {
         for (dependency, path) in path_dependencies(package(&packages, name)) {
             assert!(
-                !Path::new(&path).components().any(|c| c.as_os_str() == "plugins"),
+                !Path::new(&path)
+                    .components()
+                    .any(|c| c.as_os_str() == "plugins"),
                 "{name} depends on {dependency} at {path}, a crate under plugins/"
             );
         }

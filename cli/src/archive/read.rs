@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use filetime::FileTime;
 use flate2::read::MultiGzDecoder;
 use md5::{Digest, Md5};
-use stowage_plugin_support::local_tree::{key_to_relative_path, write_atomically};
+use stowage_local_tree::{key_to_relative_path, write_atomically};
 
 use crate::archive::manifest::Manifest;
 use crate::exit::InvalidArchive;

@@ -9,7 +9,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use md5::{Digest, Md5};
 use stowage_exclude::ExcludeMatcher;
-use stowage_plugin_support::local_tree::{walk, write_atomically};
+use stowage_local_tree::{walk, write_atomically};
 
 use crate::archive::manifest::Manifest;
 use crate::archive::rsyncable::RsyncableGzWriter;
@@ -87,7 +87,7 @@ pub fn pack_component(
         let file = BufWriter::new(File::create(partial)?);
         let mut builder = tar::Builder::new(GzipOut::new(file, rsyncable)?);
         builder.mode(tar::HeaderMode::Deterministic);
-        let files = walk(dir).map_err(io::Error::other)?;
+        let files = walk(dir)?;
         for file in files.into_iter().filter(|f| !excludes.is_excluded(&f.key)) {
             let mut header = tar::Header::new_gnu();
             header.set_size(file.size);

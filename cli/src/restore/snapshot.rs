@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use anyhow::{bail, Context, Result};
 use stowage_exclude::ExcludeMatcher;
+use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 use stowage_plugin_api::{ErrorKind, Location};
-use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
 use crate::plugin::plugin_error_kind;
 use crate::restore::planning::{list_bucket, ComponentPlan, Listing, Target};

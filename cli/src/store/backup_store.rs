@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use stowage_plugin_api::{ErrorKind, Location, PluginError};
-use stowage_plugin_support::local_tree::{create_new_atomically, write_atomically};
+use stowage_local_tree::{create_new_atomically, write_atomically};
+use stowage_plugin_api::{ErrorKind, Location};
 
 use crate::archive::name::ArchiveName;
 use crate::exit::NotFound;
@@ -247,7 +247,7 @@ impl<'r> BackupStore<'r> {
 fn is_not_found(error: &anyhow::Error) -> bool {
     plugin_error_kind(error) == Some(ErrorKind::NotFound)
         || error.chain().any(|e| {
-            e.downcast_ref::<PluginError>()
-                .is_some_and(|e| e.kind == ErrorKind::NotFound)
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound)
         })
 }

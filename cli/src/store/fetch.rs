@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use stowage_local_tree::write_atomically;
 use stowage_plugin_api::{Location, RemoteUrl};
-use stowage_plugin_support::local_tree::write_atomically;
 
 use crate::exit::NotFound;
 use crate::progress::ByteProgress;

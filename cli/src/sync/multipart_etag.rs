@@ -12,7 +12,7 @@
 use std::io::{self, Read};
 
 use md5::{Digest, Md5};
-use stowage_plugin_support::local_tree::hex;
+use stowage_local_tree::hex;
 
 const MIB: u64 = 1 << 20;
 

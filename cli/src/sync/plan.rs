@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use stowage_exclude::ExcludeMatcher;
+use stowage_local_tree::{md5_file_digest, walk};
 use stowage_plugin_api::{Location, ObjectEntry};
-use stowage_plugin_support::local_tree::{md5_file_digest, walk};
 
 use crate::memory::release_free_memory;
 use crate::plugin::LoadedPlugin;

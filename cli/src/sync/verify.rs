@@ -22,8 +22,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use stowage_exclude::ExcludeMatcher;
+use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 use stowage_plugin_api::Location;
-use stowage_plugin_support::local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 
 use crate::plugin::LoadedPlugin;
 use crate::sync::plan::{

@@ -1,39 +1,20 @@
-//! aws's own INI files (`~/.aws/config`, `~/.aws/credentials`): the secret
-//! values in them, for redaction, and a copy of the config file with the
-//! `s3` transfer settings of one profile changed.
+//! aws's own INI files (`~/.aws/config`, `~/.aws/credentials`): the names
+//! of the secret settings in them, for redaction, and a copy of the config
+//! file with the `s3` transfer settings of one profile changed.
 //!
 //! aws reads `max_concurrent_requests` only from its config file, nested
 //! under the profile's `s3 =` key; there is no environment variable or
 //! option for it. The plugin therefore hands aws a private copy of the
 //! user's config file with that one setting changed.
 
-/// Keys of aws's files whose values are secrets.
-const SECRET_KEYS: [&str; 3] = [
+use stowage_plugin_support::tool_config::assignment;
+
+/// Settings of aws's files whose values are secrets.
+pub const SECRET_KEYS: [&str; 3] = [
     "aws_secret_access_key",
     "aws_session_token",
     "aws_security_token",
 ];
-
-/// One `key = value` (or `key: value`) line of an INI file, trimmed; `None`
-/// for section headers, comments and lines without a delimiter.
-fn assignment(line: &str) -> Option<(&str, &str)> {
-    let trimmed = line.trim();
-    if trimmed.starts_with(['[', '#', ';']) {
-        return None;
-    }
-    let at = trimmed.find(['=', ':'])?;
-    Some((trimmed[..at].trim(), trimmed[at + 1..].trim()))
-}
-
-/// The secret values (secret keys, session tokens) in the text of an aws
-/// config or credentials file, in every profile.
-pub fn secret_values(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(assignment)
-        .filter(|(key, value)| SECRET_KEYS.contains(key) && !value.is_empty())
-        .map(|(_, value)| value.to_string())
-        .collect()
-}
 
 /// Whether `line` is the section header of `profile` in an aws config
 /// file: `[default]` for the default profile, `[profile NAME]` for others.
@@ -106,12 +87,6 @@ pub fn with_max_concurrent_requests(config: &str, profile: &str, n: u32) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_found_in_every_profile() {
-        let text = "[default]\naws_access_key_id = AKIA\naws_secret_access_key = s3cr3t\n\n[other]\naws_secret_access_key=two\naws_session_token = tok\n# aws_secret_access_key = commented\n";
-        assert_eq!(secret_values(text), ["s3cr3t", "two", "tok"]);
-    }
 
     #[test]
     fn the_setting_joins_an_existing_nested_block() {

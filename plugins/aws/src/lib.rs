@@ -62,13 +62,17 @@ use stowage_plugin_api::{
     export_plugin, ActionKind, ErrorKind, Location, ObjectEntry, PluginError, PluginInfo,
     ProgressSink, RemoteUrl, StorageProvider, SyncOptions, SyncReport, ToolStatus,
 };
+use stowage_plugin_support::bucket::{ensure_bucket, BucketCommands};
 use stowage_plugin_support::config::parse_config;
-use stowage_plugin_support::paths::{expand_home, object_url, remote, sync_root};
+use stowage_plugin_support::paths::{
+    check_sync_sides, expand_home, object_url, served_remote, sync_root,
+};
 use stowage_plugin_support::sync_driver::run_sync;
 use stowage_plugin_support::tool::Tool;
+use stowage_plugin_support::tool_config::{secret_values, secret_variables, AWS_SECRET_VARIABLES};
 use stowage_plugin_support::tool_input::temporary_file_with;
 
-use crate::config_files::{secret_values, with_max_concurrent_requests};
+use crate::config_files::{with_max_concurrent_requests, SECRET_KEYS};
 use crate::s3api::{delete_failures, parse_listing};
 use crate::sync_command::AwsSync;
 
@@ -83,13 +87,6 @@ const COPY_BATCH: usize = 500;
 /// Characters that make a key or root unusable in an aws `--include`
 /// pattern (fnmatch would read them as wildcards).
 const PATTERN_CHARACTERS: [char; 3] = ['*', '?', '['];
-
-/// Environment variables whose values are secrets.
-const SECRET_VARIABLES: [&str; 3] = [
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,7 +157,7 @@ impl AwsProvider {
                     .unwrap_or_else(|_| expand_home(default)),
             };
             if let Ok(text) = std::fs::read_to_string(&file) {
-                tool.secrets.extend(secret_values(&text));
+                tool.secrets.extend(secret_values(&text, &SECRET_KEYS));
             }
             file
         };
@@ -195,11 +192,7 @@ impl AwsProvider {
         };
         tool.base_args
             .extend(config.extra_args.iter().map(OsString::from));
-        tool.secrets.extend(
-            SECRET_VARIABLES
-                .iter()
-                .filter_map(|name| std::env::var(name).ok()),
-        );
+        tool.secrets.extend(secret_variables(&AWS_SECRET_VARIABLES));
         Ok(AwsProvider {
             tool,
             config_file,
@@ -290,14 +283,7 @@ impl AwsProvider {
 /// The parts of an `s3://` location; another scheme or a local path is
 /// `InvalidInput`.
 fn s3_url(location: &Location) -> Result<RemoteUrl, PluginError> {
-    let url = remote(location)?;
-    if url.scheme != "s3" {
-        return Err(PluginError::new(
-            ErrorKind::InvalidInput,
-            format!("plugin aws serves s3:// URLs, not {location}"),
-        ));
-    }
-    Ok(url)
+    served_remote("aws", "s3", location)
 }
 
 /// A local path as aws takes it as an argument: `-` alone would mean
@@ -336,10 +322,13 @@ fn common_directory(sorted: &[&str]) -> String {
         .map_or(String::new(), |slash| first[..=slash].to_string())
 }
 
-/// Whether an error says the bucket (or object) is not there: S3 answers a
-/// HEAD request with a bare 404.
+/// What aws says when S3 answered a HEAD request with a bare 404: the
+/// bucket (or object) is not there.
+const HEAD_NOT_FOUND: &str = "(404)";
+
+/// Whether an error says the bucket (or object) is not there.
 fn is_not_found(error: &PluginError) -> bool {
-    error.kind == ErrorKind::BucketMissing || error.message.contains("(404)")
+    error.kind == ErrorKind::BucketMissing || error.message.contains(HEAD_NOT_FOUND)
 }
 
 impl StorageProvider for AwsProvider {
@@ -394,19 +383,7 @@ impl StorageProvider for AwsProvider {
         options: &SyncOptions,
         progress: &dyn ProgressSink,
     ) -> Result<SyncReport, PluginError> {
-        let mut remotes = 0;
-        for location in [source, destination] {
-            if let Location::Remote { .. } = location {
-                s3_url(location)?;
-                remotes += 1;
-            }
-        }
-        if remotes == 0 {
-            return Err(PluginError::new(
-                ErrorKind::InvalidInput,
-                "cannot sync two local directories: one side must be an s3:// URL",
-            ));
-        }
+        check_sync_sides("aws", "s3", source, destination)?;
         let call = self.transfer_tool(options.parallelism)?;
         run_sync(
             &call.tool,
@@ -573,21 +550,16 @@ impl StorageProvider for AwsProvider {
 
     fn ensure_bucket(&self, location: &Location) -> Result<bool, PluginError> {
         let bucket = s3_url(location)?.bucket;
-        match self
-            .tool
-            .run(&["s3api", "head-bucket", &format!("--bucket={bucket}")])
-        {
-            Ok(_) => Ok(false),
-            // `s3 mb` also sets the location constraint for the region.
-            Err(e) if is_not_found(&e) => {
-                match self.tool.run(&["s3", "mb", &format!("s3://{bucket}")]) {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.message.contains("BucketAlreadyOwnedByYou") => Ok(false),
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        ensure_bucket(
+            &self.tool,
+            &BucketCommands {
+                probe: &["s3api", "head-bucket", &format!("--bucket={bucket}")],
+                // `s3 mb` also sets the location constraint for the region.
+                create: &["s3", "mb", &format!("s3://{bucket}")],
+                missing: &[HEAD_NOT_FOUND],
+                already_exists: &["BucketAlreadyOwnedByYou"],
+            },
+        )
     }
 
     fn create_if_absent(

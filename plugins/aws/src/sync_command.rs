@@ -22,10 +22,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use stowage_local_tree::PARTIAL_SUFFIX;
 use stowage_plugin_api::{
     ActionKind, CompareMode, ErrorKind, Location, PluginError, SyncAction, SyncOptions,
 };
-use stowage_plugin_support::local_tree::PARTIAL_SUFFIX;
 use stowage_plugin_support::paths::sync_root;
 use stowage_plugin_support::sync_driver::SyncCommand;
 

@@ -30,16 +30,18 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 use stowage_exclude::ExcludeMatcher;
+use stowage_local_tree::{
+    create_new_atomically, key_to_relative_path, md5_file, remove_file_and_empty_parents, walk,
+    with_path, write_atomically, LocalFile,
+};
 use stowage_plugin_api::{
     export_plugin, ActionKind, CompareMode, ErrorKind, Location, ObjectEntry, PluginError,
     PluginInfo, Progress, ProgressSink, StorageProvider, SyncAction, SyncOptions, SyncReport,
     ToolStatus,
 };
 use stowage_plugin_support::config::parse_config;
-use stowage_plugin_support::local_tree::{
-    create_new_atomically, io_error, key_to_relative_path, md5_file, remove_file_and_empty_parents,
-    walk, write_atomically, LocalFile,
-};
+use stowage_plugin_support::io_errors::from_io;
+use stowage_plugin_support::paths::unserved;
 
 export_plugin!(FsProvider::from_config);
 
@@ -70,14 +72,11 @@ impl FsProvider {
 fn directory(location: &Location) -> Result<PathBuf, PluginError> {
     match location {
         Location::Local { path } => Ok(PathBuf::from(path.as_str())),
-        Location::Remote { url } => match location.remote() {
+        Location::Remote { .. } => match location.remote() {
             Some(remote) if remote.scheme == "file" && remote.bucket.is_empty() => {
                 Ok(PathBuf::from(format!("/{}", remote.prefix)))
             }
-            _ => Err(PluginError::new(
-                ErrorKind::InvalidInput,
-                format!("plugin fs serves file:///absolute/path URLs, not {url}"),
-            )),
+            _ => Err(unserved("fs", "file:///absolute/path", location)),
         },
     }
 }
@@ -101,11 +100,11 @@ fn existing_directory(location: &Location) -> Result<PathBuf, PluginError> {
 }
 
 fn object_path(root: &Path, key: &str) -> Result<PathBuf, PluginError> {
-    Ok(root.join(key_to_relative_path(key)?))
+    Ok(root.join(key_to_relative_path(key).map_err(from_io)?))
 }
 
 fn copy_file(from: &Path, to: &Path) -> Result<(), PluginError> {
-    write_atomically(to, |partial| std::fs::copy(from, partial).map(|_| ()))
+    write_atomically(to, |partial| std::fs::copy(from, partial).map(|_| ())).map_err(from_io)
 }
 
 /// Whether the destination copy of a file is up to date under `mode`.
@@ -120,7 +119,10 @@ fn unchanged(
     Ok(match mode {
         CompareMode::Size => true,
         CompareMode::SizeMtime => destination.mtime >= source.mtime,
-        CompareMode::Checksum => md5_file(&source.path)? == md5_file(&destination.path)?,
+        CompareMode::Checksum => {
+            md5_file(&source.path).map_err(from_io)?
+                == md5_file(&destination.path).map_err(from_io)?
+        }
         newer => {
             return Err(PluginError::new(
                 ErrorKind::InvalidInput,
@@ -163,10 +165,11 @@ impl StorageProvider for FsProvider {
         if !root.is_dir() {
             return Ok(Vec::new());
         }
-        walk(&root)?
+        walk(&root)
+            .map_err(from_io)?
             .into_iter()
             .map(|file| {
-                let md5: String = md5_file(&file.path)?;
+                let md5: String = md5_file(&file.path).map_err(from_io)?;
                 Ok(ObjectEntry {
                     key: file.key,
                     size: file.size,
@@ -202,12 +205,12 @@ impl StorageProvider for FsProvider {
                 .collect()
         };
         let source_files = if source_root.is_dir() || source.remote().is_none() {
-            included(walk(&source_root)?)
+            included(walk(&source_root).map_err(from_io)?)
         } else {
             Vec::new()
         };
         let mut destination_files: HashMap<String, LocalFile> = if destination_root.is_dir() {
-            included(walk(&destination_root)?)
+            included(walk(&destination_root).map_err(from_io)?)
                 .into_iter()
                 .map(|f| (f.key.clone(), f))
                 .collect()
@@ -271,7 +274,7 @@ impl StorageProvider for FsProvider {
                 bytes: file.size,
             }));
         for file in deletes {
-            remove_file_and_empty_parents(&destination_root, &file.path)?;
+            remove_file_and_empty_parents(&destination_root, &file.path).map_err(from_io)?;
             report.push(ActionKind::Delete, file.key.as_str(), 0);
         }
         Ok(report)
@@ -316,7 +319,7 @@ impl StorageProvider for FsProvider {
         let root = existing_directory(location)?;
         let mut report = SyncReport::default();
         for key in keys {
-            remove_file_and_empty_parents(&root, &object_path(&root, key)?)?;
+            remove_file_and_empty_parents(&root, &object_path(&root, key)?).map_err(from_io)?;
             report.push(ActionKind::Delete, key.clone(), 0);
         }
         Ok(report)
@@ -327,7 +330,8 @@ impl StorageProvider for FsProvider {
         if dir.is_dir() {
             return Ok(false);
         }
-        std::fs::create_dir_all(&dir).map_err(|e| io_error("cannot create directory", &dir, e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| from_io(with_path("cannot create directory", &dir, e)))?;
         Ok(true)
     }
 
@@ -338,7 +342,7 @@ impl StorageProvider for FsProvider {
         bytes: &[u8],
     ) -> Result<bool, PluginError> {
         let root = existing_directory(location)?;
-        create_new_atomically(&object_path(&root, key)?, bytes)
+        create_new_atomically(&object_path(&root, key)?, bytes).map_err(from_io)
     }
 
     fn conditional_create(&self) -> bool {

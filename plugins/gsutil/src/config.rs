@@ -9,8 +9,9 @@ use stowage_plugin_api::PluginError;
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::paths::expand_home;
 use stowage_plugin_support::tool::Tool;
+use stowage_plugin_support::tool_config::secret_values;
 
-use crate::boto_config::{json_api_endpoint, secret_values};
+use crate::boto_config::{json_api_endpoint, SECRET_KEYS};
 use crate::GsutilProvider;
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,7 +45,7 @@ impl GsutilProvider {
                 .unwrap_or_else(|| expand_home("~/.boto")),
         };
         let boto_text = std::fs::read_to_string(boto_file).unwrap_or_default();
-        tool.secrets.extend(secret_values(&boto_text));
+        tool.secrets.extend(secret_values(&boto_text, &SECRET_KEYS));
         for (name, value) in [
             ("parallel_thread_count", config.parallel_thread_count),
             ("parallel_process_count", config.parallel_process_count),

@@ -7,7 +7,7 @@ use stowage_plugin_support::tool::Tool;
 use stowage_plugin_support::tool_input::run_with_input;
 
 use crate::listing::MATCHED_NOTHING;
-use crate::locations::literal_object_url;
+use crate::locations::{gs_url, literal_object_url};
 use crate::messages::{messages, parse_removed_key};
 
 /// How many object URLs one `gsutil ls -d` existence check gets.
@@ -20,6 +20,7 @@ pub fn delete_keys(
     location: &Location,
     keys: &[String],
 ) -> Result<SyncReport, PluginError> {
+    gs_url(location)?;
     if keys.is_empty() {
         return Ok(SyncReport::default());
     }

@@ -58,7 +58,6 @@
 //!   written; a bucket-to-bucket copy reports 0 bytes.
 
 mod boto_config;
-mod bucket;
 mod config;
 mod copy;
 mod delete;
@@ -72,7 +71,10 @@ use stowage_plugin_api::{
     export_plugin, Location, ObjectEntry, PluginError, PluginInfo, ProgressSink, StorageProvider,
     SyncOptions, SyncReport, ToolStatus,
 };
+use stowage_plugin_support::bucket::{ensure_bucket, BucketCommands};
 use stowage_plugin_support::tool::Tool;
+
+use crate::locations::gs_url;
 
 export_plugin!(GsutilProvider::from_config);
 
@@ -142,7 +144,17 @@ impl StorageProvider for GsutilProvider {
     }
 
     fn ensure_bucket(&self, location: &Location) -> Result<bool, PluginError> {
-        bucket::ensure_bucket(&self.tool, location)
+        let bucket = format!("gs://{}", gs_url(location)?.bucket);
+        ensure_bucket(
+            &self.tool,
+            &BucketCommands {
+                probe: &["ls", "-b", &bucket],
+                create: &["mb", &bucket],
+                missing: &[],
+                // 409: created by someone else since the check.
+                already_exists: &["409"],
+            },
+        )
     }
 
     fn create_if_absent(

@@ -2,8 +2,8 @@
 //! listing), its blocks parsed into entries.
 
 use base64::Engine;
+use stowage_local_tree::hex;
 use stowage_plugin_api::{ErrorKind, Location, ObjectEntry, PluginError};
-use stowage_plugin_support::local_tree::hex;
 use stowage_plugin_support::paths::sync_root;
 use stowage_plugin_support::tool::Tool;
 

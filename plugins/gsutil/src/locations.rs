@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use stowage_local_tree::with_path;
 use stowage_plugin_api::{ErrorKind, Location, PluginError, RemoteUrl};
-use stowage_plugin_support::local_tree::io_error;
-use stowage_plugin_support::paths::{object_url, remote, sync_root};
+use stowage_plugin_support::io_errors::from_io;
+use stowage_plugin_support::paths::{object_url, served_remote, sync_root};
 
 /// Characters gsutil expands as wildcards in URLs and local paths.
 const WILDCARDS: &[char] = &['*', '?', '[', ']'];
@@ -27,13 +28,7 @@ pub fn refuse_wildcards(what: &str, text: &str) -> Result<(), PluginError> {
 /// The parts of a `gs://` location, refusing other schemes and prefixes
 /// gsutil would expand as wildcards.
 pub fn gs_url(location: &Location) -> Result<RemoteUrl, PluginError> {
-    let url = remote(location)?;
-    if url.scheme != "gs" {
-        return Err(PluginError::new(
-            ErrorKind::InvalidInput,
-            format!("plugin gsutil serves gs:// URLs, not {location}"),
-        ));
-    }
+    let url = served_remote("gsutil", "gs", location)?;
     refuse_wildcards("bucket URL", &url.to_string())?;
     Ok(url)
 }
@@ -56,7 +51,7 @@ pub fn rsync_root(location: &Location) -> Result<String, PluginError> {
         }
         Location::Local { path } => {
             let absolute = std::path::absolute(path.as_str())
-                .map_err(|e| io_error("cannot resolve", Path::new(path.as_str()), e))?;
+                .map_err(|e| from_io(with_path("cannot resolve", Path::new(path.as_str()), e)))?;
             let absolute = absolute.to_string_lossy();
             refuse_wildcards("local directory", &absolute)?;
             Ok(sync_root(&Location::Local {

@@ -4,12 +4,14 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+use stowage_local_tree::with_path;
 use stowage_plugin_api::{
     ActionKind, CompareMode, ErrorKind, Location, PluginError, ProgressSink, SyncAction,
     SyncOptions, SyncReport,
 };
 use stowage_plugin_support::exclude_translation::to_regex;
-use stowage_plugin_support::local_tree::io_error;
+use stowage_plugin_support::io_errors::from_io;
+use stowage_plugin_support::paths::check_sync_sides;
 use stowage_plugin_support::sync_driver::{run_sync, SyncCommand};
 use stowage_plugin_support::tool::Tool;
 
@@ -43,7 +45,7 @@ pub fn sync(
                 stand_in = Some(empty);
             } else {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| io_error("cannot create directory", dir, e))?;
+                    .map_err(|e| from_io(with_path("cannot create directory", dir, e)))?;
             }
         }
     }
@@ -78,16 +80,10 @@ impl GsutilSync {
     /// The sync from `source` to `destination`; two local directories are
     /// refused.
     pub fn new(source: &Location, destination: &Location) -> Result<GsutilSync, PluginError> {
-        let (source, destination) = (rsync_root(source)?, rsync_root(destination)?);
-        if is_local_root(&source) && is_local_root(&destination) {
-            return Err(PluginError::new(
-                ErrorKind::InvalidInput,
-                "gsutil sync needs a gs:// URL on at least one side",
-            ));
-        }
+        check_sync_sides("gsutil", "gs", source, destination)?;
         Ok(GsutilSync {
-            source,
-            destination,
+            source: rsync_root(source)?,
+            destination: rsync_root(destination)?,
         })
     }
 

@@ -38,7 +38,8 @@
 //! hard-linked run as one `s3cmd sync`, as before.
 //!
 //! Credentials stay in s3cmd's config file (or its environment, e.g.
-//! `AWS_ACCESS_KEY_ID`); they never appear in s3cmd's argv.
+//! `AWS_ACCESS_KEY_ID`); they never appear in s3cmd's argv, and the secret
+//! values found there are redacted from every message.
 //!
 //! s3cmd cannot create an object only if it is absent, so for
 //! `create_if_absent` the plugin sends that one request itself: a PUT with
@@ -49,24 +50,29 @@
 
 mod conditional_put;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use stowage_local_tree::{key_to_relative_path, walk_each, LocalFile};
 use stowage_plugin_api::IgnoreProgress;
 use stowage_plugin_api::{
     export_plugin, ActionKind, CompareMode, ErrorKind, Location, ObjectEntry, PluginError,
-    PluginInfo, ProgressSink, StorageProvider, SyncAction, SyncOptions, SyncReport, ToolStatus,
+    PluginInfo, ProgressSink, RemoteUrl, StorageProvider, SyncAction, SyncOptions, SyncReport,
+    ToolStatus,
 };
+use stowage_plugin_support::bucket::{ensure_bucket, BucketCommands};
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::exclude_translation::to_regex;
-use stowage_plugin_support::local_tree::{key_to_relative_path, walk_each, LocalFile};
-use stowage_plugin_support::paths::{expand_home, object_url, quoted_key, remote, sync_root};
+use stowage_plugin_support::io_errors::from_io;
+use stowage_plugin_support::paths::{
+    check_sync_sides, expand_home, object_url, quoted_key, served_remote, sync_root,
+};
 use stowage_plugin_support::regex_escape::escape;
 use stowage_plugin_support::sync_driver::{run_concurrently, run_sync, SyncCommand};
 use stowage_plugin_support::tool::Tool;
+use stowage_plugin_support::tool_config::{secret_values, secret_variables, AWS_SECRET_VARIABLES};
 
 use crate::conditional_put::{config_values, DirectS3, EndpointOverrides};
 
@@ -74,6 +80,9 @@ export_plugin!(S3cmdProvider::from_config);
 
 /// How many object URLs one `s3cmd del` gets.
 const DELETE_BATCH: usize = 200;
+
+/// Settings of s3cmd's config file whose values are secrets.
+const SECRET_KEYS: [&str; 2] = ["secret_key", "access_token"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,8 +125,11 @@ impl S3cmdProvider {
             tool.base_args.push("-c".into());
             tool.base_args.push(expand_home(file).into());
         }
-        let settings = config_values(&read_s3cmd_config(config.config_file.as_deref()));
-        tool.secrets.extend(secret_values(&settings));
+        let config_text = read_s3cmd_config(config.config_file.as_deref());
+        tool.secrets
+            .extend(secret_values(&config_text, &SECRET_KEYS));
+        tool.secrets.extend(secret_variables(&AWS_SECRET_VARIABLES));
+        let settings = config_values(&config_text);
         // Off for a server that ignores `If-None-Match` (it would let two
         // "conditional" creates both succeed): the host then locks the weaker way.
         let direct = DirectS3::new(
@@ -144,9 +156,6 @@ impl S3cmdProvider {
         }
         tool.base_args
             .extend(config.extra_args.iter().map(OsString::from));
-        if let Ok(secret) = std::env::var("AWS_SECRET_ACCESS_KEY") {
-            tool.secrets.push(secret);
-        }
         Ok(S3cmdProvider {
             tool,
             direct,
@@ -170,14 +179,10 @@ fn read_s3cmd_config(configured: Option<&str>) -> String {
     std::fs::read_to_string(file).unwrap_or_default()
 }
 
-/// The values of the `secret_key` / `access_token` settings of an s3cmd config.
-fn secret_values(settings: &HashMap<String, String>) -> Vec<String> {
-    ["secret_key", "access_token"]
-        .iter()
-        .filter_map(|name| settings.get(*name))
-        .filter(|v| !v.is_empty())
-        .cloned()
-        .collect()
+/// The parts of an `s3://` location; another scheme or a local path is
+/// `InvalidInput`.
+fn s3_url(location: &Location) -> Result<RemoteUrl, PluginError> {
+    served_remote("s3cmd", "s3", location)
 }
 
 /// One line of `s3cmd ls -r --list-md5`:
@@ -306,8 +311,8 @@ impl StorageProvider for S3cmdProvider {
     }
 
     fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
+        s3_url(location)?;
         let root = sync_root(location);
-        remote(location)?;
         // Parsed as it streams: a listing of 100,000 objects is ~20 MB of text.
         let mut entries = Vec::new();
         self.tool.run_streaming(
@@ -325,6 +330,7 @@ impl StorageProvider for S3cmdProvider {
         options: &SyncOptions,
         progress: &dyn ProgressSink,
     ) -> Result<SyncReport, PluginError> {
+        check_sync_sides("s3cmd", "s3", source, destination)?;
         if let Some(report) = self.sharded_sync(source, destination, options, progress)? {
             return Ok(report);
         }
@@ -339,6 +345,7 @@ impl StorageProvider for S3cmdProvider {
     }
 
     fn put(&self, file: &str, destination: &Location, key: &str) -> Result<(), PluginError> {
+        s3_url(destination)?;
         let url = object_url(destination, key)?;
         self.tool
             .run(&["put", "--no-progress", file, url.as_str()])
@@ -346,6 +353,7 @@ impl StorageProvider for S3cmdProvider {
     }
 
     fn get(&self, source: &Location, key: &str, file: &str) -> Result<(), PluginError> {
+        s3_url(source)?;
         let url = object_url(source, key)?;
         self.tool
             .run(&["get", "--no-progress", "--force", url.as_str(), file])
@@ -366,6 +374,8 @@ impl StorageProvider for S3cmdProvider {
         destination: &Location,
         keys: &[String],
     ) -> Result<SyncReport, PluginError> {
+        s3_url(source)?;
+        s3_url(destination)?;
         if keys.is_empty() {
             return Ok(SyncReport::default());
         }
@@ -412,6 +422,7 @@ impl StorageProvider for S3cmdProvider {
     }
 
     fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport, PluginError> {
+        s3_url(location)?;
         let mut report = SyncReport::default();
         for batch in keys.chunks(DELETE_BATCH) {
             let mut args: Vec<String> = vec!["del".into()];
@@ -427,15 +438,16 @@ impl StorageProvider for S3cmdProvider {
     }
 
     fn ensure_bucket(&self, location: &Location) -> Result<bool, PluginError> {
-        let bucket = format!("s3://{}", remote(location)?.bucket);
-        match self.tool.run(&["info", bucket.as_str()]) {
-            Ok(_) => Ok(false),
-            Err(e) if e.kind == ErrorKind::BucketMissing => {
-                self.tool.run(&["mb", bucket.as_str()])?;
-                Ok(true)
-            }
-            Err(e) => Err(e),
-        }
+        let bucket = format!("s3://{}", s3_url(location)?.bucket);
+        ensure_bucket(
+            &self.tool,
+            &BucketCommands {
+                probe: &["info", &bucket],
+                create: &["mb", &bucket],
+                missing: &[],
+                already_exists: &["BucketAlreadyOwnedByYou"],
+            },
+        )
     }
 
     fn create_if_absent(
@@ -444,7 +456,7 @@ impl StorageProvider for S3cmdProvider {
         key: &str,
         bytes: &[u8],
     ) -> Result<bool, PluginError> {
-        let url = remote(location)?;
+        let url = s3_url(location)?;
         let Some(direct) = &self.direct else {
             return Err(PluginError::new(
                 ErrorKind::Config,
@@ -484,7 +496,8 @@ impl S3cmdProvider {
         walk_each(root, |_| {
             files += 1;
             Ok(())
-        })?;
+        })
+        .map_err(from_io)?;
         let shards = wanted.min(files / self.shard_min_files);
         if shards < 2 {
             return Ok(None);
@@ -570,9 +583,8 @@ impl ShardLinks {
                 .expect("at least two shards");
             load[shard] += file.size + PER_FILE_COST;
             let link = dirs[shard].join(key_to_relative_path(&file.key)?);
-            let cannot = |e: std::io::Error| PluginError::new(ErrorKind::Other, e.to_string());
-            std::fs::create_dir_all(link.parent().expect("a link has a parent")).map_err(cannot)?;
-            std::fs::hard_link(&file.path, &link).map_err(cannot)
+            std::fs::create_dir_all(link.parent().expect("a link has a parent"))?;
+            std::fs::hard_link(&file.path, &link)
         });
         linked.ok()?;
         Some(ShardLinks {
@@ -647,7 +659,52 @@ mod tests {
 
     #[test]
     fn secret_keys_are_read_from_the_config_for_redaction() {
-        let text = "[default]\naccess_key = AKIA\nsecret_key = s3cr3t\nhost_base = x\n";
-        assert_eq!(secret_values(&config_values(text)), ["s3cr3t"]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s3cfg");
+        std::fs::write(
+            &file,
+            "[default]\naccess_key = AKIA\nsecret_key = s3cr3t\naccess_token = t0k\nhost_base = x\n",
+        )
+        .unwrap();
+        let table = format!("config_file = {:?}\n", file.display().to_string());
+        let provider = S3cmdProvider::from_config(&table).unwrap();
+        for secret in ["s3cr3t", "t0k"] {
+            assert!(
+                provider.tool.secrets.iter().any(|s| s == secret),
+                "{secret}"
+            );
+        }
+        assert!(!provider.tool.secrets.iter().any(|s| s == "AKIA"));
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        let provider = S3cmdProvider::from_config("").unwrap();
+        let gs = Location::parse("gs://bkt/p");
+        let local = Location::parse("/tmp/src");
+        let refusals = [
+            provider.list(&gs).err(),
+            provider.put("/tmp/f", &gs, "k").err(),
+            provider.get(&gs, "k", "/tmp/f").err(),
+            provider.copy(&gs, &Location::parse("s3://b"), &[]).err(),
+            provider.delete(&gs, &[]).err(),
+            provider.ensure_bucket(&gs).err(),
+            provider.create_if_absent(&gs, "k", b"x").err(),
+            provider
+                .sync(&local, &gs, &SyncOptions::default(), &IgnoreProgress)
+                .err(),
+            provider
+                .sync(&local, &local, &SyncOptions::default(), &IgnoreProgress)
+                .err(),
+        ];
+        for (i, refusal) in refusals.into_iter().enumerate() {
+            let err = refusal.unwrap_or_else(|| panic!("call {i} was not refused"));
+            assert_eq!(
+                err.kind,
+                ErrorKind::InvalidInput,
+                "call {i}: {}",
+                err.message
+            );
+        }
     }
 }

@@ -1,10 +1,14 @@
-//! Helpers shared by Stowage plugins and the host, written once so no
-//! adapter copies another:
+//! Helpers shared by Stowage plugins, written once so no adapter copies
+//! another (local files are `stowage-local-tree`'s, which the host uses
+//! too):
 //!
-//! - [`local_tree`]: walking a local directory as a set of objects, MD5s of
-//!   local files, turning keys into safe relative paths, and atomic writes.
+//! - [`io_errors`]: local I/O failures as plugin errors.
 //! - [`config`]: reading a plugin's config table.
-//! - [`paths`]: how tools spell locations, and keys back from their output.
+//! - [`tool_config`]: a tool's own INI files, and the secrets in them and
+//!   in its environment, for redaction.
+//! - [`paths`]: how tools spell locations, the schemes a plugin serves,
+//!   and keys back from their output.
+//! - [`bucket`]: creating a bucket unless it exists.
 //! - [`exclude_translation`]: Stowage's exclude globs in each tool's syntax.
 //! - [`regex_escape`]: exact keys as literal text in a tool's regex.
 //! - [`glob_alternates`]: `{a,b}` alternatives expanded, for tools without them.
@@ -14,12 +18,14 @@
 //!   environment, streamed output, one-line errors, redaction of secrets.
 //! - [`tool_input`]: running a tool with data on its standard input.
 
+pub mod bucket;
 pub mod config;
 pub mod exclude_translation;
 pub mod glob_alternates;
-pub mod local_tree;
+pub mod io_errors;
 pub mod paths;
 pub mod regex_escape;
 pub mod sync_driver;
 pub mod tool;
+pub mod tool_config;
 pub mod tool_input;

@@ -44,6 +44,57 @@ pub fn remote(location: &Location) -> Result<RemoteUrl, PluginError> {
         })
 }
 
+/// The parts of a `scheme://bucket/prefix` location for plugin `plugin`,
+/// which serves only `scheme`: another scheme is the [`unserved`] error,
+/// a local path or a URL without a bucket the error of [`remote`] (both
+/// `InvalidInput`).
+pub fn served_remote(
+    plugin: &str,
+    scheme: &str,
+    location: &Location,
+) -> Result<RemoteUrl, PluginError> {
+    match location.scheme() {
+        Some(other) if other != scheme => Err(unserved(plugin, &format!("{scheme}://"), location)),
+        _ => remote(location),
+    }
+}
+
+/// Checks the two sides of a sync for plugin `plugin`, which serves
+/// `scheme`: each remote side must be of that scheme (see
+/// [`served_remote`]), and at least one side must be remote.
+pub fn check_sync_sides(
+    plugin: &str,
+    scheme: &str,
+    source: &Location,
+    destination: &Location,
+) -> Result<(), PluginError> {
+    let mut remotes = 0;
+    for location in [source, destination] {
+        if let Location::Remote { .. } = location {
+            served_remote(plugin, scheme, location)?;
+            remotes += 1;
+        }
+    }
+    if remotes == 0 {
+        return Err(PluginError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "cannot sync two local directories: plugin {plugin} needs a {scheme}:// URL on one side"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The `InvalidInput` error of plugin `plugin` for a `location` it does not
+/// serve; `served` says what it does serve (`s3://`, `file:///absolute/path`).
+pub fn unserved(plugin: &str, served: &str, location: &Location) -> PluginError {
+    PluginError::new(
+        ErrorKind::InvalidInput,
+        format!("plugin {plugin} serves {served} URLs, not {location}"),
+    )
+}
+
 /// The URL of one object: `s3://bucket/prefix/key`.
 pub fn object_url(location: &Location, key: &str) -> Result<String, PluginError> {
     let url = remote(location)?;
@@ -98,6 +149,44 @@ mod tests {
         assert_eq!(sync_root(&Location::parse("s3://b")), "s3://b/");
         assert_eq!(sync_root(&Location::parse("gs://b/p/q")), "gs://b/p/q/");
         assert_eq!(sync_root(&Location::parse("/srv/x/")), "/srv/x/");
+    }
+
+    #[test]
+    fn other_schemes_are_refused_with_one_error() {
+        let url = served_remote("aws", "s3", &Location::parse("s3://b/p")).unwrap();
+        assert_eq!((url.bucket.as_str(), url.prefix.as_str()), ("b", "p"));
+        let err = served_remote("aws", "s3", &Location::parse("gs://b/p")).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInput);
+        assert_eq!(
+            err.message.as_str(),
+            "plugin aws serves s3:// URLs, not gs://b/p"
+        );
+        for local in ["/srv/x", "s3://"] {
+            let err = served_remote("aws", "s3", &Location::parse(local)).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidInput, "{local}");
+        }
+    }
+
+    #[test]
+    fn a_sync_needs_one_served_remote_side() {
+        let sides = |a: &str, b: &str| {
+            check_sync_sides("s3cmd", "s3", &Location::parse(a), &Location::parse(b))
+        };
+        assert!(sides("/srv/x", "s3://b/p").is_ok());
+        assert!(sides("s3://a", "s3://b").is_ok());
+        assert!(sides("s3://b", "/srv/x").is_ok());
+        for (a, b) in [
+            ("/srv/x", "/srv/y"),
+            ("/srv/x", "gs://b"),
+            ("gs://a", "s3://b"),
+        ] {
+            let err = sides(a, b).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidInput, "{a} {b}");
+        }
+        assert_eq!(
+            sides("/srv/x", "/srv/y").unwrap_err().message.as_str(),
+            "cannot sync two local directories: plugin s3cmd needs a s3:// URL on one side"
+        );
     }
 
     #[test]

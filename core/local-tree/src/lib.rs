@@ -1,6 +1,21 @@
-//! A local directory seen as a bucket: regular files, keyed by their
-//! `/`-separated path relative to the root.
+//! # stowage-local-tree — a local directory seen as a bucket
+//!
+//! Regular files keyed by their `/`-separated path relative to a root,
+//! their MD5s, keys turned back into safe relative paths, and atomic
+//! writes — what the host and the plugins both do with local files, written
+//! once. It knows nothing of the plugin interface: every failure is a
+//! [`std::io::Error`] whose message names the path (`cannot read
+//! /srv/a.txt: Permission denied (os error 13)`), and each side turns it
+//! into its own errors.
+//!
+//! The kinds of those errors carry their meaning: `NotFound` (a missing
+//! file; a missing root of a walk, see [`is_missing_root`]),
+//! `PermissionDenied`, `InvalidInput` (a key that could leave the root, see
+//! [`key_to_relative_path`]), `InvalidData` (a file name that is not
+//! UTF-8).
 
+use std::error::Error;
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -8,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
-use stowage_plugin_api::{ErrorKind, PluginError};
 
 /// Files whose name ends with this are unfinished writes (see
 /// [`write_atomically`]) and are not objects. They are named
@@ -31,8 +45,9 @@ pub struct LocalFile {
 
 /// Every regular file below `root`, sorted by key. Symbolic links and
 /// unfinished writes are left out (and those abandoned by a process that
-/// is gone removed, see [`PARTIAL_SUFFIX`]). A missing `root` is `BucketMissing`.
-pub fn walk(root: &Path) -> Result<Vec<LocalFile>, PluginError> {
+/// is gone removed, see [`PARTIAL_SUFFIX`]). A missing `root` is a
+/// `NotFound` error for which [`is_missing_root`] holds.
+pub fn walk(root: &Path) -> io::Result<Vec<LocalFile>> {
     let mut files = Vec::new();
     walk_each(root, |file| {
         files.push(file);
@@ -47,16 +62,16 @@ pub fn walk(root: &Path) -> Result<Vec<LocalFile>, PluginError> {
 /// in memory twice over.
 pub fn walk_each(
     root: &Path,
-    mut on_file: impl FnMut(LocalFile) -> Result<(), PluginError>,
-) -> Result<(), PluginError> {
+    mut on_file: impl FnMut(LocalFile) -> io::Result<()>,
+) -> io::Result<()> {
     if !root.is_dir() {
-        return Err(PluginError::new(
-            ErrorKind::BucketMissing,
-            format!("directory {} does not exist", root.display()),
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            MissingRoot(root.to_path_buf()),
         ));
     }
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
-        let entry = entry.map_err(|e| io_error("cannot read directory", root, e.into()))?;
+        let entry = entry.map_err(|e| with_path("cannot read directory", root, e.into()))?;
         if !entry.file_type().is_file() {
             continue;
         }
@@ -70,14 +85,14 @@ pub fn walk_each(
             .strip_prefix(root)
             .expect("walkdir yields paths below its root");
         let key = relative_path_to_key(relative).ok_or_else(|| {
-            PluginError::new(
-                ErrorKind::InvalidInput,
+            io::Error::new(
+                io::ErrorKind::InvalidData,
                 format!("file name is not valid UTF-8: {}", entry.path().display()),
             )
         })?;
         let meta = entry
             .metadata()
-            .map_err(|e| io_error("cannot stat", entry.path(), e.into()))?;
+            .map_err(|e| with_path("cannot stat", entry.path(), e.into()))?;
         let mtime = meta
             .modified()
             .ok()
@@ -92,6 +107,26 @@ pub fn walk_each(
     }
     Ok(())
 }
+
+/// Whether `error` says that the root of a [`walk`] does not exist — not
+/// that a file below it vanished during the walk, which is `NotFound` too.
+pub fn is_missing_root(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<MissingRoot>())
+}
+
+/// The error of a walk whose root does not exist.
+#[derive(Debug)]
+struct MissingRoot(PathBuf);
+
+impl fmt::Display for MissingRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "directory {} does not exist", self.0.display())
+    }
+}
+
+impl Error for MissingRoot {}
 
 /// Removes the unfinished writes below `root` whose writer is gone (see
 /// [`PARTIAL_SUFFIX`]), for a tree nothing walks (a staging directory).
@@ -155,19 +190,19 @@ fn relative_path_to_key(relative: &Path) -> Option<String> {
 }
 
 /// Lowercase hex MD5 of a file's content, read in 64 KiB blocks.
-pub fn md5_file(path: &Path) -> Result<String, PluginError> {
+pub fn md5_file(path: &Path) -> io::Result<String> {
     Ok(hex(&md5_file_digest(path)?))
 }
 
 /// The MD5 of a file's content as its 16 bytes (see [`md5_file`]).
-pub fn md5_file_digest(path: &Path) -> Result<[u8; 16], PluginError> {
-    let mut file = File::open(path).map_err(|e| io_error("cannot open", path, e))?;
+pub fn md5_file_digest(path: &Path) -> io::Result<[u8; 16]> {
+    let mut file = File::open(path).map_err(|e| with_path("cannot open", path, e))?;
     let mut hasher = Md5::new();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let n = file
             .read(&mut buffer)
-            .map_err(|e| io_error("cannot read", path, e))?;
+            .map_err(|e| with_path("cannot read", path, e))?;
         if n == 0 {
             break;
         }
@@ -182,11 +217,12 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The relative path a key maps to, refusing anything that could leave the
-/// root: empty keys, absolute keys, `.` and `..` segments, empty segments.
-pub fn key_to_relative_path(key: &str) -> Result<PathBuf, PluginError> {
+/// root (an `InvalidInput` error): empty keys, absolute keys, `.` and `..`
+/// segments, empty segments.
+pub fn key_to_relative_path(key: &str) -> io::Result<PathBuf> {
     let bad = |why: &str| {
-        PluginError::new(
-            ErrorKind::InvalidInput,
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
             format!("unsafe object key {key:?}: {why}"),
         )
     };
@@ -219,16 +255,16 @@ pub fn key_to_relative_path(key: &str) -> Result<PathBuf, PluginError> {
 pub fn write_atomically(
     target: &Path,
     fill: impl FnOnce(&Path) -> io::Result<()>,
-) -> Result<(), PluginError> {
+) -> io::Result<()> {
     let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| io_error("cannot create directory", parent, e))?;
+    std::fs::create_dir_all(parent).map_err(|e| with_path("cannot create directory", parent, e))?;
     let mut partial_name = target.file_name().unwrap_or_default().to_os_string();
     partial_name.push(format!(".{}{PARTIAL_SUFFIX}", std::process::id()));
     let partial = parent.join(partial_name);
     let result = fill(&partial).and_then(|()| std::fs::rename(&partial, target));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&partial);
-        return Err(io_error("cannot write", target, e));
+        return Err(with_path("cannot write", target, e));
     }
     Ok(())
 }
@@ -239,10 +275,10 @@ pub fn write_atomically(
 /// filesystem, and atomic on NFS too), so of several writers racing for one
 /// name exactly one gets `Ok(true)`, and the file appears whole or not at
 /// all. `Ok(false)`: the name was taken. Parent directories are created.
-pub fn create_new_atomically(target: &Path, bytes: &[u8]) -> Result<bool, PluginError> {
+pub fn create_new_atomically(target: &Path, bytes: &[u8]) -> io::Result<bool> {
     static PARTIALS: AtomicU64 = AtomicU64::new(0);
     let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| io_error("cannot create directory", parent, e))?;
+    std::fs::create_dir_all(parent).map_err(|e| with_path("cannot create directory", parent, e))?;
     let mut partial_name = target.file_name().unwrap_or_default().to_os_string();
     partial_name.push(format!(
         ".{}.{}{PARTIAL_SUFFIX}",
@@ -256,17 +292,17 @@ pub fn create_new_atomically(target: &Path, bytes: &[u8]) -> Result<bool, Plugin
     match linked {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(io_error("cannot create", target, e)),
+        Err(e) => Err(with_path("cannot create", target, e)),
     }
 }
 
 /// Removes `file`, then each parent directory up to (not including) `root`
 /// that became empty, as deleting the last object of a "folder" would.
-pub fn remove_file_and_empty_parents(root: &Path, file: &Path) -> Result<(), PluginError> {
+pub fn remove_file_and_empty_parents(root: &Path, file: &Path) -> io::Result<()> {
     match std::fs::remove_file(file) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error("cannot delete", file, e)),
+        Err(e) => return Err(with_path("cannot delete", file, e)),
     }
     let mut dir = file.parent();
     while let Some(d) = dir {
@@ -278,14 +314,10 @@ pub fn remove_file_and_empty_parents(root: &Path, file: &Path) -> Result<(), Plu
     Ok(())
 }
 
-/// An I/O failure as a one-line plugin error.
-pub fn io_error(what: &str, path: &Path, error: io::Error) -> PluginError {
-    let kind = match error.kind() {
-        io::ErrorKind::NotFound => ErrorKind::NotFound,
-        io::ErrorKind::PermissionDenied => ErrorKind::Unauthorized,
-        _ => ErrorKind::Other,
-    };
-    PluginError::new(kind, format!("{what} {}: {error}", path.display()))
+/// `error`, of the same kind, with what was done to which path in front of
+/// its message: `cannot read /srv/a.txt: Permission denied (os error 13)`.
+pub fn with_path(what: &str, path: &Path, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), format!("{what} {}: {error}", path.display()))
 }
 
 #[cfg(test)]
@@ -300,6 +332,33 @@ mod tests {
         assert_eq!(
             key_to_relative_path("dir/sub dir/ü + 'x'#%.txt").unwrap(),
             PathBuf::from("dir/sub dir/ü + 'x'#%.txt")
+        );
+    }
+
+    #[test]
+    fn errors_keep_their_kind_and_name_the_path() {
+        let root = tempfile::tempdir().unwrap();
+        let missing = root.path().join("missing");
+        let err = walk(&missing).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(is_missing_root(&err));
+        assert_eq!(
+            err.to_string(),
+            format!("directory {} does not exist", missing.display())
+        );
+        let err = md5_file(&missing).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(!is_missing_root(&err));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot open {}: ", missing.display())),
+            "{err}"
+        );
+        let err = key_to_relative_path("a/../b").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            "unsafe object key \"a/../b\": '.' or '..' segment"
         );
     }
 
