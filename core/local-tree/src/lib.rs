@@ -26,8 +26,8 @@ use md5::{Digest, Md5};
 
 /// Files whose name ends with this are unfinished writes (see
 /// [`write_atomically`]) and are not objects. They are named
-/// `<file>.<pid of the writer>.<suffix>`; one whose writer is gone (a run
-/// killed mid-write) is removed by the next walk of its tree.
+/// `<file>.<n>.<pid of the writer>.<suffix>`; one whose writer is gone (a
+/// run killed mid-write) is removed by the next walk of its tree.
 pub const PARTIAL_SUFFIX: &str = ".stowage-partial";
 
 /// One regular file below a root.
@@ -90,9 +90,14 @@ pub fn walk_each(
                 format!("file name is not valid UTF-8: {}", entry.path().display()),
             )
         })?;
-        let meta = entry
-            .metadata()
-            .map_err(|e| with_path("cannot stat", entry.path(), e.into()))?;
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            // Removed since its directory was read: not there any more.
+            Err(e) if e.io_error().map(io::Error::kind) == Some(io::ErrorKind::NotFound) => {
+                continue
+            }
+            Err(e) => return Err(with_path("cannot stat", entry.path(), e.into())),
+        };
         let mtime = meta
             .modified()
             .ok()
@@ -256,17 +261,30 @@ pub fn write_atomically(
     target: &Path,
     fill: impl FnOnce(&Path) -> io::Result<()>,
 ) -> io::Result<()> {
-    let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| with_path("cannot create directory", parent, e))?;
-    let mut partial_name = target.file_name().unwrap_or_default().to_os_string();
-    partial_name.push(format!(".{}{PARTIAL_SUFFIX}", std::process::id()));
-    let partial = parent.join(partial_name);
+    let partial = partial_path(target)?;
     let result = fill(&partial).and_then(|()| std::fs::rename(&partial, target));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&partial);
         return Err(with_path("cannot write", target, e));
     }
     Ok(())
+}
+
+/// A partial file next to `target`, its parent directory created:
+/// `<name>.<n>.<pid>.stowage-partial`, where `n` counts this process's
+/// partial files, so that two threads writing one target at once never
+/// share one, and the pid comes last, for [`remove_if_abandoned`].
+fn partial_path(target: &Path) -> io::Result<PathBuf> {
+    static PARTIALS: AtomicU64 = AtomicU64::new(0);
+    let parent = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| with_path("cannot create directory", parent, e))?;
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(
+        ".{}.{}{PARTIAL_SUFFIX}",
+        PARTIALS.fetch_add(1, Ordering::Relaxed),
+        std::process::id()
+    ));
+    Ok(parent.join(name))
 }
 
 /// Writes `bytes` to `target` only if no file has that name, atomically:
@@ -276,16 +294,7 @@ pub fn write_atomically(
 /// name exactly one gets `Ok(true)`, and the file appears whole or not at
 /// all. `Ok(false)`: the name was taken. Parent directories are created.
 pub fn create_new_atomically(target: &Path, bytes: &[u8]) -> io::Result<bool> {
-    static PARTIALS: AtomicU64 = AtomicU64::new(0);
-    let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| with_path("cannot create directory", parent, e))?;
-    let mut partial_name = target.file_name().unwrap_or_default().to_os_string();
-    partial_name.push(format!(
-        ".{}.{}{PARTIAL_SUFFIX}",
-        std::process::id(),
-        PARTIALS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let partial = parent.join(partial_name);
+    let partial = partial_path(target)?;
     let linked =
         std::fs::write(&partial, bytes).and_then(|()| std::fs::hard_link(&partial, target));
     let _ = std::fs::remove_file(&partial);
@@ -476,5 +485,24 @@ mod tests {
         );
         let names = std::fs::read_dir(root.path().join("d")).unwrap().count();
         assert_eq!(names, 1, "no partial file is left");
+    }
+
+    #[test]
+    fn two_writes_of_one_target_never_share_a_partial_file_and_name_their_writer_last() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("t.bin");
+        let (a, b) = (
+            partial_path(&target).unwrap(),
+            partial_path(&target).unwrap(),
+        );
+        assert_ne!(a, b);
+        let pid_last = format!(".{}{PARTIAL_SUFFIX}", std::process::id());
+        for partial in [a, b] {
+            let name = partial.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with("t.bin.") && name.ends_with(&pid_last),
+                "{name}"
+            );
+        }
     }
 }

@@ -165,20 +165,23 @@ impl StorageProvider for FsProvider {
         if !root.is_dir() {
             return Ok(Vec::new());
         }
-        walk(&root)
-            .map_err(from_io)?
-            .into_iter()
-            .map(|file| {
-                let md5: String = md5_file(&file.path).map_err(from_io)?;
-                Ok(ObjectEntry {
-                    key: file.key,
-                    size: file.size,
-                    etag: Some(md5.clone()),
-                    md5: Some(md5),
-                    last_modified: Some(file.mtime),
-                })
-            })
-            .collect()
+        let mut entries = Vec::new();
+        for file in walk(&root).map_err(from_io)? {
+            let md5 = match md5_file(&file.path) {
+                Ok(md5) => md5,
+                // Deleted since the walk found it: not listed, as in S3.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(from_io(e)),
+            };
+            entries.push(ObjectEntry {
+                key: file.key,
+                size: file.size,
+                etag: Some(md5.clone()),
+                md5: Some(md5),
+                last_modified: Some(file.mtime),
+            });
+        }
+        Ok(entries)
     }
 
     fn sync(
