@@ -3,7 +3,8 @@
 //!
 //! - [`local_tree`]: walking a local directory as a set of objects, MD5s of
 //!   local files, turning keys into safe relative paths, and atomic writes.
-//! - [`config`]: reading a plugin's config table.
+//! - [`config`]: reading a plugin's config table, and the test that its
+//!   declared options match it.
 //! - [`paths`]: how tools spell locations, and keys back from their output.
 //! - [`exclude_translation`]: Stowage's exclude globs in each tool's syntax.
 //! - [`regex_escape`]: exact keys as literal text in a tool's regex.
