@@ -6,7 +6,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{plugin_dir, repo_root, stderr, stdout, stowage, FsInstance};
+use common::{
+    plugin_dir, plugins_file, repo_root, stderr, stdout, stowage, stowage_without_drop_ins,
+    FsInstance,
+};
 use stowage_conformance::data::partial_writes;
 
 #[test]
@@ -33,6 +36,32 @@ fn plugins_lists_the_fs_plugin_loaded_from_its_library() {
         .unwrap()
         .ends_with("libstowage_plugin_fs.so"));
     assert_eq!(fs["ok"], true);
+}
+
+/// A plugins.toml with the fs plugin, mapped to `file://`, and `more`.
+fn fs_and(more: &str) -> tempfile::TempDir {
+    plugins_file(&format!(
+        "[schemes]\nfile = \"fs\"\n[plugins.fs]\nlibrary = {{lib:stowage_plugin_fs}}\n{more}"
+    ))
+}
+
+#[test]
+fn a_misspelt_or_mistyped_plugin_key_is_a_configuration_error_naming_it() {
+    let dir = fs_and("[plugins.fs.config]\nparallelsm = 4\n");
+    let out = stowage_without_drop_ins(dir.path(), &["ls", "file:///nonexistent"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr(&out),
+        "error: plugin fs: unknown key `parallelsm` in plugins.toml; did you mean `parallelism`?\n"
+    );
+
+    let dir = fs_and("[plugins.fs.config]\nparallelism = \"four\"\n");
+    let out = stowage_without_drop_ins(dir.path(), &["ls", "file:///nonexistent"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr(&out),
+        "error: plugin fs: key `parallelism` in plugins.toml must be an integer, not a string\n"
+    );
 }
 
 #[test]

@@ -40,8 +40,8 @@ pub fn stall_timeout_option(tool: &str) -> ConfigKey {
         "stall_timeout",
         ConfigKind::Integer,
         &format!(
-            "Seconds without output before a {tool} run is killed (STOWAGE_STALL_TIMEOUT \
-             overrides it)."
+            "Seconds without output before a run of {tool} is killed \
+             (STOWAGE_STALL_TIMEOUT overrides it)."
         ),
     )
     .default(&DEFAULT_STALL_TIMEOUT.as_secs().to_string())
