@@ -7,7 +7,7 @@
 //!
 //! [plugins.s3cmd]
 //! library = "stowage_plugin_s3cmd"   # a name, or a path relative to this file
-//! [plugins.s3cmd.config]             # passed to the plugin as-is
+//! [plugins.s3cmd.config]             # checked against the keys s3cmd declares
 //! config_file = "~/.s3cfg"
 //! ```
 
@@ -35,7 +35,8 @@ pub struct PluginsFile {
 pub struct PluginEntry {
     /// A library name (`stowage_plugin_fs`) or a path to the library.
     pub library: String,
-    /// The plugin's own settings, passed to it as TOML text.
+    /// The plugin's own settings, checked against the keys it declares
+    /// ([`crate::plugin_table`]) and passed to it as TOML text.
     #[serde(default)]
     pub config: toml::Table,
 }

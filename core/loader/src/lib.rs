@@ -10,7 +10,7 @@
 //! are never unloaded.
 //!
 //! Whatever API a plugin was built against, the host gets it as a plain
-//! [`StorageProvider`] ([`new_provider`]).
+//! [`StorageProvider`] ([`PluginLibrary::new_provider`]).
 //!
 //! Every failure becomes a [`LoadError`] whose `Display` is one line naming
 //! the file and what to do; the full diagnostic (a layout mismatch runs to
