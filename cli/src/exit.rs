@@ -5,7 +5,7 @@
 //! | 0 | success |
 //! | 1 | the work failed (a tool failed, verification failed, I/O error) |
 //! | 2 | bad command line |
-//! | 3 | configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool |
+//! | 3 | configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool; for `stowage plugins`, any plugin that cannot load or is not ready |
 //! | 4 | the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed |
 //! | 5 | refused by a safety rule (e.g. more deletions than `--max-delete`); nothing was changed |
 //! | 6 | not found: no backup with that timestamp, no such archive file |
@@ -21,7 +21,8 @@ Exit codes:
     0  success
     1  the work failed (a tool failed, verification failed, I/O error)
     2  bad command line
-    3  configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool
+    3  configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool;
+       for `stowage plugins`: any plugin that cannot load or is not ready
     4  the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed
     5  refused by a safety rule (e.g. more deletions than --max-delete); nothing was changed
     6  not found: no backup with that timestamp, no such archive file

@@ -21,7 +21,9 @@
 //!
 //! Plugins and configuration:
 //! - [`plugins_file`] and [`registry`]: finding and loading plugins;
-//!   [`plugin`]: one facade over a loaded plugin, returning the host's errors.
+//!   [`plugin`]: one facade over a loaded plugin, returning the host's errors;
+//!   [`plugin_table`]: each plugin's table checked against the keys it
+//!   declares, its secrets kept out of every message.
 //! - [`config`]: `stowage.toml`, the components and where backups go.
 //!
 //! The front end:
@@ -44,6 +46,7 @@ pub mod store;
 
 pub mod config;
 pub mod plugin;
+pub mod plugin_table;
 pub mod plugins_file;
 pub mod registry;
 

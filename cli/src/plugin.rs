@@ -4,7 +4,8 @@
 //!
 //! Each error names what was being done ("cannot list s3://b/p: ...") and
 //! keeps the plugin's [`ErrorKind`] for the exit code and for callers that
-//! act on it ([`plugin_error_kind`]).
+//! act on it ([`plugin_error_kind`]). The secret values of the plugin's
+//! table are cut out of every message it returns ([`Secrets`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use stowage_plugin_api::{
 };
 
 use crate::exit::{ConfigError, Refused};
+use crate::plugin_table::Secrets;
 
 /// A plugin whose library loaded and whose provider was built.
 pub struct LoadedPlugin {
@@ -28,6 +30,7 @@ pub struct LoadedPlugin {
     /// What the plugin says about itself.
     pub info: PluginInfo,
     provider: Box<dyn StorageProvider>,
+    secrets: Secrets,
 }
 
 impl LoadedPlugin {
@@ -44,7 +47,14 @@ impl LoadedPlugin {
             api_version,
             info: provider.describe(),
             provider,
+            secrets: Secrets::default(),
         }
+    }
+
+    /// The same plugin, cutting `secrets` out of every message it returns.
+    pub fn redacting(mut self, secrets: Secrets) -> LoadedPlugin {
+        self.secrets = secrets;
+        self
     }
 
     /// The plugin's own interface, with its own errors: for callers that
@@ -56,16 +66,19 @@ impl LoadedPlugin {
     /// Whether the plugin can work (its tool, endpoint and credentials).
     pub fn check(&self) -> Result<ToolStatus> {
         let name = &self.name;
-        self.provider
+        let mut status = self
+            .provider
             .check()
-            .map_err(|e| from_plugin(format_args!("plugin {name}"), e))
+            .map_err(|e| self.failure(format_args!("plugin {name}"), e))?;
+        status.endpoint = self.secrets.redact(&status.endpoint);
+        Ok(status)
     }
 
     /// Every object below `location`.
     pub fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>> {
         self.provider
             .list(location)
-            .map_err(|e| from_plugin(format_args!("cannot list {location}"), e))
+            .map_err(|e| self.failure(format_args!("cannot list {location}"), e))
     }
 
     /// Makes `destination` hold what `source` holds, as `options` say.
@@ -78,21 +91,21 @@ impl LoadedPlugin {
     ) -> Result<SyncReport> {
         self.provider
             .sync(source, destination, options, progress)
-            .map_err(|e| from_plugin(format_args!("cannot sync {source} to {destination}"), e))
+            .map_err(|e| self.failure(format_args!("cannot sync {source} to {destination}"), e))
     }
 
     /// Uploads the local `file` as `key` below `destination`.
     pub fn put(&self, file: &Path, destination: &Location, key: &str) -> Result<()> {
         self.provider
             .put(&file.to_string_lossy(), destination, key)
-            .map_err(|e| from_plugin(format_args!("cannot upload {key} to {destination}"), e))
+            .map_err(|e| self.failure(format_args!("cannot upload {key} to {destination}"), e))
     }
 
     /// Downloads `key` below `source` into the local `file`.
     pub fn get(&self, source: &Location, key: &str, file: &Path) -> Result<()> {
         self.provider
             .get(source, key, &file.to_string_lossy())
-            .map_err(|e| from_plugin(format_args!("cannot download {key} from {source}"), e))
+            .map_err(|e| self.failure(format_args!("cannot download {key} from {source}"), e))
     }
 
     /// Copies `keys` from below `source` to the same keys below `destination`.
@@ -103,7 +116,7 @@ impl LoadedPlugin {
         keys: &[String],
     ) -> Result<SyncReport> {
         self.provider.copy(source, destination, keys).map_err(|e| {
-            from_plugin(
+            self.failure(
                 format_args!(
                     "cannot copy {} from {source} to {destination}",
                     objects(keys.len())
@@ -116,7 +129,7 @@ impl LoadedPlugin {
     /// Deletes `keys` below `location`.
     pub fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport> {
         self.provider.delete(location, keys).map_err(|e| {
-            from_plugin(
+            self.failure(
                 format_args!("cannot delete {} from {location}", objects(keys.len())),
                 e,
             )
@@ -127,7 +140,7 @@ impl LoadedPlugin {
     pub fn ensure_bucket(&self, location: &Location) -> Result<bool> {
         self.provider
             .ensure_bucket(location)
-            .map_err(|e| from_plugin(format_args!("cannot create bucket {location}"), e))
+            .map_err(|e| self.failure(format_args!("cannot create bucket {location}"), e))
     }
 
     /// Stores `bytes` as `key` below `location` only if no object has that
@@ -135,12 +148,25 @@ impl LoadedPlugin {
     pub fn create_if_absent(&self, location: &Location, key: &str, bytes: &[u8]) -> Result<bool> {
         self.provider
             .create_if_absent(location, key, bytes)
-            .map_err(|e| from_plugin(format_args!("cannot create {key} in {location}"), e))
+            .map_err(|e| self.failure(format_args!("cannot create {key} in {location}"), e))
     }
 
     /// Whether [`LoadedPlugin::create_if_absent`] is a real conditional create.
     pub fn conditional_create(&self) -> bool {
         self.provider.conditional_create()
+    }
+
+    /// `error`, prefixed with `context` and with the secrets cut out, as an
+    /// `anyhow::Error` whose exit code follows its kind: a refused limit
+    /// exits 5, a missing tool or bad plugin config exits 3, anything else 1
+    /// (as a [`PluginFailure`]).
+    fn failure(&self, context: impl fmt::Display, error: PluginError) -> anyhow::Error {
+        let message = self.secrets.redact(&format!("{context}: {error}"));
+        match error.kind {
+            ErrorKind::LimitExceeded => Refused(message).into(),
+            ErrorKind::Config | ErrorKind::ToolMissing => ConfigError(message).into(),
+            kind => PluginFailure { kind, message }.into(),
+        }
     }
 }
 
@@ -169,18 +195,6 @@ impl fmt::Display for PluginFailure {
 }
 
 impl std::error::Error for PluginFailure {}
-
-/// `error`, prefixed with `context`, as an `anyhow::Error` whose exit code
-/// follows its kind: a refused limit exits 5, a missing tool or bad plugin
-/// config exits 3, anything else 1 (as a [`PluginFailure`]).
-fn from_plugin(context: impl fmt::Display, error: PluginError) -> anyhow::Error {
-    let message = format!("{context}: {error}");
-    match error.kind {
-        ErrorKind::LimitExceeded => Refused(message).into(),
-        ErrorKind::Config | ErrorKind::ToolMissing => ConfigError(message).into(),
-        kind => PluginFailure { kind, message }.into(),
-    }
-}
 
 /// The plugin error kind behind `error`, if a plugin call caused it.
 pub fn plugin_error_kind(error: &anyhow::Error) -> Option<ErrorKind> {

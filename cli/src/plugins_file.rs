@@ -7,7 +7,7 @@
 //!
 //! [plugins.s3cmd]
 //! library = "stowage_plugin_s3cmd"   # a name, or a path relative to this file
-//! [plugins.s3cmd.config]             # passed to the plugin as-is
+//! [plugins.s3cmd.config]             # checked against the keys s3cmd declares
 //! config_file = "~/.s3cfg"
 //! ```
 
@@ -35,7 +35,8 @@ pub struct PluginsFile {
 pub struct PluginEntry {
     /// A library name (`stowage_plugin_fs`) or a path to the library.
     pub library: String,
-    /// The plugin's own settings, passed to it as TOML text.
+    /// The plugin's own settings, checked against the keys it declares
+    /// ([`crate::plugin_table`]) and passed to it as TOML text.
     #[serde(default)]
     pub config: toml::Table,
 }
@@ -92,11 +93,22 @@ impl PluginsFile {
     pub fn read(path: &Path) -> Result<PluginsFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read plugins file {}", path.display()))?;
+        // The message without the quoted line, which may hold a secret; the
+        // line number instead.
         let raw: RawFile = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| format!(" (line {})", text[..span.start].matches('\n').count() + 1))
+                .unwrap_or_default();
             anyhow!(
-                "plugins file {} is not valid: {}",
+                "plugins file {} is not valid{line}: {}",
                 path.display(),
                 e.message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })?;
         for (scheme, plugin) in &raw.schemes {
@@ -263,6 +275,30 @@ mod tests {
         std::fs::write(&file, "[schemes]\ns3 = \"nope\"\n").unwrap();
         let err = PluginsFile::read(&file).unwrap_err().to_string();
         assert!(err.contains("names plugin \"nope\""), "{err}");
+    }
+
+    #[test]
+    fn a_broken_file_is_named_by_line_without_quoting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plugins.toml");
+        let table = "[plugins.p]\nlibrary = \"x\"\n[plugins.p.config]\n";
+        for (config, line) in [
+            ("token = \"hunter2-secret\nnext = 1\n", 4),
+            (
+                "token = \"hunter2-secret\"\ntoken = \"hunter2-secret\"\n",
+                5,
+            ),
+            ("token = hunter2-secret\n", 4),
+        ] {
+            std::fs::write(&file, format!("{table}{config}")).unwrap();
+            let err = PluginsFile::read(&file).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+            assert!(
+                err.contains(&format!("is not valid (line {line}): ")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,19 +1,22 @@
 //! The loaded plugins: name → provider, and which one serves a location.
 //!
 //! Every plugin named in `plugins.toml`, and every drop-in library found in
-//! the plugin directories, is loaded at start. A plugin that fails to load
-//! keeps its one-line error, so `stowage plugins` can show it while the
-//! others go on working.
+//! the plugin directories, is loaded at start, and its table checked
+//! against the keys it declares before its provider is built
+//! ([`crate::plugin_table`]). A plugin that fails to load keeps its
+//! one-line error, so `stowage plugins` can show it while the others go on
+//! working.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use stowage_plugin_api::Location;
+use stowage_plugin_api::{ConfigKey, Location};
 use stowage_plugin_loader::load_library;
 
 use crate::exit::ConfigError;
 use crate::plugin::LoadedPlugin;
+use crate::plugin_table::{check_table, Secrets};
 use crate::plugins_file::{
     drop_in_dirs, find_drop_ins, plugin_search_dirs, resolve_library, PluginsFile,
 };
@@ -24,6 +27,13 @@ pub struct PluginSlot {
     pub name: String,
     /// The library path tried.
     pub library: PathBuf,
+    /// Its table in `plugins.toml`, as written: it may hold secrets, so show
+    /// it only through [`crate::plugin_table::configured_options`].
+    pub config: toml::Table,
+    /// The plugin API version the library was built against, once it loaded.
+    pub api_version: Option<String>,
+    /// The keys the plugin declares, once known (also when its table was refused).
+    pub options: Vec<ConfigKey>,
     /// The plugin, or the one-line reason it could not be loaded.
     pub state: Result<LoadedPlugin, String>,
 }
@@ -39,32 +49,26 @@ impl Registry {
     /// errors carry abi_stable's full diagnostic after their first line.
     pub fn load(file: &PluginsFile, verbose: bool) -> Registry {
         let search_dirs = plugin_search_dirs();
-        let mut libraries: BTreeMap<String, (PathBuf, String)> = file
+        let mut libraries: BTreeMap<String, (PathBuf, toml::Table)> = file
             .plugins
             .iter()
             .map(|(name, entry)| {
                 let path = resolve_library(entry, file.base_dir(), &search_dirs);
-                let config = toml::to_string(&entry.config).unwrap_or_default();
-                (name.clone(), (path, config))
+                (name.clone(), (path, entry.config.clone()))
             })
             .collect();
         for (name, path) in find_drop_ins(&drop_in_dirs()) {
             let listed = libraries.values().any(|(p, _)| same_file(p, &path));
             if !listed {
-                libraries.entry(name).or_insert((path, String::new()));
+                libraries.entry(name).or_insert((path, toml::Table::new()));
             }
         }
         let slots = libraries
             .into_iter()
             .map(|(name, (library, config))| {
-                let state = load_plugin(&name, &library, &config, verbose);
                 (
                     name.clone(),
-                    PluginSlot {
-                        name,
-                        library,
-                        state,
-                    },
+                    PluginSlot::load(name, library, config, verbose),
                 )
             })
             .collect();
@@ -137,26 +141,68 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
-fn load_plugin(
-    name: &str,
-    library: &std::path::Path,
-    config: &str,
-    verbose: bool,
-) -> Result<LoadedPlugin, String> {
-    let module = load_library(library).map_err(|e| {
-        if verbose && !e.details().is_empty() {
-            format!("plugin {name}: {e}\n{}", e.details())
-        } else {
-            format!("plugin {name}: {e}")
-        }
-    })?;
-    let provider = module
-        .new_provider(config)
-        .map_err(|e| format!("plugin {name}: {e}"))?;
-    Ok(LoadedPlugin::new(
-        name,
-        library,
-        module.api_version.clone(),
-        provider,
-    ))
+impl PluginSlot {
+    /// Loads plugin `name` from `library` and builds it from its table
+    /// `config`, checked first against the keys the plugin declares.
+    fn load(name: String, library: PathBuf, config: toml::Table, verbose: bool) -> PluginSlot {
+        let mut slot = PluginSlot {
+            name,
+            library,
+            config,
+            api_version: None,
+            options: Vec::new(),
+            state: Err(String::new()),
+        };
+        slot.state = slot.build(verbose);
+        slot
+    }
+
+    /// The plugin, filling in what is learnt on the way ([`Self::api_version`],
+    /// [`Self::options`]) even when a later step fails.
+    ///
+    /// The declaration comes from a provider built from an empty table,
+    /// which every plugin takes ("possibly empty", says the API); the table
+    /// is checked against it before the plugin sees the table. A plugin
+    /// that needs keys to be built at all is built from its table first
+    /// and checked right after, before anything is called on it.
+    fn build(&mut self, verbose: bool) -> Result<LoadedPlugin, String> {
+        let name = self.name.clone();
+        let module = load_library(&self.library).map_err(|e| {
+            if verbose && !e.details().is_empty() {
+                format!("plugin {name}: {e}\n{}", e.details())
+            } else {
+                format!("plugin {name}: {e}")
+            }
+        })?;
+        self.api_version = Some(module.api_version.clone());
+        let text = toml::to_string(&self.config)
+            .map_err(|e| format!("plugin {name}: its table cannot be passed on: {e}"))?;
+        let provider = match module.new_provider("") {
+            Ok(bare) => {
+                self.options = bare.describe().options;
+                check_table(&name, &self.options, &self.config)?;
+                if self.config.is_empty() {
+                    bare
+                } else {
+                    let secrets = Secrets::of(&self.options, &self.config);
+                    module
+                        .new_provider(&text)
+                        .map_err(|e| secrets.redact(&format!("plugin {name}: {e}")))?
+                }
+            }
+            Err(_) => {
+                let provider = module
+                    .new_provider(&text)
+                    .map_err(|e| format!("plugin {name}: {e}"))?;
+                self.options = provider.describe().options;
+                check_table(&name, &self.options, &self.config)?;
+                provider
+            }
+        };
+        let secrets = Secrets::of(&self.options, &self.config);
+        Ok(
+            LoadedPlugin::new(&name, &self.library, module.api_version.clone(), provider)
+                .redacting(secrets),
+        )
+    }
 }

@@ -6,33 +6,184 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{plugin_dir, repo_root, stderr, stdout, stowage, FsInstance};
+use common::{
+    plugin_dir, plugins_file, repo_root, stderr, stdout, stowage, stowage_without_drop_ins,
+    FsInstance,
+};
 use stowage_conformance::data::partial_writes;
+use stowage_plugin_loader::host_api_version;
+
+/// A plugins.toml with the fs plugin, mapped to `file://`, and `more`.
+fn fs_and(more: &str) -> tempfile::TempDir {
+    plugins_file(&format!(
+        "[schemes]\nfile = \"fs\"\n[plugins.fs]\nlibrary = {{lib:stowage_plugin_fs}}\n{more}"
+    ))
+}
 
 #[test]
 fn plugins_lists_the_fs_plugin_loaded_from_its_library() {
-    let out = stowage(&repo_root(), &["plugins"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let line = stdout(&out)
-        .lines()
-        .find(|l| l.starts_with("fs "))
-        .map(str::to_string);
-    let line = line.unwrap_or_else(|| panic!("no fs line in {}", stdout(&out)));
-    assert!(line.contains("file://") && line.ends_with("ok"), "{line}");
+    let dir = fs_and("");
+    let out = stowage_without_drop_ins(dir.path(), &["plugins"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.starts_with("fs "));
+    let line = line.unwrap_or_else(|| panic!("no fs line in {text}"));
+    let api = host_api_version().to_string();
+    for part in [api.as_str(), "no external tool", "file://"] {
+        assert!(line.contains(part), "{part:?} not in {line}");
+    }
+    assert!(line.ends_with(" ok"), "{line}");
+    assert!(!text.contains("(built in)"), "{text}");
+}
 
-    let json = stowage(&repo_root(), &["plugins", "--json"]);
-    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let fs = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "fs")
-        .unwrap();
+#[test]
+fn plugins_json_carries_each_plugin_its_api_version_and_its_options() {
+    let dir = fs_and("[plugins.fs.config]\nparallelism = 2\n");
+    let out = stowage_without_drop_ins(dir.path(), &["plugins", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let [fs] = rows.as_array().unwrap().as_slice() else {
+        panic!("one row expected: {rows}");
+    };
+    let keys: Vec<&str> = fs.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut expected = [
+        "name",
+        "library",
+        "api_version",
+        "version",
+        "description",
+        "tool",
+        "tool_version",
+        "schemes",
+        "endpoint",
+        "options",
+        "ok",
+        "problem",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(fs["name"], "fs");
     assert!(fs["library"]
         .as_str()
         .unwrap()
         .ends_with("libstowage_plugin_fs.so"));
+    assert_eq!(fs["api_version"], host_api_version().to_string());
+    assert_eq!(fs["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(fs["tool"], serde_json::Value::Null);
+    assert_eq!(fs["schemes"], serde_json::json!(["file"]));
     assert_eq!(fs["ok"], true);
+    assert_eq!(fs["problem"], serde_json::Value::Null);
+    assert_eq!(
+        fs["options"],
+        serde_json::json!([{
+            "name": "parallelism",
+            "kind": "integer",
+            "default": "4",
+            "help": "Files copied at once when a sync does not set its own parallelism.",
+            "secret": false,
+            "value": 2,
+        }])
+    );
+}
+
+#[test]
+fn plugins_exits_3_when_a_plugin_cannot_load_after_listing_them_all() {
+    let dir = fs_and("[plugins.gone]\nlibrary = \"/nonexistent/libstowage_plugin_gone.so\"\n");
+    let out = stowage_without_drop_ins(dir.path(), &["plugins"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("fs ") && l.ends_with(" ok")),
+        "{text}"
+    );
+    let gone = text.lines().find(|l| l.starts_with("gone "));
+    let gone = gone.unwrap_or_else(|| panic!("no line for the broken plugin in {text}"));
+    assert!(
+        gone.contains("/nonexistent/libstowage_plugin_gone.so: no such file"),
+        "{gone}"
+    );
+    assert_eq!(stderr(&out), "error: 1 of 2 plugins not ready: gone\n");
+
+    let out = stowage_without_drop_ins(dir.path(), &["plugins", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ok: Vec<(&str, bool)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["ok"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(ok, [("fs", true), ("gone", false)]);
+}
+
+#[test]
+fn a_misspelt_or_mistyped_plugin_key_is_a_configuration_error_naming_it() {
+    let dir = fs_and("[plugins.fs.config]\nparallelsm = 4\n");
+    let out = stowage_without_drop_ins(dir.path(), &["ls", "file:///nonexistent"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr(&out),
+        "error: plugin fs: unknown key `parallelsm` in plugins.toml; did you mean `parallelism`?\n"
+    );
+
+    let dir = fs_and("[plugins.fs.config]\nparallelism = \"four\"\n");
+    let out = stowage_without_drop_ins(dir.path(), &["ls", "file:///nonexistent"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr(&out),
+        "error: plugin fs: key `parallelism` in plugins.toml must be an integer, not a string\n"
+    );
+}
+
+#[test]
+fn secret_values_are_never_shown_in_listings_or_messages() {
+    const TOKEN: &str = "hunter2-probe-token";
+    let dir = plugins_file(&format!(
+        "[plugins.probe]\nlibrary = {{lib:stowage_probe_plugin}}\n[plugins.probe.config]\ntoken = {TOKEN:?}\n"
+    ));
+    for args in [
+        &["plugins", "--verbose"][..],
+        &["plugins", "--json"],
+        &["plugins", "--json", "--verbose"],
+    ] {
+        let out = stowage_without_drop_ins(dir.path(), args);
+        // The probe's check fails, echoing its token.
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let (text, err) = (stdout(&out), stderr(&out));
+        assert!(
+            !text.contains(TOKEN) && !err.contains(TOKEN),
+            "{args:?}: {text}{err}"
+        );
+        assert!(
+            text.contains("the probe's token *** was refused"),
+            "{args:?}: {text}"
+        );
+        if args.contains(&"--json") {
+            let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(rows[0]["options"][0]["value"], "***", "{text}");
+            assert_eq!(rows[0]["options"][0]["secret"], true, "{text}");
+        } else {
+            assert!(
+                text.contains("    token = ***   (string, secret)"),
+                "{text}"
+            );
+        }
+    }
+    let wrong_type = plugins_file(
+        "[plugins.probe]\nlibrary = {lib:stowage_probe_plugin}\n[plugins.probe.config]\ntoken = 31337421\n",
+    );
+    let out = stowage_without_drop_ins(wrong_type.path(), &["plugins", "--verbose"]);
+    assert_eq!(out.status.code(), Some(3));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        text.contains("key `token` in plugins.toml must be a string, not an integer"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("31337421") && !err.contains("31337421"),
+        "{text}{err}"
+    );
 }
 
 #[test]
@@ -132,6 +283,9 @@ fn help_documents_the_exit_codes() {
     let out = stowage(&repo_root(), &["--help"]);
     assert!(stdout(&out).contains("Exit codes:"));
     assert!(stdout(&out).contains("5  refused by a safety rule"));
+    assert!(
+        stdout(&out).contains("for `stowage plugins`: any plugin that cannot load or is not ready")
+    );
     assert!(stdout(&out).contains("7  finished, but someone else changed the destination"));
     assert!(stdout(&out).contains("130  interrupted by SIGINT"));
     assert!(stdout(&out).contains("143  interrupted by SIGTERM"));

@@ -366,8 +366,10 @@ pub struct ConfigKey {
     pub name: String,
     /// What its value is.
     pub kind: ConfigKind,
-    /// The value used when the key is absent, as the user would write it;
-    /// `None` when there is none (the key is optional or required).
+    /// The value used when the key is absent, as the user would write it in
+    /// TOML (`4`, `"s3cmd"`, `[]`); `None` when there is none (the key is
+    /// optional or required) or it depends on the environment (the help
+    /// then says how).
     pub default: Option<String>,
     /// One sentence for `stowage plugins --verbose`.
     pub help: String,

@@ -47,8 +47,15 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List the plugins: name, version, the tool each drives and its version,
-    /// the URL schemes it serves, and whether it is ready (or the problem).
+    /// List the plugins: name, version, the plugin API each was built
+    /// against, the tool each drives and its version, the URL schemes it
+    /// serves, and whether it is ready (or the problem).
+    ///
+    /// With --verbose, each plugin's keys in plugins.toml too: type,
+    /// default, help and the configured value (secret ones as ***). With
+    /// --json, the same as JSON. Exits 3 when any plugin cannot load or is
+    /// not ready (after listing them all), so a cron job or a readiness
+    /// probe can run it as a health check.
     Plugins,
     /// List the objects below a bucket URL, with size and MD5.
     Ls(ls::LsArgs),
@@ -102,7 +109,7 @@ impl Cli {
             Ok(Registry::load(&file, self.verbose))
         };
         match &self.command {
-            Command::Plugins => plugins::run(&registry()?, self.json),
+            Command::Plugins => plugins::run(&registry()?, self.json, self.verbose),
             Command::Ls(args) => ls::run(&registry()?, args, self.json),
             Command::Sync(args) => sync::run(&registry()?, args, self.json),
             Command::Backup(args) => backup::run(&registry()?, args, self.json),

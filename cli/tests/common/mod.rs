@@ -23,11 +23,37 @@ pub fn repo_root() -> PathBuf {
 /// `stowage ARGS` in `cwd`, with no plugins file from the user's home and
 /// stdin not a terminal.
 pub fn stowage(cwd: &Path, args: &[&str]) -> Output {
+    stowage_with_plugin_path(cwd, args, &plugin_dir())
+}
+
+/// `stowage ARGS` in `cwd` (whose plugins.toml names libraries by path,
+/// see [`plugins_file`]) with no drop-in plugins: exactly the plugins of
+/// that file are loaded.
+pub fn stowage_without_drop_ins(cwd: &Path, args: &[&str]) -> Output {
+    let empty = tempfile::tempdir().unwrap();
+    stowage_with_plugin_path(cwd, args, empty.path())
+}
+
+/// A directory holding a `plugins.toml` of `text`, in which `{lib:NAME}`
+/// stands for the path of the plugin library `NAME` built by `cargo test`.
+pub fn plugins_file(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = text.to_string();
+    while let Some(start) = text.find("{lib:") {
+        let end = start + text[start..].find('}').unwrap();
+        let library = stowage_conformance::built_library(&text[start + 5..end]);
+        text.replace_range(start..=end, &format!("{:?}", library.display().to_string()));
+    }
+    std::fs::write(dir.path().join("plugins.toml"), text).unwrap();
+    dir
+}
+
+fn stowage_with_plugin_path(cwd: &Path, args: &[&str], plugin_path: &Path) -> Output {
     let home = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_stowage"))
         .args(args)
         .current_dir(cwd)
-        .env("STOWAGE_PLUGIN_PATH", plugin_dir())
+        .env("STOWAGE_PLUGIN_PATH", plugin_path)
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
         .env_remove("STOWAGE_PLUGINS")

@@ -10,18 +10,26 @@
 //! are never unloaded.
 //!
 //! Whatever API a plugin was built against, the host gets it as a plain
-//! [`StorageProvider`] ([`new_provider`]).
+//! [`StorageProvider`] ([`PluginLibrary::new_provider`]).
 //!
 //! Every failure becomes a [`LoadError`] whose `Display` is one line naming
 //! the file and what to do; the full diagnostic (a layout mismatch runs to
-//! 50–150 KB) is kept in [`LoadError::details`] for `--verbose`.
+//! 50–150 KB) is kept in [`LoadError::details`] for `--verbose`. For a
+//! layout mismatch the line names the first type and field that differ and
+//! how, from abi_stable's structured errors (its report keeps only text, so
+//! the loader runs the same check once more: [`first_layout_difference`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use abi_stable::abi_stability::abi_checking::{
+    check_layout_compatibility, AbiInstability, AbiInstabilityErrors, ExpectedFound,
+};
 use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
 use abi_stable::sabi_types::VersionNumber;
 use abi_stable::std_types::{RResult, RStr};
+use abi_stable::type_layout::{TLFieldOrFunction, TypeLayout};
+use abi_stable::StableAbi;
 use stowage_plugin_api::ffi::{PluginModuleRef, ProviderClient};
 use stowage_plugin_api::{PluginError, StorageProvider};
 
@@ -77,7 +85,15 @@ impl LoadError {
         }
     }
 
-    fn from_library_error(path: &Path, plugin_api: &str, error: LibraryError) -> Self {
+    /// The error for `error`, from the library at `path` built against
+    /// `plugin_api`; `layout_difference` is the first layout difference, when
+    /// the caller could find it.
+    fn from_library_error(
+        path: &Path,
+        plugin_api: &str,
+        error: LibraryError,
+        layout_difference: Option<String>,
+    ) -> Self {
         let details = error.to_string();
         let (kind, summary) = match &error {
             LibraryError::OpenError { err, .. } => (
@@ -103,11 +119,10 @@ impl LoadError {
             LibraryError::AbiInstability(_) => (
                 LoadErrorKind::LayoutMismatch,
                 format!(
-                    "built against a plugin API {} whose types differ from this stowage's API {} \
-                     ({}): rebuild the plugin against stowage-plugin-api {}.x",
-                    plugin_api,
+                    "built against API {plugin_api} (this stowage: {}), types differ at {}; \
+                     rebuild it against stowage-plugin-api {}.x",
                     host_api_version(),
-                    layout_error_lines(&details),
+                    layout_difference.unwrap_or_else(|| layout_error_lines(&details)),
                     host_api_version().major
                 ),
             ),
@@ -181,6 +196,140 @@ fn layout_error_lines(details: &str) -> String {
     }
 }
 
+/// The first difference between the root module this host expects and
+/// `found`, a library's: where (`` `Type.field: FieldType` ``) and what
+/// (`size 16, expected 8`), in under 200 characters. `None` when the
+/// layouts are compatible.
+pub fn first_layout_difference(found: &'static TypeLayout) -> Option<String> {
+    let errors = check_layout_compatibility(<PluginModuleRef as StableAbi>::LAYOUT, found).err()?;
+    describe_first_difference(&errors)
+}
+
+/// abi_stable's first error: the innermost field of its path, the type
+/// holding that field, and the first mismatch found there.
+fn describe_first_difference(errors: &AbiInstabilityErrors) -> Option<String> {
+    let (error, instability) = errors
+        .errors
+        .iter()
+        .find_map(|e| e.errs.first().map(|first| (e, first)))?;
+    let what = describe_instability(instability);
+    let trace = &error.stack_trace;
+    let holder = match trace.len() {
+        0 | 1 => errors.interface,
+        n => match &trace[n - 2].expected {
+            TLFieldOrFunction::Field(field) => field.layout(),
+            TLFieldOrFunction::Function(_) => errors.interface,
+        },
+    };
+    let place = match trace.last() {
+        None => format!("`{}`", type_name(holder)),
+        // The field's type, unless the difference is that type's name.
+        Some(step) => match &step.expected {
+            TLFieldOrFunction::Field(field) if matches!(instability, AbiInstability::Name(_)) => {
+                format!("`{}.{}`", type_name(holder), field.name())
+            }
+            TLFieldOrFunction::Field(field) => format!(
+                "`{}.{}: {}`",
+                type_name(holder),
+                field.name(),
+                type_name(field.layout())
+            ),
+            TLFieldOrFunction::Function(function) => {
+                format!(
+                    "`{}.{}` (a function pointer)",
+                    type_name(holder),
+                    function.name
+                )
+            }
+        },
+    };
+    Some(format!("{place}: {what}"))
+}
+
+/// A type's name with its generic types but without lifetimes, at most 60
+/// characters: `PrefixRef<PluginModule>`.
+fn type_name(layout: &TypeLayout) -> String {
+    shorten(&without_lifetimes(&layout.full_type().to_string()), 60)
+}
+
+/// `PrefixRef<'a, PluginModule>` → `PrefixRef<PluginModule>`.
+fn without_lifetimes(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            out.push(c);
+            continue;
+        }
+        while chars
+            .next_if(|c| c.is_alphanumeric() || *c == '_')
+            .is_some()
+        {}
+        if chars.next_if_eq(&',').is_some() {
+            while chars.next_if_eq(&' ').is_some() {}
+        }
+    }
+    out.replace("<>", "")
+}
+
+/// What abi_stable found different, found and expected, shortened.
+fn describe_instability(instability: &AbiInstability) -> String {
+    use AbiInstability as AI;
+    let pair = |what: &str, values: ExpectedFound<String>| {
+        let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        format!(
+            "{what} {}, expected {}",
+            shorten(&one_line(&values.found), 60),
+            shorten(&one_line(&values.expected), 60)
+        )
+    };
+    match instability {
+        AI::Package(v) => pair("package", shown(v)),
+        AI::PackageVersion(v) => pair("package version", shown(v)),
+        AI::Name(v) => pair("type", shown(v).map(|t| without_lifetimes(&t))),
+        AI::Size(v) => pair("size", shown(v)),
+        AI::Alignment(v) => pair("alignment", shown(v)),
+        AI::FieldCountMismatch(v) => pair("field count", shown(v)),
+        AI::UnexpectedField(v) => pair("field", v.as_ref().map(|f| format!("`{}`", f.name()))),
+        AI::TooManyVariants(v) => pair("variant count", shown(v)),
+        AI::UnexpectedVariant(v) => pair("variant", shown(v)),
+        AI::MismatchedPrefixSize(v) => pair("prefix of fields", shown(v)),
+        AI::MismatchedPrimitive(v) => pair("primitive", debugged(v)),
+        AI::TLDataDiscriminant(v) => pair("kind of type", debugged(v)),
+        AI::ReprAttr(v) => pair("repr", debugged(v)),
+        AI::FnLifetimeMismatch(_) | AI::FieldLifetimeMismatch(_) => "other lifetimes".to_string(),
+        AI::FnQualifierMismatch(_) => "other function qualifiers".to_string(),
+        // The variant's name says what differs; its data can run to pages.
+        other => {
+            let debug = format!("{other:?}");
+            let name = debug
+                .split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or("layout");
+            format!("{name} differs")
+        }
+    }
+}
+
+fn shown<T: fmt::Display>(values: &ExpectedFound<T>) -> ExpectedFound<String> {
+    values.as_ref().map(|v| v.to_string())
+}
+
+fn debugged<T: fmt::Debug>(values: &ExpectedFound<T>) -> ExpectedFound<String> {
+    values.as_ref().map(|v| format!("{v:?}"))
+}
+
+/// `text` cut to at most `max` characters, with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
 /// A plugin library that loaded: its root module, of the current API or
 /// of an earlier one this host still serves (see [`legacy`]).
 #[derive(Clone)]
@@ -232,8 +381,8 @@ pub fn load_library(path: &Path) -> Result<PluginLibrary, LoadError> {
             String::new(),
         ));
     }
-    let header =
-        lib_header_from_path(path).map_err(|e| LoadError::from_library_error(path, "?", e))?;
+    let header = lib_header_from_path(path)
+        .map_err(|e| LoadError::from_library_error(path, "?", e, None))?;
     let api_version = header.version_strings().version.to_string();
     let root = match header.init_root_module::<PluginModuleRef>() {
         Ok(module) => PluginRoot::Current(module),
@@ -243,8 +392,23 @@ pub fn load_library(path: &Path) -> Result<PluginLibrary, LoadError> {
         ) => header
             .init_root_module::<stowage_core::PluginModuleRef>()
             .map(PluginRoot::V0_1)
-            .map_err(|_| LoadError::from_library_error(path, &api_version, error))?,
-        Err(error) => return Err(LoadError::from_library_error(path, &api_version, error)),
+            .map_err(|_| {
+                let difference = match error {
+                    LibraryError::AbiInstability(_) => {
+                        header.layout().and_then(first_layout_difference)
+                    }
+                    _ => None,
+                };
+                LoadError::from_library_error(path, &api_version, error, difference)
+            })?,
+        Err(error) => {
+            return Err(LoadError::from_library_error(
+                path,
+                &api_version,
+                error,
+                None,
+            ))
+        }
     };
     Ok(PluginLibrary { api_version, root })
 }
@@ -258,6 +422,56 @@ mod tests {
         let text = "noise\n  Error: field a differs\nmore\nError: field a differs\nError: b\n";
         assert_eq!(layout_error_lines(text), "field a differs; b");
         assert_eq!(layout_error_lines("nothing"), "no detail given");
+    }
+
+    /// Two releases of the same types, whose only difference is the type
+    /// of `Entry.size`.
+    macro_rules! api_release {
+        ($release:ident, $size:ty) => {
+            mod $release {
+                use abi_stable::std_types::RString;
+                use abi_stable::StableAbi;
+
+                #[repr(C)]
+                #[derive(StableAbi)]
+                pub struct Entry {
+                    pub key: RString,
+                    pub size: $size,
+                }
+
+                #[repr(C)]
+                #[derive(StableAbi)]
+                pub struct Listing {
+                    pub count: u64,
+                    pub first: Entry,
+                }
+            }
+        };
+    }
+    api_release!(v1, u32);
+    api_release!(v2, u64);
+
+    #[test]
+    fn a_layout_difference_names_the_type_the_field_and_how() {
+        let errors = check_layout_compatibility(
+            <v1::Listing as StableAbi>::LAYOUT,
+            <v2::Listing as StableAbi>::LAYOUT,
+        )
+        .unwrap_err();
+        assert_eq!(
+            describe_first_difference(&errors).unwrap(),
+            "`Entry.size`: type u64, expected u32"
+        );
+    }
+
+    #[test]
+    fn lifetimes_are_left_out_of_type_names() {
+        assert_eq!(
+            without_lifetimes("PrefixRef<'a, PluginModule>"),
+            "PrefixRef<PluginModule>"
+        );
+        assert_eq!(without_lifetimes("RStr<'static>"), "RStr");
+        assert_eq!(without_lifetimes("Pair<'a, 'b, T, U>"), "Pair<T, U>");
     }
 
     #[test]

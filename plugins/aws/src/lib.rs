@@ -59,11 +59,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use stowage_plugin_api::{
-    export_plugin, ActionKind, ErrorKind, Location, ObjectEntry, PluginError, PluginInfo,
-    ProgressSink, RemoteUrl, StorageProvider, SyncOptions, SyncReport, ToolStatus,
+    export_plugin, ActionKind, ConfigKey, ConfigKind, ErrorKind, Location, ObjectEntry,
+    PluginError, PluginInfo, ProgressSink, RemoteUrl, StorageProvider, SyncOptions, SyncReport,
+    ToolStatus,
 };
 use stowage_plugin_support::bucket::{ensure_bucket, BucketCommands};
-use stowage_plugin_support::config::parse_config;
+use stowage_plugin_support::config::{
+    conditional_create_option, parse_config, program_option, stall_timeout_option,
+};
 use stowage_plugin_support::paths::{
     check_sync_sides, expand_home, object_url, served_remote, sync_root,
 };
@@ -102,6 +105,55 @@ struct AwsConfig {
     extra_args: Vec<String>,
     stall_timeout: Option<u64>,
     conditional_create: Option<bool>,
+}
+
+/// The keys of [`AwsConfig`], as `describe` declares them.
+fn options() -> Vec<ConfigKey> {
+    vec![
+        program_option("aws"),
+        ConfigKey::new(
+            "config_file",
+            ConfigKind::Path,
+            "aws's config file (AWS_CONFIG_FILE); unset: $AWS_CONFIG_FILE, else ~/.aws/config.",
+        ),
+        ConfigKey::new(
+            "credentials_file",
+            ConfigKind::Path,
+            "aws's credentials file (AWS_SHARED_CREDENTIALS_FILE); unset: \
+             $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials.",
+        ),
+        ConfigKey::new(
+            "profile",
+            ConfigKind::String,
+            "The profile of those files to use (AWS_PROFILE); unset: $AWS_DEFAULT_PROFILE, \
+             else $AWS_PROFILE, else default.",
+        ),
+        ConfigKey::new(
+            "endpoint_url",
+            ConfigKind::String,
+            "URL of an S3-compatible server (--endpoint-url); unset: $AWS_ENDPOINT_URL_S3, \
+             else $AWS_ENDPOINT_URL, else AWS.",
+        ),
+        ConfigKey::new(
+            "region",
+            ConfigKind::String,
+            "The buckets' region (AWS_DEFAULT_REGION); unset: the profile's.",
+        ),
+        ConfigKey::new(
+            "max_concurrent_requests",
+            ConfigKind::Integer,
+            "aws's s3 max_concurrent_requests for transfers, when a sync does not set its own \
+             parallelism; unset: the profile's (aws's default is 10).",
+        ),
+        ConfigKey::new(
+            "extra_args",
+            ConfigKind::StringList,
+            "Global aws options put before every command (aws takes no credential there).",
+        )
+        .default("[]"),
+        stall_timeout_option("aws"),
+        conditional_create_option(),
+    ]
 }
 
 /// The aws provider.
@@ -339,7 +391,7 @@ impl StorageProvider for AwsProvider {
             "S3 and S3-compatible storage through the AWS CLI (aws s3 sync).",
             Some("aws"),
             &["s3"],
-            Vec::new(),
+            options(),
         )
     }
 
@@ -602,7 +654,15 @@ fn is_taken(error: &PluginError) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use stowage_plugin_support::config::assert_declared_options;
+
     use super::*;
+
+    #[test]
+    fn the_declared_options_are_the_config_keys() {
+        let info = AwsProvider::from_config("").unwrap().describe();
+        assert_declared_options::<AwsConfig>(&info.options);
+    }
 
     #[test]
     fn the_version_is_read_from_the_first_word() {

@@ -35,9 +35,9 @@ use stowage_local_tree::{
     with_path, write_atomically, LocalFile,
 };
 use stowage_plugin_api::{
-    export_plugin, ActionKind, CompareMode, ErrorKind, Location, ObjectEntry, PluginError,
-    PluginInfo, Progress, ProgressSink, StorageProvider, SyncAction, SyncOptions, SyncReport,
-    ToolStatus,
+    export_plugin, ActionKind, CompareMode, ConfigKey, ConfigKind, ErrorKind, Location,
+    ObjectEntry, PluginError, PluginInfo, Progress, ProgressSink, StorageProvider, SyncAction,
+    SyncOptions, SyncReport, ToolStatus,
 };
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::io_errors::from_io;
@@ -50,6 +50,16 @@ export_plugin!(FsProvider::from_config);
 #[serde(deny_unknown_fields)]
 struct FsConfig {
     parallelism: Option<u32>,
+}
+
+/// The keys of [`FsConfig`], as `describe` declares them.
+fn options() -> Vec<ConfigKey> {
+    vec![ConfigKey::new(
+        "parallelism",
+        ConfigKind::Integer,
+        "Files copied at once when a sync does not set its own parallelism.",
+    )
+    .default("4")]
 }
 
 /// The local-filesystem provider.
@@ -149,7 +159,7 @@ impl StorageProvider for FsProvider {
             "Local filesystem: a bucket is a directory (file:///path).",
             None,
             &["file"],
-            Vec::new(),
+            options(),
         )
     }
 
@@ -395,5 +405,18 @@ fn copy_in_parallel<'f>(
     match first_error.into_inner().expect("no panics while held") {
         Some(error) => Err(error),
         None => Ok(files.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stowage_plugin_support::config::assert_declared_options;
+
+    use super::*;
+
+    #[test]
+    fn the_declared_options_are_the_config_keys() {
+        let info = FsProvider::from_config("").unwrap().describe();
+        assert_declared_options::<FsConfig>(&info.options);
     }
 }

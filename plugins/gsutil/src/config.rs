@@ -5,8 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use stowage_plugin_api::PluginError;
-use stowage_plugin_support::config::parse_config;
+use stowage_plugin_api::{ConfigKey, ConfigKind, PluginError};
+use stowage_plugin_support::config::{parse_config, program_option, stall_timeout_option};
 use stowage_plugin_support::paths::expand_home;
 use stowage_plugin_support::tool::Tool;
 use stowage_plugin_support::tool_config::secret_values;
@@ -24,6 +24,39 @@ struct GsutilConfig {
     #[serde(default)]
     extra_args: Vec<String>,
     stall_timeout: Option<u64>,
+}
+
+/// The keys of [`GsutilConfig`], as `describe` declares them.
+pub fn options() -> Vec<ConfigKey> {
+    vec![
+        program_option("gsutil"),
+        ConfigKey::new(
+            "boto_config",
+            ConfigKind::Path,
+            "The boto config gsutil reads, which holds the credentials (BOTO_CONFIG); unset: \
+             $BOTO_CONFIG, else ~/.boto.",
+        ),
+        ConfigKey::new(
+            "parallel_thread_count",
+            ConfigKind::Integer,
+            "Threads per gsutil process (-o GSUtil:parallel_thread_count); unset: gsutil's.",
+        ),
+        ConfigKey::new(
+            "parallel_process_count",
+            ConfigKind::Integer,
+            "gsutil processes for a transfer (-o GSUtil:parallel_process_count); unset: \
+             gsutil's.",
+        ),
+        ConfigKey::new(
+            "extra_args",
+            ConfigKind::StringList,
+            "Arguments put before every gsutil command's own (not -q); they may hold \
+             credentials (-o Credentials:...), so they are never shown.",
+        )
+        .default("[]")
+        .secret(),
+        stall_timeout_option("gsutil"),
+    ]
 }
 
 impl GsutilProvider {
@@ -71,9 +104,16 @@ pub fn gsutil_option(name: &str, value: u32) -> OsString {
 
 #[cfg(test)]
 mod tests {
-    use stowage_plugin_api::ErrorKind;
+    use stowage_plugin_api::{ErrorKind, StorageProvider};
+    use stowage_plugin_support::config::assert_declared_options;
 
     use super::*;
+
+    #[test]
+    fn the_declared_options_are_the_config_keys() {
+        let info = GsutilProvider::from_config("").unwrap().describe();
+        assert_declared_options::<GsutilConfig>(&info.options);
+    }
 
     #[test]
     fn config_rejects_unknown_keys() {

@@ -93,7 +93,7 @@ impl StorageProvider for GsutilProvider {
             "Google Cloud Storage through gsutil (gsutil -m rsync).",
             Some("gsutil"),
             &["gs"],
-            Vec::new(),
+            config::options(),
         )
     }
 

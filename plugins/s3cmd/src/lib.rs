@@ -58,12 +58,14 @@ use serde::Deserialize;
 use stowage_local_tree::{key_to_relative_path, walk_each, LocalFile};
 use stowage_plugin_api::IgnoreProgress;
 use stowage_plugin_api::{
-    export_plugin, ActionKind, CompareMode, ErrorKind, Location, ObjectEntry, PluginError,
-    PluginInfo, ProgressSink, RemoteUrl, StorageProvider, SyncAction, SyncOptions, SyncReport,
-    ToolStatus,
+    export_plugin, ActionKind, CompareMode, ConfigKey, ConfigKind, ErrorKind, Location,
+    ObjectEntry, PluginError, PluginInfo, ProgressSink, RemoteUrl, StorageProvider, SyncAction,
+    SyncOptions, SyncReport, ToolStatus,
 };
 use stowage_plugin_support::bucket::{ensure_bucket, BucketCommands};
-use stowage_plugin_support::config::parse_config;
+use stowage_plugin_support::config::{
+    conditional_create_option, parse_config, program_option, stall_timeout_option,
+};
 use stowage_plugin_support::exclude_translation::to_regex;
 use stowage_plugin_support::io_errors::from_io;
 use stowage_plugin_support::paths::{
@@ -98,6 +100,57 @@ struct S3cmdConfig {
     shard_min_files: Option<usize>,
     stall_timeout: Option<u64>,
     conditional_create: Option<bool>,
+}
+
+/// The keys of [`S3cmdConfig`], as `describe` declares them.
+fn options() -> Vec<ConfigKey> {
+    vec![
+        program_option("s3cmd"),
+        ConfigKey::new(
+            "config_file",
+            ConfigKind::Path,
+            "s3cmd's config file, which holds the credentials (s3cmd -c); unset: \
+             $S3CMD_CONFIG, else ~/.s3cfg.",
+        ),
+        ConfigKey::new(
+            "endpoint",
+            ConfigKind::String,
+            "host:port of an S3-compatible server (s3cmd's host_base and host_bucket); \
+             unset: the config file's.",
+        ),
+        ConfigKey::new(
+            "use_https",
+            ConfigKind::Boolean,
+            "Whether to talk HTTPS (--ssl / --no-ssl); unset: the config file's use_https.",
+        ),
+        ConfigKey::new(
+            "region",
+            ConfigKind::String,
+            "The buckets' region (--region); unset: the config file's bucket_location.",
+        ),
+        ConfigKey::new(
+            "extra_args",
+            ConfigKind::StringList,
+            "Arguments put before every s3cmd command's own; they may hold credentials \
+             (--secret_key), so they are never shown.",
+        )
+        .default("[]")
+        .secret(),
+        ConfigKey::new(
+            "parallelism",
+            ConfigKind::Integer,
+            "s3cmd processes for one large upload sync, when the sync does not set its own.",
+        )
+        .default(&DEFAULT_PARALLELISM.to_string()),
+        ConfigKey::new(
+            "shard_min_files",
+            ConfigKind::Integer,
+            "Fewest files per s3cmd process worth splitting an upload sync for.",
+        )
+        .default(&DEFAULT_SHARD_MIN_FILES.to_string()),
+        stall_timeout_option("s3cmd"),
+        conditional_create_option(),
+    ]
 }
 
 /// s3cmd processes for one upload sync, unless configured.
@@ -297,7 +350,7 @@ impl StorageProvider for S3cmdProvider {
             "S3 and S3-compatible storage through s3cmd (s3cmd sync).",
             Some("s3cmd"),
             &["s3"],
-            Vec::new(),
+            options(),
         )
     }
 
@@ -596,7 +649,15 @@ impl ShardLinks {
 
 #[cfg(test)]
 mod tests {
+    use stowage_plugin_support::config::assert_declared_options;
+
     use super::*;
+
+    #[test]
+    fn the_declared_options_are_the_config_keys() {
+        let info = S3cmdProvider::from_config("").unwrap().describe();
+        assert_declared_options::<S3cmdConfig>(&info.options);
+    }
 
     #[test]
     fn listing_lines_keep_spaces_and_quotes_in_keys() {

@@ -3,7 +3,8 @@
 //! too):
 //!
 //! - [`io_errors`]: local I/O failures as plugin errors.
-//! - [`config`]: reading a plugin's config table.
+//! - [`config`]: reading a plugin's config table, and the test that its
+//!   declared options match it.
 //! - [`tool_config`]: a tool's own INI files, and the secrets in them and
 //!   in its environment, for redaction.
 //! - [`paths`]: how tools spell locations, the schemes a plugin serves,
