@@ -297,6 +297,15 @@ mod tests {
     }
 
     #[test]
+    fn a_key_of_a_kind_newer_than_the_host_is_left_to_the_plugin() {
+        let newer = [ConfigKey::new("window", ConfigKind::Other, "A newer kind.")];
+        assert_eq!(
+            check_table("next", &newer, &table("window = [1, \"a\"]\n")),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn a_plugin_that_declares_no_keys_is_not_checked() {
         assert_eq!(check_table("old", &[], &table("anything = 1\n")), Ok(()));
     }

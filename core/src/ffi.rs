@@ -83,7 +83,7 @@ growing_enum!(
 );
 growing_enum!(
     /// [`types::ConfigKind`] as a code.
-    ConfigKind { String = 0, Path = 1, Integer = 2, Boolean = 3, StringList = 4, Table = 5 }
+    ConfigKind { String = 0, Path = 1, Integer = 2, Boolean = 3, StringList = 4, Table = 5, Other = 255 }
 );
 
 /// [`types::Location`] across the boundary.
@@ -362,8 +362,8 @@ impl From<PluginInfo> for types::PluginInfo {
                 .into_iter()
                 .map(|key| types::ConfigKey {
                     name: key.name.into_string(),
-                    // A kind newer than the host: its value is shown as text.
-                    kind: key.kind.to_plain().unwrap_or(types::ConfigKind::String),
+                    // A kind newer than the host: the plugin checks its values.
+                    kind: key.kind.to_plain().unwrap_or(types::ConfigKind::Other),
                     default: key.default.into_option().map(RString::into_string),
                     help: key.help.into_string(),
                     secret: key.secret,
@@ -793,6 +793,7 @@ mod tests {
         let seen = types::PluginError::from(from_a_newer_plugin);
         assert_eq!(seen.kind, types::ErrorKind::Other);
         assert_eq!(ActionKind(77).to_plain(), None);
+        assert_eq!(ConfigKind(77).to_plain(), None);
     }
 
     #[test]

@@ -419,6 +419,10 @@ pub enum ConfigKind {
     StringList,
     /// A table of texts (environment variables, headers).
     Table,
+    /// A kind added to the API after this host was built, as the host sees
+    /// it: the host leaves its values to the plugin to check. Plugins never
+    /// declare it.
+    Other,
 }
 
 impl fmt::Display for ConfigKind {
@@ -430,6 +434,7 @@ impl fmt::Display for ConfigKind {
             ConfigKind::Boolean => "boolean",
             ConfigKind::StringList => "list of strings",
             ConfigKind::Table => "table",
+            ConfigKind::Other => "value",
         })
     }
 }
