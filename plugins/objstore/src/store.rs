@@ -486,6 +486,9 @@ async fn bucket_request(
         .to_string();
     let response = client
         .request(method, url)
+        // Explicit: an empty body is otherwise sent without a length,
+        // which S3 answers with 411.
+        .header(reqwest::header::CONTENT_LENGTH, body.len())
         .body(body)
         .send()
         .await
