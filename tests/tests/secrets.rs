@@ -1,6 +1,8 @@
 //! Credentials never reach a child process's argv, nor Stowage's reports or
 //! errors: a sync runs with each S3 plugin while every process's command
-//! line is read from /proc, and everything Stowage returns is scanned.
+//! line is read from /proc, and everything Stowage returns is scanned. The
+//! native objstore plugin starts no process: for it, no command line on the
+//! machine may hold the secret while it syncs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -43,6 +45,23 @@ fn aws() -> Harness {
     let stores = BucketToolStores::from_env("s3").unwrap();
     Harness::load(
         &built_library("stowage_plugin_aws"),
+        &config,
+        Box::new(stores),
+    )
+    .unwrap()
+}
+
+fn objstore() -> Harness {
+    let env = |name: &str| std::env::var(name).unwrap();
+    let config = format!(
+        "config_file = {:?}\ncredentials_file = {:?}\nendpoint = {:?}\nmultipart_threshold_mib = 1\n",
+        env("STOWAGE_TEST_AWS_CONFIG"),
+        env("STOWAGE_TEST_AWS_CREDENTIALS"),
+        env("STOWAGE_TEST_S3_ENDPOINT")
+    );
+    let stores = BucketToolStores::from_env("s3").unwrap();
+    Harness::load(
+        &built_library("stowage_plugin_objstore"),
         &config,
         Box::new(stores),
     )
@@ -104,7 +123,13 @@ fn assert_no_secret_leaks(harness: Harness, tool: &str, secret: &str) {
         command_lines.iter().any(|l| l.contains(" sync ")),
         "the watcher never saw `{tool} sync` running, so it proves nothing: {command_lines:?}"
     );
-    for line in &command_lines {
+    assert_clean(&harness, &command_lines, &report, secret);
+}
+
+/// The secret is in none of `command_lines`, nor in `report`, nor in the
+/// error of a listing of a missing bucket.
+fn assert_clean(harness: &Harness, command_lines: &[String], report: &str, secret: &str) {
+    for line in command_lines {
         assert!(
             !line.contains(secret),
             "the secret is in a child's argv: {line}"
@@ -130,4 +155,14 @@ fn s3cmd_never_shows_the_secret_key() {
 fn aws_never_shows_the_secret_key() {
     let Some(secret) = secret() else { return };
     assert_no_secret_leaks(aws(), "aws", &secret);
+}
+
+#[test]
+fn objstore_never_shows_the_secret_key() {
+    let Some(secret) = secret() else { return };
+    let harness = objstore();
+    // Every command line on the machine that holds the secret, watched
+    // while the sync runs: the plugin starts no process, so none may.
+    let (command_lines, report) = sync_while_watching(&harness, &secret);
+    assert_clean(&harness, &command_lines, &report, &secret);
 }

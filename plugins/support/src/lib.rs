@@ -15,6 +15,8 @@
 //! - [`glob_alternates`]: `{a,b}` alternatives expanded, for tools without them.
 //! - [`sync_driver`]: running a tool's own sync with the rules every sync
 //!   keeps (delete limits, no delete before the transfers succeeded).
+//! - [`sync_plan`]: deciding a sync from two listings, for plugins that
+//!   carry it out themselves (skips, excludes, deletes and their limit).
 //! - [`tool`]: driving an external CLI — finding it, a controlled
 //!   environment, streamed output, one-line errors, redaction of secrets.
 //! - [`tool_input`]: running a tool with data on its standard input.
@@ -27,6 +29,7 @@ pub mod io_errors;
 pub mod paths;
 pub mod regex_escape;
 pub mod sync_driver;
+pub mod sync_plan;
 pub mod tool;
 pub mod tool_config;
 pub mod tool_input;

@@ -1,0 +1,599 @@
+//! The requests, as async functions on one bucket's [`AmazonS3`]: listing
+//! with MD5s, uploads (one PUT, or multipart for big files) that store
+//! the content's MD5 in the object's metadata, downloads written
+//! atomically, copies, batched deletes, the conditional create, and the
+//! two bucket-level requests object_store has no call for.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3;
+use object_store::path::Path;
+use object_store::signer::Signer;
+use object_store::{
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
+    PutOptions, PutPayload, WriteMultipart,
+};
+use stowage_local_tree::{hex, md5_file_digest, write_atomically};
+use stowage_plugin_api::{ErrorKind, PluginError};
+use stowage_plugin_support::io_errors::from_io;
+
+/// The user-metadata key holding the content's MD5 (base64 of the 16
+/// bytes), sent as `x-amz-meta-md5chksum`: the name and encoding rclone
+/// uses, so objects either tool uploaded compare by content.
+const MD5_METADATA: &str = "md5chksum";
+
+/// Size of one part of a multipart upload (S3 wants at least 5 MiB).
+pub const PART_SIZE: usize = 8 << 20;
+
+/// Parts of one multipart upload in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// An object found by a listing, its key still the full key in the bucket.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The ETag, quotes removed.
+    pub etag: Option<String>,
+    /// The content's MD5: the ETag when it is one, else the MD5 stored in
+    /// the object's metadata at upload.
+    pub md5: Option<String>,
+    /// Last modification, seconds since the Unix epoch.
+    pub last_modified: i64,
+}
+
+/// Turns object_store's errors into plugin errors, with the secrets of the
+/// settings redacted from every message.
+#[derive(Clone, Debug, Default)]
+pub struct Errors {
+    secrets: Vec<String>,
+}
+
+impl Errors {
+    /// Redacts `secrets` from every message.
+    pub fn new(secrets: Vec<String>) -> Errors {
+        Errors { secrets }
+    }
+
+    /// `message` without any secret (and without the query of a presigned URL).
+    pub fn redact(&self, message: &str) -> String {
+        let mut text = message.to_string();
+        for secret in &self.secrets {
+            text = text.replace(secret.as_str(), "<redacted>");
+        }
+        text
+    }
+
+    /// An object_store error about `what` as a plugin error of the kind the
+    /// host can act on.
+    pub fn convert(&self, what: &str, error: object_store::Error) -> PluginError {
+        let text = self.redact(&full_message(&error));
+        let kind = match &error {
+            _ if text.contains("NoSuchBucket") => ErrorKind::BucketMissing,
+            object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => ErrorKind::Unauthorized,
+            _ if text.contains("InvalidAccessKeyId")
+                || text.contains("SignatureDoesNotMatch")
+                || text.contains("AccessDenied") =>
+            {
+                ErrorKind::Unauthorized
+            }
+            _ if text.contains("error sending request") || text.contains("connect") => {
+                ErrorKind::Unreachable
+            }
+            _ => ErrorKind::Other,
+        };
+        PluginError::new(kind, format!("{what}: {text}"))
+    }
+}
+
+/// An error's message followed by its sources' (object_store keeps the
+/// server's answer in them).
+fn full_message(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A key as object_store's path, refused (`InvalidInput`) when it has empty,
+/// `.` or `..` segments or control characters. Unlike `Path::from`, no
+/// character is percent-encoded: the key is stored as given.
+pub fn object_path(key: &str) -> Result<Path, PluginError> {
+    let refused = |why: &dyn std::fmt::Display| {
+        PluginError::new(
+            ErrorKind::InvalidInput,
+            format!("unsafe object key {key:?}: {why}"),
+        )
+    };
+    if key.is_empty() || key.starts_with('/') || key.ends_with('/') {
+        return Err(refused(&"not a plain relative key"));
+    }
+    Path::parse(key).map_err(|e| refused(&e))
+}
+
+/// The MD5 an ETag is, if it is one: 32 hex digits (not a multipart
+/// `<hex>-<parts>` ETag).
+pub fn etag_md5(etag: &str) -> Option<String> {
+    let etag = etag.trim_matches('"');
+    (etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| etag.to_ascii_lowercase())
+}
+
+/// The metadata attribute holding `md5` (16 bytes).
+fn md5_attributes(md5: &[u8; 16]) -> Attributes {
+    let mut attributes = Attributes::new();
+    attributes.insert(
+        Attribute::Metadata(MD5_METADATA.into()),
+        base64::engine::general_purpose::STANDARD.encode(md5).into(),
+    );
+    attributes
+}
+
+/// The hex MD5 held in `attributes`, if any and well-formed.
+fn metadata_md5(attributes: &Attributes) -> Option<String> {
+    let value = attributes.get(&Attribute::Metadata(MD5_METADATA.into()))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_ref())
+        .ok()?;
+    (bytes.len() == 16).then(|| hex(&bytes))
+}
+
+/// Every object below `prefix` (the whole bucket when empty), as a stream
+/// of pages consumed as it comes. Objects whose ETag is not an MD5 get
+/// theirs from a HEAD request for their metadata, `concurrency` at a time.
+pub async fn list(
+    store: &AmazonS3,
+    prefix: &str,
+    concurrency: usize,
+    errors: &Errors,
+) -> Result<Vec<Listed>, PluginError> {
+    let prefix = match prefix {
+        "" => None,
+        prefix => Some(object_path(prefix)?),
+    };
+    let what = "cannot list";
+    let mut listed = Vec::new();
+    let mut stream = store.list(prefix.as_ref());
+    while let Some(meta) = stream.next().await {
+        let meta = meta.map_err(|e| errors.convert(what, e))?;
+        let etag = meta
+            .e_tag
+            .as_deref()
+            .map(|e| e.trim_matches('"').to_string());
+        listed.push(Listed {
+            key: meta.location.to_string(),
+            size: meta.size,
+            md5: etag.as_deref().and_then(etag_md5),
+            etag,
+            last_modified: meta.last_modified.timestamp(),
+        });
+    }
+    let heads: Vec<usize> = (0..listed.len())
+        .filter(|&i| listed[i].md5.is_none())
+        .collect();
+    let found: Vec<(usize, Option<String>)> = futures_util::stream::iter(heads)
+        .map(|i| {
+            let key = listed[i].key.clone();
+            async move { Ok::<_, PluginError>((i, stored_md5(store, &key, errors).await?)) }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    for (i, md5) in found {
+        listed[i].md5 = md5;
+    }
+    Ok(listed)
+}
+
+/// The MD5 stored in the metadata of `key`, from a HEAD request; `None`
+/// when it has none or is gone.
+async fn stored_md5(
+    store: &AmazonS3,
+    key: &str,
+    errors: &Errors,
+) -> Result<Option<String>, PluginError> {
+    let options = GetOptions {
+        head: true,
+        ..GetOptions::default()
+    };
+    match store.get_opts(&object_path(key)?, options).await {
+        Ok(result) => Ok(metadata_md5(&result.attributes)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(errors.convert(&format!("cannot read the metadata of {key}"), e)),
+    }
+}
+
+/// Runs blocking file work off the runtime's worker threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, PluginError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PluginError::new(ErrorKind::Other, format!("file task failed: {e}")))?
+        .map_err(from_io)
+}
+
+/// Uploads the local `file` as `key`, with its MD5 in the metadata: in one
+/// PUT below `multipart_threshold` bytes (its ETag is then the MD5 too),
+/// else as a multipart upload read part by part. Returns its size.
+pub async fn upload(
+    store: &AmazonS3,
+    file: PathBuf,
+    key: &str,
+    multipart_threshold: u64,
+    errors: &Errors,
+) -> Result<u64, PluginError> {
+    let path = object_path(key)?;
+    let what = format!("cannot upload {}", file.display());
+    let size = blocking({
+        let file = file.clone();
+        move || {
+            std::fs::metadata(&file)
+                .map(|m| m.len())
+                .map_err(|e| stowage_local_tree::with_path("cannot stat", &file, e))
+        }
+    })
+    .await?;
+    if size < multipart_threshold {
+        let (bytes, md5) = blocking(move || {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| stowage_local_tree::with_path("cannot read", &file, e))?;
+            let md5 = md5_digest(&bytes);
+            Ok((bytes, md5))
+        })
+        .await?;
+        let options = PutOptions {
+            attributes: md5_attributes(&md5),
+            ..PutOptions::default()
+        };
+        store
+            .put_opts(&path, PutPayload::from(bytes), options)
+            .await
+            .map_err(|e| errors.convert(&what, e))?;
+        return Ok(size);
+    }
+    let md5 = blocking({
+        let file = file.clone();
+        move || md5_file_digest(&file)
+    })
+    .await?;
+    let options = PutMultipartOptions {
+        attributes: md5_attributes(&md5),
+        ..PutMultipartOptions::default()
+    };
+    let upload = store
+        .put_multipart_opts(&path, options)
+        .await
+        .map_err(|e| errors.convert(&what, e))?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    let mut reader = blocking({
+        let file = file.clone();
+        move || {
+            std::fs::File::open(&file)
+                .map_err(|e| stowage_local_tree::with_path("cannot open", &file, e))
+        }
+    })
+    .await?;
+    loop {
+        let (returned, part) = blocking(move || {
+            let mut part = Vec::with_capacity(PART_SIZE);
+            (&mut reader)
+                .take(PART_SIZE as u64)
+                .read_to_end(&mut part)?;
+            Ok((reader, part))
+        })
+        .await?;
+        reader = returned;
+        if part.is_empty() {
+            break;
+        }
+        if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+            let _ = writer.abort().await;
+            return Err(errors.convert(&what, e));
+        }
+        writer.put(Bytes::from(part));
+    }
+    writer
+        .finish()
+        .await
+        .map_err(|e| errors.convert(&what, e))?;
+    Ok(size)
+}
+
+fn md5_digest(bytes: &[u8]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).into()
+}
+
+/// Downloads `key` into the local `file`, written atomically (a partial
+/// file renamed into place). Returns its size.
+pub async fn download(
+    store: &AmazonS3,
+    key: &str,
+    file: PathBuf,
+    errors: &Errors,
+) -> Result<u64, PluginError> {
+    let what = format!("cannot download {key}");
+    let result = store
+        .get(&object_path(key)?)
+        .await
+        .map_err(|e| errors.convert(&what, e))?;
+    let size = result.meta.size;
+    let mut stream = result.into_stream();
+    let handle = tokio::runtime::Handle::current();
+    blocking(move || {
+        write_atomically(&file, |partial| {
+            let mut out = std::fs::File::create(partial)?;
+            handle.block_on(async {
+                while let Some(chunk) = stream.next().await {
+                    out.write_all(&chunk.map_err(std::io::Error::other)?)?;
+                }
+                Ok::<_, std::io::Error>(())
+            })
+        })
+    })
+    .await?;
+    Ok(size)
+}
+
+/// Copies `from_key` of `from` to `to_key` of `to`: server-side within one
+/// bucket (metadata and all); between buckets through this process, part
+/// by part, keeping the MD5 (`md5`, from the source's listing).
+pub async fn copy(
+    from: &AmazonS3,
+    from_key: &str,
+    to: &AmazonS3,
+    to_key: &str,
+    same_bucket: bool,
+    md5: Option<&str>,
+    errors: &Errors,
+) -> Result<(), PluginError> {
+    let what = format!("cannot copy {from_key}");
+    let (from_path, to_path) = (object_path(from_key)?, object_path(to_key)?);
+    if same_bucket {
+        return from
+            .copy(&from_path, &to_path)
+            .await
+            .map_err(|e| errors.convert(&what, e));
+    }
+    let attributes = md5
+        .and_then(|hex| {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<_>>()?;
+            <[u8; 16]>::try_from(bytes).ok()
+        })
+        .map(|md5| md5_attributes(&md5))
+        .unwrap_or_default();
+    let source = from
+        .get(&from_path)
+        .await
+        .map_err(|e| errors.convert(&what, e))?;
+    let upload = to
+        .put_multipart_opts(
+            &to_path,
+            PutMultipartOptions {
+                attributes,
+                ..PutMultipartOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| errors.convert(&what, e))?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    let mut stream = source.into_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(errors.convert(&what, e));
+            }
+        };
+        if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+            let _ = writer.abort().await;
+            return Err(errors.convert(&what, e));
+        }
+        writer.write(&chunk);
+    }
+    writer
+        .finish()
+        .await
+        .map(|_| ())
+        .map_err(|e| errors.convert(&what, e))
+}
+
+/// Deletes `keys`, 1,000 to a multi-object delete request, several
+/// requests at once (object_store's `delete_stream`). Keys already gone
+/// are no error.
+pub async fn delete(store: &AmazonS3, keys: &[String], errors: &Errors) -> Result<(), PluginError> {
+    let paths: Vec<object_store::Result<Path>> = keys
+        .iter()
+        .map(|k| object_path(k))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(Ok)
+        .collect();
+    let mut deleted = store.delete_stream(futures_util::stream::iter(paths).boxed());
+    while let Some(result) = deleted.next().await {
+        match result {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(errors.convert("cannot delete", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Stores `bytes` as `key` only if no object has it: a PUT with
+/// `If-None-Match: *`. `Ok(false)` when S3 answers 412 (taken) or 409
+/// (another conditional write to the key was under way).
+pub async fn create_if_absent(
+    store: &AmazonS3,
+    key: &str,
+    bytes: &[u8],
+    errors: &Errors,
+) -> Result<bool, PluginError> {
+    let options = PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    };
+    let payload = PutPayload::from(Bytes::copy_from_slice(bytes));
+    match store.put_opts(&object_path(key)?, payload, options).await {
+        Ok(_) => Ok(true),
+        Err(
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+        ) => Ok(false),
+        Err(e) if full_message(&e).contains("ConditionalRequestConflict") => Ok(false),
+        Err(e) => Err(errors.convert(&format!("cannot create {key}"), e)),
+    }
+}
+
+/// The answer to a bucket-level request: its HTTP status and body.
+async fn bucket_request(
+    store: &AmazonS3,
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    body: String,
+    errors: &Errors,
+) -> Result<(u16, String), PluginError> {
+    // object_store signs requests for objects; the bucket's own URL is the
+    // object path "" (a presigned URL: the secret never leaves the process).
+    let url = store
+        .signed_url(method.clone(), &Path::default(), Duration::from_secs(300))
+        .await
+        .map_err(|e| errors.convert("cannot sign a bucket request", e))?;
+    let shown = url
+        .as_str()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let response = client
+        .request(method, url)
+        // Explicit: an empty body is otherwise sent without a length,
+        // which S3 answers with 411.
+        .header(reqwest::header::CONTENT_LENGTH, body.len())
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            PluginError::new(
+                ErrorKind::Unreachable,
+                errors.redact(&format!("{shown}: {}", full_message(&e.without_url()))),
+            )
+        })?;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    Ok((status, text))
+}
+
+/// Creates the bucket unless it exists: a HEAD of the bucket, then a
+/// CreateBucket (in `region`) when it answered 404. `Ok(true)` when this
+/// call created it.
+pub async fn ensure_bucket(
+    store: &AmazonS3,
+    client: &reqwest::Client,
+    bucket: &str,
+    region: &str,
+    errors: &Errors,
+) -> Result<bool, PluginError> {
+    let refused = |what: &str, status: u16, body: &str| {
+        let code = body
+            .split_once("<Code>")
+            .and_then(|(_, rest)| rest.split_once("</Code>"))
+            .map_or("no error code", |(code, _)| code);
+        let kind = match status {
+            401 | 403 => ErrorKind::Unauthorized,
+            _ => ErrorKind::Other,
+        };
+        PluginError::new(
+            kind,
+            format!("{what} bucket {bucket}: HTTP {status} {code}"),
+        )
+    };
+    let (status, body) =
+        bucket_request(store, client, reqwest::Method::HEAD, String::new(), errors).await?;
+    match status {
+        200..=299 => return Ok(false),
+        404 => {}
+        _ => return Err(refused("cannot look for", status, &body)),
+    }
+    let configuration = match region {
+        "us-east-1" => String::new(),
+        region => format!(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
+        ),
+    };
+    let (status, body) =
+        bucket_request(store, client, reqwest::Method::PUT, configuration, errors).await?;
+    match status {
+        200..=299 => Ok(true),
+        409 if body.contains("BucketAlreadyOwnedByYou") => Ok(false),
+        _ => Err(refused("cannot create", status, &body)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_single_part_etags_are_md5s() {
+        let md5 = "9e107d9d372bb6826bd81d3542a419d6";
+        assert_eq!(etag_md5(&format!("\"{md5}\"")).as_deref(), Some(md5));
+        assert_eq!(etag_md5(&md5.to_uppercase()).as_deref(), Some(md5));
+        assert_eq!(etag_md5(&format!("{md5}-2")), None);
+        assert_eq!(etag_md5("abc"), None);
+    }
+
+    #[test]
+    fn the_metadata_md5_is_base64_as_rclone_writes_it() {
+        let md5 = md5_digest(b"The quick brown fox jumps over the lazy dog");
+        let attributes = md5_attributes(&md5);
+        let value = attributes
+            .get(&Attribute::Metadata(MD5_METADATA.into()))
+            .unwrap();
+        assert_eq!(value.as_ref(), "nhB9nTcrtoJr2B01QqQZ1g==");
+        assert_eq!(
+            metadata_md5(&attributes).as_deref(),
+            Some("9e107d9d372bb6826bd81d3542a419d6")
+        );
+    }
+
+    #[test]
+    fn keys_are_kept_as_given_and_unsafe_ones_refused() {
+        for key in ["a b/c#d%20.txt", "ünïcödé/[x]{y}", "dir/file"] {
+            assert_eq!(object_path(key).unwrap().as_ref(), key);
+        }
+        for key in ["", "/abs", "a//b", "a/../b", "./a", "dir/", "a\u{1}b"] {
+            let error = object_path(key).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidInput, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let errors = Errors::new(vec!["s3cr3t".into()]);
+        assert_eq!(
+            errors.redact("key s3cr3t refused"),
+            "key <redacted> refused"
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! The conformance and restore suites against the native objstore plugin,
+//! on the S3 test server (moto), read back with boto3. The credentials
+//! come from the test environment's AWS files, as a user's would from
+//! ~/.aws; multipart uploads start at 1 MiB so the suites store and read
+//! back MD5s from metadata too.
+
+use stowage_conformance::{
+    built_library, conformance_suite, infrastructure_missing, restore_suite, BucketToolStores,
+    Harness,
+};
+
+fn harness() -> Option<Harness> {
+    let (Some(stores), Ok(config_file), Ok(credentials_file), Ok(endpoint)) = (
+        BucketToolStores::from_env("s3"),
+        std::env::var("STOWAGE_TEST_AWS_CONFIG"),
+        std::env::var("STOWAGE_TEST_AWS_CREDENTIALS"),
+        std::env::var("STOWAGE_TEST_S3_ENDPOINT"),
+    ) else {
+        return infrastructure_missing(
+            "the S3 test server (STOWAGE_TEST_VENV, STOWAGE_TEST_AWS_CONFIG, STOWAGE_TEST_AWS_CREDENTIALS, STOWAGE_TEST_S3_ENDPOINT)",
+        );
+    };
+    let mut table = toml::Table::new();
+    table.insert("config_file".into(), config_file.into());
+    table.insert("credentials_file".into(), credentials_file.into());
+    table.insert("endpoint".into(), endpoint.into());
+    table.insert("concurrency".into(), 8.into());
+    table.insert("multipart_threshold_mib".into(), 1.into());
+    let config = toml::to_string(&table).expect("a table serialises");
+    let library = built_library("stowage_plugin_objstore");
+    Some(Harness::load(&library, &config, Box::new(stores)).expect("the objstore plugin loads"))
+}
+
+conformance_suite!(harness);
+restore_suite!(harness);
