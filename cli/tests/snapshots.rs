@@ -84,7 +84,7 @@ fn names(rows: &serde_json::Value, action: Option<&str>) -> Vec<String> {
     rows.as_array()
         .unwrap()
         .iter()
-        .filter(|r| action.map_or(true, |a| r["action"] == a))
+        .filter(|r| action.is_none_or(|a| r["action"] == a))
         .map(|r| format!("{}.{}", r["component"].as_str().unwrap(), r["timestamp"]))
         .collect()
 }

@@ -165,8 +165,7 @@ impl<'r> BackupStore<'r> {
     /// create here: always for a local directory, and for a bucket when its
     /// plugin says so (a plugin built before the operation existed says no).
     pub fn conditional_create(&self) -> bool {
-        self.plugin
-            .map_or(true, |plugin| plugin.conditional_create())
+        self.plugin.is_none_or(|plugin| plugin.conditional_create())
     }
 
     /// Stores `bytes` as `file_name` only if the store has no such file,

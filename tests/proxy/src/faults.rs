@@ -105,7 +105,7 @@ impl FaultState {
                 .config
                 .path_contains
                 .as_ref()
-                .map_or(true, |text| path.contains(text.as_str()))
+                .is_none_or(|text| path.contains(text.as_str()))
     }
 
     /// Whether answers show ETags as an SSE-KMS bucket does.
