@@ -137,9 +137,9 @@ impl Settings {
                 })?;
                 let file: ConfigFile = toml::from_str(&text).map_err(|e| {
                     config_error(format!(
-                        "config {} is not valid: {}",
+                        "config {} is not valid{}",
                         path.display(),
-                        e.message()
+                        toml_problem(&text, &e)
                     ))
                 })?;
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -262,4 +262,31 @@ impl Settings {
             .cloned()
             .collect())
     }
+}
+/// Where a TOML file of `text` went wrong and how, on one line:
+/// ` (line 3, column 9): invalid basic string`. The offending line is not
+/// quoted: it may hold a secret.
+pub fn toml_problem(text: &str, error: &toml::de::Error) -> String {
+    let place = error
+        .span()
+        .map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rsplit('\n')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .count()
+                + 1;
+            format!(" (line {line}, column {column})")
+        })
+        .unwrap_or_default();
+    let message: Vec<&str> = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    format!("{place}: {}", message.join(", "))
 }
