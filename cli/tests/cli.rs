@@ -435,6 +435,64 @@ fn the_plan_is_shown_before_the_work_and_a_refused_one_too() {
 }
 
 #[test]
+fn a_restore_of_a_file_asks_only_for_what_it_uses_and_names_all_of_it_at_once() {
+    let instance = FsInstance::new("{work}/backups");
+    instance.backup(&[]);
+    let archive = std::fs::read_dir(instance.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tar"))
+        .unwrap();
+    let archive = archive.to_str().unwrap();
+    let plugins = repo_root().join("plugins.toml");
+    let plugins = plugins.to_str().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+
+    let out = stowage(
+        empty.path(),
+        &[
+            "--plugins",
+            plugins,
+            "restore",
+            "--file",
+            archive,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    for part in ["backup destination", "tmp bucket", "components"] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    assert!(!message.contains("label"), "{message}");
+    assert!(!message.contains("staging"), "{message}");
+
+    // No label and no staging directory: the cache directory serves.
+    let bucket = format!("uploads=file://{}", instance.bucket().display());
+    let destination = instance.path().join("backups");
+    let out = stowage(
+        empty.path(),
+        &[
+            "--plugins",
+            plugins,
+            "restore",
+            "--file",
+            archive,
+            "--dry-run",
+            "--bucket",
+            &bucket,
+            "--destination",
+            destination.to_str().unwrap(),
+            "--snapshot",
+            "none",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("dry run: nothing was changed"));
+}
+
+#[test]
 fn a_restore_without_a_terminal_never_prompts_and_refuses_without_yes() {
     let instance = FsInstance::new("{work}/backups");
     let timestamp = instance.backup(&[]);

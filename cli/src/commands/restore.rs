@@ -5,7 +5,7 @@ use clap::Args;
 
 use crate::archive::name::timestamp_in;
 use crate::archive::read::Limits;
-use crate::config::{ConfigArgs, Settings};
+use crate::config::{ConfigArgs, Needs, Settings};
 use crate::confirm::confirm_on_terminal;
 use crate::exit::Drifted;
 use crate::registry::Registry;
@@ -69,7 +69,10 @@ pub struct RestoreArgs {
 /// `verbose`, every key it names), as soon as it is made; or one JSON
 /// document at the end.
 pub fn run(registry: &Registry, args: &RestoreArgs, json: bool, verbose: bool) -> Result<()> {
-    let settings = Settings::resolve(&args.config)?;
+    let needs = Needs {
+        tmp_bucket: args.snapshot != SnapshotMode::None,
+    };
+    let settings = Settings::resolve_needing(&args.config, needs)?;
     settings.remove_abandoned_partials();
     let source = match (&args.file, args.timestamp) {
         (Some(file), _) => ArchiveSource::File(file.clone()),
