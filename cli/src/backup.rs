@@ -14,7 +14,7 @@ use crate::archive::write::{pack_component, write_archive, ArchiveContents};
 use crate::config::{Component, Settings};
 use crate::exit::NotFound;
 use crate::plugin::plugin_error_kind;
-use crate::progress::ProgressBarSink;
+use crate::progress::{ProgressBarSink, Spinner};
 use crate::registry::Registry;
 use crate::store::backup_store::BackupStore;
 use crate::sync::run_sync;
@@ -115,8 +115,10 @@ pub fn run_backup(
             let mirror = work.join("mirror").join(&component.name);
             let downloaded = mirror_component(component, &mirror, registry, request.quiet)?;
             let tarball = run_dir.join(format!("{}.tar.gz", component.name));
-            let inventory =
-                pack_component(&mirror, &tarball, &component.excludes, request.rsyncable)?;
+            let inventory = {
+                let _shown = Spinner::new(&format!("pack {}", component.name), request.quiet);
+                pack_component(&mirror, &tarball, &component.excludes, request.rsyncable)?
+            };
             summaries.push(ComponentSummary {
                 name: component.name.clone(),
                 bucket: component.bucket.to_string(),
@@ -135,6 +137,7 @@ pub fn run_backup(
             skipped: request.skip.clone(),
         };
         let archive = run_dir.join(&name);
+        let shown = Spinner::new(&format!("write {name}"), request.quiet);
         write_archive(
             &archive,
             &ArchiveContents {
@@ -143,8 +146,14 @@ pub fn run_backup(
                 tarballs: &tarballs,
             },
         )?;
+        drop(shown);
         let size = std::fs::metadata(&archive)?.len();
+        let shown = Spinner::new(
+            &format!("store {name} in {}", store.location()),
+            request.quiet,
+        );
         store.upload(&archive, &name)?;
+        drop(shown);
         let sidecar = run_dir.join(sidecar_name(&name));
         std::fs::write(&sidecar, serde_json::to_vec_pretty(&information)?)?;
         store.upload(&sidecar, &sidecar_name(&name))?;

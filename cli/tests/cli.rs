@@ -493,6 +493,56 @@ fn a_restore_of_a_file_asks_only_for_what_it_uses_and_names_all_of_it_at_once() 
 }
 
 #[test]
+fn on_a_terminal_progress_moves_while_the_archive_is_validated() {
+    // 12 MiB that does not compress: validating it takes long enough to draw.
+    let instance = FsInstance::new("{work}/backups");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..24 {
+        let bytes: Vec<u8> = (0..512 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(instance.bucket().join(format!("big{i}.bin")), bytes).unwrap();
+    }
+    let timestamp = instance.backup(&[]);
+    let home = tempfile::tempdir().unwrap();
+    // script(1) runs the restore under a pseudo-terminal and copies what it
+    // draws (stdout and stderr alike) to its own stdout.
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            "\"$STOWAGE\" restore \"$TIMESTAMP\" --dry-run --config \"$CONFIG\"",
+            "/dev/null",
+        ])
+        .current_dir(repo_root())
+        .env("STOWAGE", env!("CARGO_BIN_EXE_stowage"))
+        .env("TIMESTAMP", &timestamp)
+        .env("CONFIG", instance.config())
+        .env("STOWAGE_PLUGIN_PATH", plugin_dir())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("TERM", "xterm")
+        .env_remove("STOWAGE_PLUGINS")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) (util-linux) runs");
+    let drawn = stdout(&out);
+    assert!(out.status.success(), "{drawn}{}", stderr(&out));
+    // The bar was drawn more than once, with more bytes each time.
+    let done: std::collections::BTreeSet<&str> = drawn
+        .split("validate ")
+        .skip(1)
+        .filter_map(|bar| bar.split_once("] ")?.1.split_once('/').map(|(d, _)| d))
+        .collect();
+    assert!(done.len() >= 2, "no validation bar moving in {drawn:?}");
+    assert!(drawn.contains("dry run: nothing was changed"), "{drawn:?}");
+}
+
+#[test]
 fn a_restore_without_a_terminal_never_prompts_and_refuses_without_yes() {
     let instance = FsInstance::new("{work}/backups");
     let timestamp = instance.backup(&[]);

@@ -122,6 +122,20 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Tells `on_read` how many bytes each read returned (a progress bar).
+struct Reporting<'a, R> {
+    inner: R,
+    on_read: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: Read> Read for Reporting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_read)(n as u64);
+        Ok(n)
+    }
+}
+
 /// Seeking sets the count to the new position: what a reader that had read
 /// its way there would have counted.
 impl<R: Seek> Seek for Counting<R> {
@@ -445,6 +459,12 @@ pub fn read_outer(path: &Path) -> Result<OuterArchive> {
 }
 
 impl OuterArchive {
+    /// The compressed bytes [`OuterArchive::validate`] reads: every
+    /// component tarball's.
+    pub fn tarball_bytes(&self) -> u64 {
+        self.tarballs.iter().map(|(_, span)| span.len).sum()
+    }
+
     /// Whether the archive holds `component`'s tarball.
     pub fn has_component(&self, component: &str) -> bool {
         self.tarballs.iter().any(|(name, _)| name == component)
@@ -453,15 +473,20 @@ impl OuterArchive {
     /// Reads every component tarball of the archive at `path` to its end
     /// and checks the rest of what the module docs list. Nothing is written
     /// anywhere. The tarballs are decompressed and hashed in parallel, one
-    /// core each.
-    pub fn validate(self, path: &Path, limits: Limits) -> Result<ArchiveIndex> {
+    /// core each; `on_read` is told every count of compressed bytes read.
+    pub fn validate(
+        self,
+        path: &Path,
+        limits: Limits,
+        on_read: &(dyn Fn(u64) + Sync),
+    ) -> Result<ArchiveIndex> {
         let mut index = ArchiveIndex {
             information: self.information,
             components: BTreeMap::new(),
             ignored: self.ignored,
         };
         let inventories = map_in_parallel(self.tarballs, cores(), |(component, span)| {
-            let inventory = component_inventory(path, &component, span, limits);
+            let inventory = component_inventory(path, &component, span, limits, on_read);
             (component, inventory)
         });
         for (component, inventory) in inventories {
@@ -556,8 +581,12 @@ fn component_inventory(
     component: &str,
     span: Span,
     limits: Limits,
+    on_read: &(dyn Fn(u64) + Sync),
 ) -> Result<Inventory> {
-    let data = read_span(path, span, 256 * 1024)?;
+    let data = Reporting {
+        inner: read_span(path, span, 256 * 1024)?,
+        on_read,
+    };
     // Collected first, then built in one go: a map built from a sorted list
     // has full nodes, one grown by insertion half-empty ones.
     let mut objects = Vec::new();

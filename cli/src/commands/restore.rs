@@ -10,7 +10,7 @@ use crate::confirm::confirm_on_terminal;
 use crate::exit::Drifted;
 use crate::registry::Registry;
 use crate::restore::{
-    run_restore, ComponentPlan, PlanViewer, RestoreReport, RestoreRequest, SnapshotMode,
+    run_restore, ComponentPlan, PlanViewer, RestoreReport, RestoreRequest, SnapshotMode, StepTime,
     DEFAULT_JOBS,
 };
 use crate::store::fetch::ArchiveSource;
@@ -250,7 +250,20 @@ fn print_human(report: &RestoreReport) {
             c.snapshot.as_deref().unwrap_or("none needed"),
             c.duration_secs
         );
+        if !c.steps.is_empty() {
+            outln!("{}: took {}", c.plan.component, step_times(&c.steps));
+        }
     }
+    outln!("took {}", step_times(&report.steps));
+}
+
+/// "fetch 0.0s, validate and list 1.2s, plan 0.1s".
+fn step_times(steps: &[StepTime]) -> String {
+    let times: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{} {:.1}s", s.step, s.seconds))
+        .collect();
+    times.join(", ")
 }
 
 /// A backup named on the command line: see [`timestamp_in`].
