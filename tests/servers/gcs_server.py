@@ -27,6 +27,11 @@ stops gsutil from working against it:
 * The emulator ignores ifGenerationMatch on uploads (a second upload with
   generation-match 0 replaced the object); generation 0 is honoured here
   (412 when the object exists), for the conditional create.
+* object_store's GCS client speaks the XML API, of which the emulator serves
+  only a bare PUT and GET: gcs_xml_api.py serves what it uses (listings,
+  HEAD, ranges, metadata, conditional create, copy, multipart uploads) over
+  the emulator's storage; HEAD requests and paths outside the JSON API go
+  there.
 * The emulator's server is single-threaded HTTP/1.0; this one is threaded
   HTTP/1.1 (keep-alive), with request bodies read outside a global lock and
   request handling serialized under it (the emulator's storage has no locking).
@@ -50,6 +55,7 @@ import ssl
 import sys
 import threading
 
+import gcs_xml_api
 from server_lifetime import watch_parent
 import traceback
 from email.parser import BytesParser
@@ -299,7 +305,11 @@ class Handler(emu.RequestHandler):
             return
         with LOCK:
             try:
-                emu.Router(self).handle(method)
+                if gcs_xml_api.serves(method, self.path):
+                    base_url = Request(self, method).base_url
+                    gcs_xml_api.handle(self, method, self.storage, base_url)
+                else:
+                    emu.Router(self).handle(method)
             except Exception as err:
                 traceback.print_exc(file=sys.stderr)
                 if not self.stowage_sent:
@@ -309,6 +319,9 @@ class Handler(emu.RequestHandler):
 
     def do_GET(self):
         self._dispatch("GET")
+
+    def do_HEAD(self):
+        self._dispatch("HEAD")
 
     def do_POST(self):
         self._dispatch("POST")
