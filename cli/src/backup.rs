@@ -12,6 +12,7 @@ use crate::archive::manifest::Manifest;
 use crate::archive::name::ArchiveName;
 use crate::archive::write::{pack_component, write_archive, ArchiveContents};
 use crate::config::{Component, Settings};
+use crate::exit::NotFound;
 use crate::plugin::plugin_error_kind;
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
@@ -243,12 +244,10 @@ fn mirror_component(
     let outcome = run_sync(plugin, &component.bucket, &destination, &options, &bar);
     bar.finish();
     let outcome = outcome.map_err(|e| match plugin_error_kind(&e) {
-        Some(ErrorKind::BucketMissing) => anyhow!(
+        Some(ErrorKind::BucketMissing) => anyhow::Error::new(NotFound(format!(
             "component {}: bucket {} does not exist (leave it out with --skip {})",
-            component.name,
-            component.bucket,
-            component.name
-        ),
+            component.name, component.bucket, component.name
+        ))),
         _ => e.context(format!("component {}", component.name)),
     })?;
     Ok(outcome.plan.transfer.len() as u64)

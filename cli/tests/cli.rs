@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    plugin_dir, plugins_file, repo_root, stderr, stdout, stowage, stowage_without_drop_ins,
-    FsInstance,
+    plugin_dir, plugins_file, repo_root, stderr, stdout, stowage, stowage_command,
+    stowage_without_drop_ins, FsInstance,
 };
 use stowage_conformance::data::partial_writes;
 use stowage_plugin_loader::host_api_version;
@@ -34,6 +34,28 @@ fn plugins_lists_the_fs_plugin_loaded_from_its_library() {
     }
     assert!(line.ends_with(" ok"), "{line}");
     assert!(!text.contains("(built in)"), "{text}");
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `stowage plugins --verbose | head -1`: the reader closes the pipe
+    // before stowage has written; its writes fail with EPIPE.
+    let dir = fs_and("");
+    let home = tempfile::tempdir().unwrap();
+    let mut child = stowage_command(
+        dir.path(),
+        &["plugins", "--verbose"],
+        home.path(),
+        home.path(),
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
 }
 
 #[test]
@@ -289,6 +311,41 @@ fn help_documents_the_exit_codes() {
     assert!(stdout(&out).contains("7  finished, but someone else changed the destination"));
     assert!(stdout(&out).contains("130  interrupted by SIGINT"));
     assert!(stdout(&out).contains("143  interrupted by SIGTERM"));
+}
+
+#[test]
+fn a_misspelt_bucket_is_not_found_not_empty() {
+    // The bucket's directory is gone; its parent (the "buckets" directory)
+    // is still there, as with a typo in stowage.toml.
+    let instance = FsInstance::new("{work}/backups");
+    let bucket = instance.bucket();
+    std::fs::remove_dir_all(&bucket).unwrap();
+    let url = format!("file://{}", bucket.display());
+
+    let out = stowage(&repo_root(), &["ls", &url]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+
+    let out = instance.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    for part in [
+        "component uploads",
+        &url,
+        "does not exist",
+        "--skip uploads",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    assert!(
+        !instance.path().join("backups").exists()
+            || std::fs::read_dir(instance.path().join("backups"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 }
 
 #[test]

@@ -91,7 +91,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
     };
     let report = run_restore(&settings, registry, &request, &confirm)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_human(&report);
     }
@@ -124,18 +124,18 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
 
 fn print_human(report: &RestoreReport) {
     for entry in &report.ignored_entries {
-        println!(
+        outln!(
             "note: {entry} in {} is not object storage; skipped",
             report.archive
         );
     }
     for name in &report.not_restored {
-        println!("note: {name} not restored");
+        outln!("note: {name} not restored");
     }
-    println!("component          upload          bytes   delete  possibly unchanged  bucket");
+    outln!("component          upload          bytes   delete  possibly unchanged  bucket");
     for c in &report.components {
         let p = &c.plan.plan;
-        println!(
+        outln!(
             "{:<16} {:>8} {:>14} {:>8} {:>9} {:>9}  {}",
             c.plan.component,
             p.transfer.len(),
@@ -147,28 +147,30 @@ fn print_human(report: &RestoreReport) {
         );
     }
     if report.dry_run {
-        println!("dry run: nothing was changed");
+        outln!("dry run: nothing was changed");
         return;
     }
     for c in &report.components {
         if let Some(error) = &c.error {
-            println!("{}: FAILED: {error}", c.plan.component);
+            outln!("{}: FAILED: {error}", c.plan.component);
             continue;
         }
         let v = c.verification.clone().unwrap_or_default();
         if v.etags_not_md5s {
-            println!(
+            outln!(
                 "{}: the bucket's ETags are not MD5s (SSE-KMS, SSE-C or such a store): objects compared by size only",
                 c.plan.component
             );
         }
         for drift in &v.drifted {
-            println!(
+            outln!(
                 "{}: left as found ({} during the restore): {}",
-                c.plan.component, drift.change, drift.key
+                c.plan.component,
+                drift.change,
+                drift.key
             );
         }
-        println!(
+        outln!(
             "{}: uploaded {} ({} bytes), deleted {}; verified {}, repaired {}, size-only {}; snapshot {}; {:.1}s",
             c.plan.component,
             c.uploaded,

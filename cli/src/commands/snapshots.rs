@@ -83,14 +83,14 @@ fn list(registry: &Registry, config: &ConfigArgs, only: &[String], json: bool) -
     let tmp = TmpBucket::open(&settings, registry)?;
     let snapshots = tmp.snapshots(only)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&snapshots)?);
+        outln!("{}", serde_json::to_string_pretty(&snapshots)?);
         return Ok(());
     }
     if snapshots.is_empty() {
-        println!("no snapshots in {}", tmp.location());
+        outln!("no snapshots in {}", tmp.location());
     }
     for snapshot in &snapshots {
-        println!("{}", row(snapshot));
+        outln!("{}", row(snapshot));
     }
     Ok(())
 }
@@ -119,14 +119,14 @@ fn prune(registry: &Registry, args: &PruneArgs, json: bool) -> Result<()> {
     let plan = PrunePlan::new(&settings, registry, &request)?;
     let shown = plan_text(&plan.decisions);
     if !json {
-        println!("{shown}");
+        outln!("{shown}");
     }
     if args.dry_run || plan.deletions().is_empty() {
         let report = plan.dry_run();
         match json {
-            true => println!("{}", serde_json::to_string_pretty(&report)?),
-            false if args.dry_run => println!("dry run: nothing was deleted"),
-            false => println!("nothing to prune"),
+            true => outln!("{}", serde_json::to_string_pretty(&report)?),
+            false if args.dry_run => outln!("dry run: nothing was deleted"),
+            false => outln!("nothing to prune"),
         }
         return Ok(());
     }
@@ -138,9 +138,9 @@ fn prune(registry: &Registry, args: &PruneArgs, json: bool) -> Result<()> {
     }
     let report = plan.execute()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "deleted {} snapshots ({} objects, {} bytes) from {}; listed again, they are gone",
             report.deleted_snapshots,
             report.deleted_objects,

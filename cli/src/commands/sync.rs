@@ -85,7 +85,7 @@ pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
     bar.finish();
     let outcome = outcome?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        outln!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
         print_human(&outcome);
     }
@@ -102,15 +102,15 @@ fn print_human(outcome: &SyncOutcome) {
     let plan = &outcome.plan;
     let Some(report) = &outcome.tool_report else {
         for object in &plan.transfer {
-            println!("transfer  {:>12}  {}", object.size, object.key);
+            outln!("transfer  {:>12}  {}", object.size, object.key);
         }
         for object in &plan.possibly_changed {
-            println!("maybe     {:>12}  {}", object.size, object.key);
+            outln!("maybe     {:>12}  {}", object.size, object.key);
         }
         for object in &plan.delete {
-            println!("delete    {:>12}  {}", object.size, object.key);
+            outln!("delete    {:>12}  {}", object.size, object.key);
         }
-        println!(
+        outln!(
             "plan: {} to transfer ({} bytes), {} to delete, {} possibly changed, {} unchanged (dry run: nothing was changed)",
             plan.transfer.len(),
             plan.transfer_bytes(),
@@ -130,12 +130,13 @@ fn print_human(outcome: &SyncOutcome) {
         .sum();
     let v = outcome.verification.clone().unwrap_or_default();
     for drift in &v.drifted {
-        println!(
+        outln!(
             "left as found ({} after planning): {}",
-            drift.change, drift.key
+            drift.change,
+            drift.key
         );
     }
-    println!(
+    outln!(
         "transferred {transferred} objects ({bytes} bytes), deleted {}, unchanged {}; verified {}, repaired {}, checked by size only {}, left as found {}",
         v.deleted.len(),
         plan.unchanged,
