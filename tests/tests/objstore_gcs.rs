@@ -3,7 +3,7 @@
 //! object_store speaks, `tests/servers/gcs_xml_api.py`), read back with the
 //! GCS JSON API. The credentials are a service-account file as a user's
 //! would be, the emulator's kind (`disable_oauth`, `gcs_base_url`); its
-//! self-signed certificate is trusted through `ca_file`, never by turning
+//! certificate is trusted through `ca_file` (the test CA), never by turning
 //! checks off. Multipart uploads start at 1 MiB so the suites store and
 //! read back MD5s from metadata too.
 
