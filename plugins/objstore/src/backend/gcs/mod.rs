@@ -265,6 +265,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_service_account_file_without_a_usable_key_is_a_config_error() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("account.json");
+        std::fs::write(
+            &file,
+            r#"{"type": "service_account", "project_id": "p", "private_key_id": "k",
+                "private_key": "not a key", "client_email": "a@p.iam.gserviceaccount.com"}"#,
+        )
+        .unwrap();
+        let config = ObjstoreConfig {
+            gcs_service_account_file: Some(file.to_str().unwrap().into()),
+            ..ObjstoreConfig::default()
+        };
+        let backend = GcsBackend::new(&config, &|_| None).unwrap();
+        let error = backend
+            .store("bucket", &ClientOptions::new())
+            .err()
+            .unwrap();
+        assert_eq!(error.kind, ErrorKind::Config, "{error}");
+        assert!(error.message.starts_with("bucket bucket: "), "{error}");
+        assert!(!error.message.contains('\n'), "{error}");
+    }
+
+    #[test]
     fn bucket_urls_are_the_json_apis_with_names_encoded() {
         let endpoint = "https://127.0.0.1:4443";
         let url = buckets_url(endpoint, &["a b/c?d"]).unwrap();
