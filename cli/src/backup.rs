@@ -94,10 +94,11 @@ pub fn run_backup(
     let components = settings.select(&[], &request.skip)?;
     let store = BackupStore::open(&settings.destination, registry)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let timestamp = claim_archive_name(&store, &settings.label, now)?;
+    let label = settings.label()?;
+    let timestamp = claim_archive_name(&store, label, now)?;
     let name = ArchiveName {
         timestamp,
-        label: settings.label.clone(),
+        label: label.to_string(),
     }
     .file_name();
     let work = settings.staging_dir.join("backup");
@@ -148,7 +149,7 @@ pub fn run_backup(
         std::fs::write(&sidecar, serde_json::to_vec_pretty(&information)?)?;
         store.upload(&sidecar, &sidecar_name(&name))?;
         let pruned = match request.maximum_backups {
-            Some(keep) => prune(&store, &settings.label, keep)?,
+            Some(keep) => prune(&store, label, keep)?,
             None => Vec::new(),
         };
         Ok(BackupReport {

@@ -24,9 +24,30 @@ pub fn write_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
+/// `count` followed by `noun`, plural unless the count is 1: "1 object",
+/// "3 objects".
+pub fn counted(count: impl Into<u64>, noun: &str) -> String {
+    match count.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// `println!` for results: see [`write_line`].
 macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::output::write_line(format_args!($($arg)*))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(counted(1u64, "object"), "1 object");
+        assert_eq!(counted(0u64, "object"), "0 objects");
+        assert_eq!(counted(3u32, "snapshot"), "3 snapshots");
+    }
 }

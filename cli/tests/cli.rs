@@ -349,6 +349,150 @@ fn a_misspelt_bucket_is_not_found_not_empty() {
 }
 
 #[test]
+fn bad_input_gets_one_readable_line_each() {
+    let instance = FsInstance::new("{work}/backups");
+    let random = instance.path().join("random.bin");
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&random, &bytes).unwrap();
+    let bad_toml = instance.path().join("bad.toml");
+    std::fs::write(
+        &bad_toml,
+        "label = \"stowage_gitlab\"\nstaging_dir = \"/tmp\n",
+    )
+    .unwrap();
+    let (random, config) = (random.to_str().unwrap(), instance.config());
+    let (config, bad_toml) = (config.to_str().unwrap(), bad_toml.to_str().unwrap());
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &["restore", "--file", random, "--dry-run", "--config", config],
+            4,
+            "not a tar archive (it begins with ",
+        ),
+        (
+            &["restore", "--file", "/tmp", "--dry-run", "--config", config],
+            6,
+            "/tmp is a directory",
+        ),
+        (
+            &["restore", "latest", "--dry-run", "--config", config],
+            2,
+            "name it by its timestamp",
+        ),
+        (&["backup", "--config", bad_toml], 3, "(line 2, column 20)"),
+    ];
+    for (args, code, part) in cases {
+        let out = stowage(&repo_root(), args);
+        let message = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {message}");
+        assert!(
+            message.contains(part),
+            "{args:?}: {part:?} not in {message}"
+        );
+        assert!(
+            !message
+                .chars()
+                .any(|c| c.is_control() && c != '\n' || c == char::REPLACEMENT_CHARACTER),
+            "{args:?}: {message:?}"
+        );
+    }
+}
+
+#[test]
+fn the_plan_is_shown_before_the_work_and_a_refused_one_too() {
+    let instance = FsInstance::new("{work}/backups");
+    let timestamp = instance.backup(&[]);
+    std::fs::write(instance.bucket().join("a.txt"), b"changed!!").unwrap();
+    std::fs::write(instance.bucket().join("new.txt"), b"new").unwrap();
+
+    let out = instance.run(&["restore", &timestamp, "--dry-run", "-v"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("component "), "{text}");
+    assert!(
+        text.contains("possibly-changed  unchanged  bucket"),
+        "{text}"
+    );
+    for line in ["uploads: upload", "uploads: delete", "uploads: snapshot"] {
+        assert!(text.contains(line), "{line:?} not in {text}");
+    }
+    assert!(text.contains("a.txt") && text.contains("new.txt"), "{text}");
+
+    let out = instance.run(&["restore", &timestamp, "--yes", "--max-delete", "0"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text.lines().find(|l| l.starts_with("uploads "));
+    assert!(
+        row.is_some_and(|r| r.contains(" 1 ")),
+        "no plan row in {text}"
+    );
+    assert!(
+        stderr(&out).contains("more than --max-delete 0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_restore_of_a_file_asks_only_for_what_it_uses_and_names_all_of_it_at_once() {
+    let instance = FsInstance::new("{work}/backups");
+    instance.backup(&[]);
+    let archive = std::fs::read_dir(instance.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tar"))
+        .unwrap();
+    let archive = archive.to_str().unwrap();
+    let plugins = repo_root().join("plugins.toml");
+    let plugins = plugins.to_str().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+
+    let out = stowage(
+        empty.path(),
+        &[
+            "--plugins",
+            plugins,
+            "restore",
+            "--file",
+            archive,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    for part in ["backup destination", "tmp bucket", "components"] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    assert!(!message.contains("label"), "{message}");
+    assert!(!message.contains("staging"), "{message}");
+
+    // No label and no staging directory: the cache directory serves.
+    let bucket = format!("uploads=file://{}", instance.bucket().display());
+    let destination = instance.path().join("backups");
+    let out = stowage(
+        empty.path(),
+        &[
+            "--plugins",
+            plugins,
+            "restore",
+            "--file",
+            archive,
+            "--dry-run",
+            "--bucket",
+            &bucket,
+            "--destination",
+            destination.to_str().unwrap(),
+            "--snapshot",
+            "none",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("dry run: nothing was changed"));
+}
+
+#[test]
 fn a_restore_without_a_terminal_never_prompts_and_refuses_without_yes() {
     let instance = FsInstance::new("{work}/backups");
     let timestamp = instance.backup(&[]);

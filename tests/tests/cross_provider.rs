@@ -17,7 +17,7 @@ use stowage_plugin_api::Location;
 
 fn settings(bucket: &dyn ScratchStore, destination: &str, staging: &std::path::Path) -> Settings {
     Settings {
-        label: "stowage_gitlab".to_string(),
+        label: Some("stowage_gitlab".to_string()),
         destination: Location::parse(destination),
         tmp_bucket: None,
         staging_dir: staging.to_path_buf(),

@@ -43,7 +43,7 @@ fn assert_clear(error: &anyhow::Error, code: u8, words: &str) {
 
 fn settings(buckets: &[(&str, String)], destination: &str, staging: &Path) -> Settings {
     Settings {
-        label: "stowage_gitlab".to_string(),
+        label: Some("stowage_gitlab".to_string()),
         destination: Location::parse(destination),
         tmp_bucket: None,
         staging_dir: staging.to_path_buf(),

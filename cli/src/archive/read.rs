@@ -70,6 +70,44 @@ fn invalid(message: String) -> anyhow::Error {
     InvalidArchive(message).into()
 }
 
+/// A tar reader's error as text fit for a terminal: the tar crate quotes
+/// the header bytes it could not parse, which for a file that is not a
+/// tar archive (or a damaged one) are raw binary.
+fn tar_error(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    if text
+        .chars()
+        .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
+    {
+        "a damaged tar header".to_string()
+    } else {
+        text
+    }
+}
+
+/// Refuses a file that does not start with a tar header: a POSIX or GNU
+/// header has "ustar" at offset 257. Says what it begins with instead, in
+/// hex, never as raw bytes.
+fn check_tar_magic(path: &Path, what: &str) -> Result<()> {
+    let mut header = Vec::with_capacity(512);
+    File::open(path)
+        .with_context(|| format!("cannot open archive {}", path.display()))?
+        .take(512)
+        .read_to_end(&mut header)
+        .with_context(|| format!("cannot read archive {}", path.display()))?;
+    if header.get(257..262) == Some(b"ustar".as_slice()) {
+        return Ok(());
+    }
+    if header.is_empty() {
+        bail!(invalid(format!("{what}: an empty file, not a tar archive")));
+    }
+    let start: Vec<String> = header.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    bail!(invalid(format!(
+        "{what}: not a tar archive (it begins with {})",
+        start.join(" ")
+    )))
+}
+
 /// Counts the bytes read through it.
 struct Counting<R> {
     inner: R,
@@ -211,10 +249,10 @@ fn read_component<R: Read>(
         let mut archive = tar::Archive::new(&mut decoded);
         let entries = archive
             .entries()
-            .map_err(|e| invalid(format!("{what}: not a tar.gz: {e}")))?;
+            .map_err(|e| invalid(format!("{what}: not a tar.gz: {}", tar_error(&e))))?;
         for entry in entries {
             crate::interrupt::check()?;
-            let mut entry = entry.map_err(|e| invalid(format!("{what}: {e}")))?;
+            let mut entry = entry.map_err(|e| invalid(format!("{what}: {}", tar_error(&e))))?;
             end = entry_end(&entry);
             if end > limits.max_component_bytes {
                 bail!(invalid(format!(
@@ -304,6 +342,7 @@ fn walk_outer(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    check_tar_magic(path, &what)?;
     let file =
         File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
     let mut counted = Counting {
@@ -316,9 +355,9 @@ fn walk_outer(
         let mut archive = tar::Archive::new(&mut counted);
         let entries = archive
             .entries_with_seek()
-            .map_err(|e| invalid(format!("{what}: not a tar archive: {e}")))?;
+            .map_err(|e| invalid(format!("{what}: not a tar archive: {}", tar_error(&e))))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| invalid(format!("{what}: {e}")))?;
+            let mut entry = entry.map_err(|e| invalid(format!("{what}: {}", tar_error(&e))))?;
             end = entry_end(&entry);
             let name = match check_entry(&entry, &what)? {
                 Checked::File(key) => key,

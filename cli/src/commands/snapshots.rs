@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use crate::config::{ConfigArgs, Settings};
 use crate::confirm::confirm_on_terminal;
 use crate::exit::Refused;
+use crate::output::counted;
 use crate::registry::Registry;
 use crate::store::snapshots::{
     PruneAction, PruneDecision, PrunePlan, PruneRequest, PruneRules, Snapshot, TmpBucket,
@@ -141,10 +142,10 @@ fn prune(registry: &Registry, args: &PruneArgs, json: bool) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         outln!(
-            "deleted {} snapshots ({} objects, {} bytes) from {}; listed again, they are gone",
-            report.deleted_snapshots,
-            report.deleted_objects,
-            report.deleted_bytes,
+            "deleted {} ({}, {}) from {}; listed again, they are gone",
+            counted(report.deleted_snapshots, "snapshot"),
+            counted(report.deleted_objects, "object"),
+            counted(report.deleted_bytes, "byte"),
             report.tmp_bucket
         );
     }

@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use stowage_plugin_api::{ActionKind, CompareMode, Location, SyncOptions};
 
 use crate::exit::Drifted;
+use crate::output::counted;
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
 use crate::sync::{run_sync, SyncOutcome};
@@ -136,12 +137,17 @@ fn print_human(outcome: &SyncOutcome) {
             drift.key
         );
     }
+    // Repairs are transfers too: objects the tool skipped or got wrong,
+    // sent again after it.
+    let transferred = transferred + v.repaired.len() as u64;
     outln!(
-        "transferred {transferred} objects ({bytes} bytes), deleted {}, unchanged {}; verified {}, repaired {}, checked by size only {}, left as found {}",
+        "transferred {} ({}; {} after the tool), deleted {}, unchanged {}; verified {}, checked by size only {}, left as found {}",
+        counted(transferred, "object"),
+        counted(bytes, "byte"),
+        counted(v.repaired.len() as u64, "repair"),
         v.deleted.len(),
         plan.unchanged,
         v.verified,
-        v.repaired.len(),
         v.size_only.len(),
         v.drifted.len()
     );

@@ -35,7 +35,9 @@ mod verification;
 
 pub use planning::ComponentPlan;
 pub use report::{ComponentOutcome, RestoreReport};
-pub use request::{RestoreObserver, RestorePoint, RestoreRequest, SnapshotMode, DEFAULT_JOBS};
+pub use request::{
+    PlanViewer, RestoreObserver, RestorePoint, RestoreRequest, SnapshotMode, DEFAULT_JOBS,
+};
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -123,7 +125,9 @@ pub fn run_restore(
         locks.confirm()?;
     }
 
-    // 4. Safety rules, dry run, confirmation.
+    // 4. The plan shown; safety rules, dry run, confirmation.
+    let shown: Vec<&ComponentPlan> = plans.iter().map(|p| &p.plan).collect();
+    request.plan_viewer.show(&shown);
     check_rules(settings, request, &targets, &plans)?;
     let mut report = RestoreReport {
         archive: archive.file_name.clone(),

@@ -18,6 +18,7 @@ use stowage_exclude::ExcludeMatcher;
 use stowage_plugin_api::{ErrorKind, Location, ProgressSink, SyncOptions, SyncReport};
 
 use crate::exit::Refused;
+use crate::output::counted;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::sync::plan::{
     forget_listed_md5s, inventory_of, listed_md5s_are_content, Inventory, SyncPlan,
@@ -93,8 +94,8 @@ fn run_sync_from(
     if let Some(max) = options.max_deletes {
         if plan.delete.len() as u64 > max {
             return Err(Refused(format!(
-                "sync would delete {} objects from {destination}, more than --max-delete {max}; nothing was changed",
-                plan.delete.len()
+                "sync would delete {} from {destination}, more than --max-delete {max}; nothing was changed",
+                counted(plan.delete.len() as u64, "object")
             ))
             .into());
         }
