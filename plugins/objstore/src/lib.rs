@@ -27,8 +27,8 @@
 //!   object_store's own chain (web identity, container, instance metadata).
 //!   GCS credentials are a service-account file (`gcs_service_account_file`,
 //!   else `$GOOGLE_APPLICATION_CREDENTIALS`), else gcloud's application
-//!   default credentials or the instance metadata server. Secrets sign requests in this process and are redacted from every
-//!   error.
+//!   default credentials or the instance metadata server. Secrets sign
+//!   requests in this process and are redacted from every error.
 //!
 //! ```toml
 //! [plugins.objstore]
