@@ -54,7 +54,7 @@ fn aws() -> Harness {
 fn objstore() -> Harness {
     let env = |name: &str| std::env::var(name).unwrap();
     let config = format!(
-        "config_file = {:?}\ncredentials_file = {:?}\nendpoint = {:?}\nmultipart_threshold_mib = 1\n",
+        "s3_config_file = {:?}\ns3_credentials_file = {:?}\ns3_endpoint = {:?}\nmultipart_threshold_mib = 1\n",
         env("STOWAGE_TEST_AWS_CONFIG"),
         env("STOWAGE_TEST_AWS_CREDENTIALS"),
         env("STOWAGE_TEST_S3_ENDPOINT")

@@ -7,6 +7,7 @@
 //! Adding a provider: a module with a type implementing [`Backend`], its
 //! config keys in [`crate::config`], and one line in [`Backends::new`].
 
+pub mod gcs;
 pub mod s3;
 
 use std::sync::Arc;
@@ -87,7 +88,10 @@ impl Backends {
         config: &ObjstoreConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Backends, PluginError> {
-        let all: Vec<Box<dyn Backend>> = vec![Box::new(s3::S3Backend::new(config, env)?)];
+        let all: Vec<Box<dyn Backend>> = vec![
+            Box::new(s3::S3Backend::new(config, env)?),
+            Box::new(gcs::GcsBackend::new(config, env)?),
+        ];
         Ok(Backends { all })
     }
 
