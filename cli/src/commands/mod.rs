@@ -1,7 +1,9 @@
 //! The command line: argument definitions and one module per command.
 
 mod backup;
+mod completions;
 mod ls;
+mod manpages;
 mod plugins;
 mod restore;
 mod snapshots;
@@ -83,6 +85,13 @@ pub enum Command {
     /// (compared by checksum), optionally delete what is extraneous, then
     /// verify the result and repair what the tool missed.
     Sync(sync::SyncArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish,
+    /// powershell), e.g. `stowage completions bash >
+    /// /usr/share/bash-completion/completions/stowage`.
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages (stowage.1 and one per command) into a directory.
+    #[command(hide = true)]
+    Manpages(manpages::ManpagesArgs),
 }
 
 impl Command {
@@ -96,6 +105,8 @@ impl Command {
             Command::Backups(_) => "backups",
             Command::Snapshots(_) => "snapshots",
             Command::Sync(_) => "sync",
+            Command::Completions(_) => "completions",
+            Command::Manpages(_) => "manpages",
         }
     }
 }
@@ -116,6 +127,11 @@ impl Cli {
             Command::Restore(args) => restore::run(&registry()?, args, self.json, self.verbose),
             Command::Backups(args) => backup::run_backups(&registry()?, args, self.json),
             Command::Snapshots(args) => snapshots::run(&registry()?, args, self.json),
+            Command::Completions(args) => {
+                completions::run(args);
+                Ok(())
+            }
+            Command::Manpages(args) => manpages::run(args),
         }
     }
 }
