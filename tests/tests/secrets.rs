@@ -55,7 +55,7 @@ fn aws() -> Harness {
 fn objstore() -> Harness {
     let env = |name: &str| std::env::var(name).unwrap();
     let config = format!(
-        "config_file = {:?}\ncredentials_file = {:?}\nendpoint = {:?}\nmultipart_threshold_mib = 1\n",
+        "s3_config_file = {:?}\ns3_credentials_file = {:?}\ns3_endpoint = {:?}\nmultipart_threshold_mib = 1\n",
         env("STOWAGE_TEST_AWS_CONFIG"),
         env("STOWAGE_TEST_AWS_CREDENTIALS"),
         env("STOWAGE_TEST_S3_ENDPOINT")
@@ -193,7 +193,13 @@ fn objstore_never_shows_the_secret_key() {
     // Every command line on the machine that holds the secret, watched
     // while the sync runs: the plugin starts no process, so none may.
     let (command_lines, report) = sync_while_watching(&harness, &secret);
-    assert_clean(&harness, &command_lines, &report, &secret, MISSING_S3_BUCKET);
+    assert_clean(
+        &harness,
+        &command_lines,
+        &report,
+        &secret,
+        MISSING_S3_BUCKET,
+    );
 }
 
 #[test]

@@ -35,6 +35,12 @@ pub struct ObjstoreConfig {
     pub s3_config_file: Option<String>,
     /// S3: the AWS credentials file.
     pub s3_credentials_file: Option<String>,
+    /// Azure: the storage account.
+    pub azure_account: Option<String>,
+    /// Azure: the blob service URL.
+    pub azure_endpoint: Option<String>,
+    /// Azure: a file holding a connection string.
+    pub azure_credentials_file: Option<String>,
 }
 
 /// The keys of [`ObjstoreConfig`], as `describe` declares them.
@@ -63,6 +69,7 @@ pub fn options() -> Vec<ConfigKey> {
     shared
         .into_iter()
         .chain(crate::backend::s3::options())
+        .chain(crate::backend::azure::options())
         .collect()
 }
 

@@ -1,7 +1,8 @@
 //! # stowage-plugin-objstore — object storage without external tools
 //!
 //! A native provider on Apache Arrow's [`object_store`]: it talks to S3
-//! (and S3-compatible stores: MinIO, Ceph, moto) itself, over HTTP, from a
+//! (and S3-compatible stores: MinIO, Ceph, moto) and Azure Blob Storage
+//! (`az://`, `azure://`; Azurite) itself, over HTTP, from a
 //! tokio runtime of its own — two worker threads, created with the
 //! provider. The plugin boundary stays synchronous: every method is one
 //! `runtime.block_on(...)`. Each provider is a module of [`backend`]; this
@@ -14,15 +15,19 @@
 //!   (`x-amz-meta-md5chksum`, base64, as rclone does), so an object whose
 //!   ETag is not its MD5 (multipart, SSE-KMS) still compares by content:
 //!   a listing takes the MD5 from the ETag when it is one, and from a HEAD
-//!   of the object otherwise.
+//!   of the object otherwise. Azure ETags never are: its backend lists
+//!   `Content-MD5` and metadata in one List Blobs request of its own.
 //! - `create_if_absent` is a PUT with `If-None-Match: *`.
 //! - Credentials: the plugin's table names files and a profile, never a
 //!   secret. S3 keys come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
 //!   (and `AWS_SESSION_TOKEN`), else from the profile's section of the
 //!   shared credentials and config files; failing both, from
 //!   object_store's own chain (web identity, container, instance metadata).
-//!   Secrets sign requests in this process and are redacted from every
-//!   error.
+//!   Azure's key or SAS comes from the connection string in the file
+//!   `azure_credentials_file` names, else from `AZURE_STORAGE_ACCOUNT_KEY`,
+//!   `AZURE_STORAGE_SAS_TOKEN` or `AZURE_STORAGE_CONNECTION_STRING`, else
+//!   object_store's chain. Secrets sign requests in this process and are
+//!   redacted from every error.
 //!
 //! ```toml
 //! [plugins.objstore]
@@ -33,6 +38,7 @@
 //! # ca_file = "/etc/ssl/private-ca.pem"
 //! # s3_endpoint = "https://minio.example.com:9000"
 //! # s3_profile = "backup"
+//! # azure_credentials_file = "/etc/stowage/azure-connection-string"
 //! ```
 
 mod backend;
@@ -173,7 +179,9 @@ impl ObjstoreProvider {
         let store = self.store(remote)?;
         let listed = self.runtime.block_on(remote.backend.list(
             store.as_ref(),
+            &remote.url.bucket,
             &remote.url.prefix,
+            &self.clients.http,
             self.concurrency,
             &self.errors,
         ))?;
@@ -262,7 +270,7 @@ impl StorageProvider for ObjstoreProvider {
             NAME,
             env!("CARGO_PKG_VERSION"),
             "Object storage natively, on Apache Arrow's object_store: S3 and S3-compatible \
-             stores; no external tool.",
+             stores, Azure Blob; no external tool.",
             None,
             &self.backends.schemes(),
             config::options(),
