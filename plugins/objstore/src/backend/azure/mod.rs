@@ -139,11 +139,12 @@ impl AzureBackend {
             None => MicrosoftAzureBuilder::from_env(),
             Some(_) => MicrosoftAzureBuilder::new(),
         }
+        .with_client_options(client.clone())
         .with_account(account)
         .with_container_name(container)
         .with_endpoint(self.endpoint_url(account))
-        .with_allow_http(self.endpoint_url(account).starts_with("http://"))
-        .with_client_options(client.clone());
+        // After the client options, which hold it.
+        .with_allow_http(self.endpoint_url(account).starts_with("http://"));
         builder = match (self.credentials.get(), &self.settings.credential) {
             (Some(shared), _) => builder.with_credentials(Arc::clone(shared)),
             (None, Some(StaticCredential::Key(key))) => builder.with_access_key(key),
