@@ -2,8 +2,8 @@
 //! errors: a sync runs with each S3 plugin while every process's command
 //! line is read from /proc, and everything Stowage returns is scanned. The
 //! native objstore plugin starts no process: for it, no command line on the
-//! machine may hold the secret while it syncs — the S3 secret key, and the
-//! Azure account key on `az://` (nor may Azurite's log).
+//! machine may hold the secret while it syncs — the S3 secret key, and on
+//! `az://` the Azure account key (nor may Azurite's log) or a SAS.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -69,12 +69,12 @@ fn objstore() -> Harness {
     .unwrap()
 }
 
-/// The objstore plugin on `az://`, its account key read from the test
-/// environment's connection-string file.
-fn objstore_azure() -> Harness {
+/// The objstore plugin on `az://`, its credential read from the
+/// connection-string file the test environment's variable `file` names.
+fn objstore_azure(file: &str) -> Harness {
     let config = format!(
         "azure_credentials_file = {:?}\nmultipart_threshold_mib = 1\n",
-        std::env::var("STOWAGE_TEST_AZURE_CREDENTIALS").unwrap()
+        std::env::var(file).unwrap()
     );
     let stores = BucketToolStores::from_env("az").unwrap();
     Harness::load(
@@ -146,6 +146,9 @@ fn assert_no_secret_leaks(harness: Harness, tool: &str, secret: &str) {
 /// A bucket no test creates.
 const MISSING_S3_BUCKET: &str = "s3://stowage-no-such-bucket-for-secrets";
 
+/// A container no test creates.
+const MISSING_CONTAINER: &str = "az://stowage-no-such-container-for-secrets";
+
 /// The secret is in none of `command_lines`, nor in `report`, nor in the
 /// error of a listing of the missing bucket `missing`.
 fn assert_clean(
@@ -211,12 +214,44 @@ fn objstore_never_shows_the_azure_account_key() {
     ) else {
         return infrastructure_missing("Azurite (STOWAGE_TEST_AZURE_KEY)").unwrap_or(());
     };
-    let harness = objstore_azure();
+    let harness = objstore_azure("STOWAGE_TEST_AZURE_CREDENTIALS");
     let (command_lines, report) = sync_while_watching(&harness, &key);
-    let missing = "az://stowage-no-such-container-for-secrets";
-    assert_clean(&harness, &command_lines, &report, &key, missing);
+    assert_clean(&harness, &command_lines, &report, &key, MISSING_CONTAINER);
     let status = harness.plugin.provider().check().unwrap();
     assert!(!status.endpoint.contains(&key), "the key is in `check`");
     let log = std::fs::read_to_string(std::path::Path::new(&run_dir).join("azurite.log")).unwrap();
     assert!(!log.contains(&key), "the key is in Azurite's log");
+}
+
+#[test]
+fn objstore_never_shows_the_azure_sas() {
+    let (Some(_), Ok(file)) = (
+        BucketToolStores::from_env("az"),
+        std::env::var("STOWAGE_TEST_AZURE_SAS_CREDENTIALS"),
+    ) else {
+        return infrastructure_missing("Azurite (STOWAGE_TEST_AZURE_SAS_CREDENTIALS)")
+            .unwrap_or(());
+    };
+    let connection_string = std::fs::read_to_string(file).unwrap();
+    // The SAS's signature, percent-encoded as it travels in URLs.
+    let signature = connection_string
+        .split(['&', ';'])
+        .find_map(|part| part.strip_prefix("sig="))
+        .expect("the SAS has a signature")
+        .to_string();
+    // The sync (a multipart upload among its files) works with the SAS alone.
+    let harness = objstore_azure("STOWAGE_TEST_AZURE_SAS_CREDENTIALS");
+    let (command_lines, report) = sync_while_watching(&harness, &signature);
+    assert_clean(
+        &harness,
+        &command_lines,
+        &report,
+        &signature,
+        MISSING_CONTAINER,
+    );
+    let decoded = signature
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    assert!(!report.contains(&decoded), "the signature is in the report");
 }
