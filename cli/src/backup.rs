@@ -12,8 +12,9 @@ use crate::archive::manifest::Manifest;
 use crate::archive::name::ArchiveName;
 use crate::archive::write::{pack_component, write_archive, ArchiveContents};
 use crate::config::{Component, Settings};
+use crate::exit::NotFound;
 use crate::plugin::plugin_error_kind;
-use crate::progress::ProgressBarSink;
+use crate::progress::{ProgressBarSink, Spinner};
 use crate::registry::Registry;
 use crate::store::backup_store::BackupStore;
 use crate::sync::run_sync;
@@ -93,10 +94,11 @@ pub fn run_backup(
     let components = settings.select(&[], &request.skip)?;
     let store = BackupStore::open(&settings.destination, registry)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let timestamp = claim_archive_name(&store, &settings.label, now)?;
+    let label = settings.label()?;
+    let timestamp = claim_archive_name(&store, label, now)?;
     let name = ArchiveName {
         timestamp,
-        label: settings.label.clone(),
+        label: label.to_string(),
     }
     .file_name();
     let work = settings.staging_dir.join("backup");
@@ -113,8 +115,10 @@ pub fn run_backup(
             let mirror = work.join("mirror").join(&component.name);
             let downloaded = mirror_component(component, &mirror, registry, request.quiet)?;
             let tarball = run_dir.join(format!("{}.tar.gz", component.name));
-            let inventory =
-                pack_component(&mirror, &tarball, &component.excludes, request.rsyncable)?;
+            let inventory = {
+                let _shown = Spinner::new(&format!("pack {}", component.name), request.quiet);
+                pack_component(&mirror, &tarball, &component.excludes, request.rsyncable)?
+            };
             summaries.push(ComponentSummary {
                 name: component.name.clone(),
                 bucket: component.bucket.to_string(),
@@ -133,6 +137,7 @@ pub fn run_backup(
             skipped: request.skip.clone(),
         };
         let archive = run_dir.join(&name);
+        let shown = Spinner::new(&format!("write {name}"), request.quiet);
         write_archive(
             &archive,
             &ArchiveContents {
@@ -141,13 +146,19 @@ pub fn run_backup(
                 tarballs: &tarballs,
             },
         )?;
+        drop(shown);
         let size = std::fs::metadata(&archive)?.len();
+        let shown = Spinner::new(
+            &format!("store {name} in {}", store.location()),
+            request.quiet,
+        );
         store.upload(&archive, &name)?;
+        drop(shown);
         let sidecar = run_dir.join(sidecar_name(&name));
         std::fs::write(&sidecar, serde_json::to_vec_pretty(&information)?)?;
         store.upload(&sidecar, &sidecar_name(&name))?;
         let pruned = match request.maximum_backups {
-            Some(keep) => prune(&store, &settings.label, keep)?,
+            Some(keep) => prune(&store, label, keep)?,
             None => Vec::new(),
         };
         Ok(BackupReport {
@@ -243,12 +254,10 @@ fn mirror_component(
     let outcome = run_sync(plugin, &component.bucket, &destination, &options, &bar);
     bar.finish();
     let outcome = outcome.map_err(|e| match plugin_error_kind(&e) {
-        Some(ErrorKind::BucketMissing) => anyhow!(
+        Some(ErrorKind::BucketMissing) => anyhow::Error::new(NotFound(format!(
             "component {}: bucket {} does not exist (leave it out with --skip {})",
-            component.name,
-            component.bucket,
-            component.name
-        ),
+            component.name, component.bucket, component.name
+        ))),
         _ => e.context(format!("component {}", component.name)),
     })?;
     Ok(outcome.plan.transfer.len() as u64)

@@ -65,6 +65,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "STOWAGE_TMP_BUCKET", value_name = "URL")]
     pub tmp_bucket: Option<String>,
     /// Persistent working directory (bucket mirrors, downloads, extraction).
+    /// Default: $XDG_CACHE_HOME/stowage, else ~/.cache/stowage.
     #[arg(long, env = "STOWAGE_STAGING_DIR", value_name = "DIR")]
     pub staging_dir: Option<PathBuf>,
     /// A component's bucket, overriding the file: NAME=URL. Repeatable.
@@ -84,11 +85,32 @@ pub struct Component {
     pub excludes: Vec<String>,
 }
 
+/// What a run needs besides a backup destination and components.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Needs {
+    /// A tmp bucket (a restore that snapshots).
+    pub tmp_bucket: bool,
+}
+
+/// The staging directory when none is set: `$XDG_CACHE_HOME/stowage`, else
+/// `~/.cache/stowage`, else `stowage` in the system's temporary directory.
+fn default_staging_dir() -> PathBuf {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(cache) = set("XDG_CACHE_HOME") {
+        PathBuf::from(cache).join("stowage")
+    } else if let Some(home) = set("HOME") {
+        PathBuf::from(home).join(".cache/stowage")
+    } else {
+        std::env::temp_dir().join("stowage")
+    }
+}
+
 /// The resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Archive label.
-    pub label: String,
+    /// Archive label: a backup names its archive with it. Only a backup
+    /// needs one (see [`Settings::label`]).
+    pub label: Option<String>,
     /// Where archives go.
     pub destination: Location,
     /// Where restore snapshots go, if set.
@@ -125,6 +147,13 @@ impl Settings {
 
     /// Reads the config file (if any) and applies the overrides.
     pub fn resolve(args: &ConfigArgs) -> Result<Settings> {
+        Settings::resolve_needing(args, Needs::default())
+    }
+
+    /// [`Settings::resolve`], `needs` saying what the run needs besides
+    /// what every run does (a backup destination and components); every
+    /// missing setting is named in one error.
+    pub fn resolve_needing(args: &ConfigArgs, needs: Needs) -> Result<Settings> {
         let default_path = Path::new("stowage.toml");
         let path = args
             .config
@@ -137,9 +166,9 @@ impl Settings {
                 })?;
                 let file: ConfigFile = toml::from_str(&text).map_err(|e| {
                     config_error(format!(
-                        "config {} is not valid: {}",
+                        "config {} is not valid{}",
                         path.display(),
-                        e.message()
+                        toml_problem(&text, &e)
                     ))
                 })?;
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -155,35 +184,45 @@ impl Settings {
                 _ => p.to_string(),
             }
         };
-        let missing = |what: &str, flag: &str| {
-            config_error(format!("no {what}: set it in stowage.toml or with {flag}"))
-        };
-        let label = args
-            .label
-            .clone()
-            .or(file.label)
-            .ok_or_else(|| missing("label", "--label"))?;
-        if label.is_empty() || label.contains(['/', '\\']) || label.chars().any(char::is_whitespace)
-        {
-            return Err(config_error(format!(
-                "label {label:?} must be non-empty, without '/' or spaces"
-            )));
+        // Every setting the run lacks, reported together.
+        let mut missing: Vec<&str> = Vec::new();
+        let label = args.label.clone().or(file.label);
+        if let Some(label) = &label {
+            if label.is_empty()
+                || label.contains(['/', '\\'])
+                || label.chars().any(char::is_whitespace)
+            {
+                return Err(config_error(format!(
+                    "label {label:?} must be non-empty, without '/' or spaces"
+                )));
+            }
         }
         let destination = args
             .destination
             .clone()
-            .or(file.backup_destination.map(|d| relative_to_file(&d)))
-            .ok_or_else(|| missing("backup destination", "--destination"))?;
+            .or(file.backup_destination.map(|d| relative_to_file(&d)));
+        if destination.is_none() {
+            missing.push(
+                "the backup destination (backup_destination in stowage.toml, or --destination): \
+                 archives and restore locks live there",
+            );
+        }
         let staging_dir = args
             .staging_dir
             .clone()
             .or(file.staging_dir.map(|d| base.join(d)))
-            .ok_or_else(|| missing("staging directory", "--staging-dir"))?;
+            .unwrap_or_else(default_staging_dir);
         let tmp_bucket = args
             .tmp_bucket
             .clone()
             .or(file.tmp_bucket)
             .map(|t| Location::parse(&t));
+        if needs.tmp_bucket && tmp_bucket.is_none() {
+            missing.push(
+                "the tmp bucket for restore snapshots (tmp_bucket in stowage.toml, or --tmp-bucket; \
+                 or --snapshot none --yes)",
+            );
+        }
 
         let mut buckets: BTreeMap<String, (String, Vec<String>)> = file
             .components
@@ -226,16 +265,24 @@ impl Settings {
             })
             .collect::<Result<Vec<_>>>()?;
         if components.is_empty() {
-            return Err(config_error(
-                "no components: list them under [components.NAME] in stowage.toml".to_string(),
-            ));
+            missing.push("components ([components.NAME] in stowage.toml, or --bucket NAME=URL)");
         }
+        let Some(destination) = destination.filter(|_| missing.is_empty()) else {
+            return Err(config_error(format!("missing: {}", missing.join("; "))));
+        };
         Ok(Settings {
             label,
             destination: Location::parse(&destination),
             tmp_bucket,
             staging_dir,
             components,
+        })
+    }
+
+    /// The label, which a backup names its archive with.
+    pub fn label(&self) -> Result<&str> {
+        self.label.as_deref().ok_or_else(|| {
+            config_error("no label: set label in stowage.toml, or --label".to_string())
         })
     }
 
@@ -262,4 +309,31 @@ impl Settings {
             .cloned()
             .collect())
     }
+}
+/// Where a TOML file of `text` went wrong and how, on one line:
+/// ` (line 3, column 9): invalid basic string`. The offending line is not
+/// quoted: it may hold a secret.
+pub fn toml_problem(text: &str, error: &toml::de::Error) -> String {
+    let place = error
+        .span()
+        .map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rsplit('\n')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .count()
+                + 1;
+            format!(" (line {line}, column {column})")
+        })
+        .unwrap_or_default();
+    let message: Vec<&str> = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    format!("{place}: {}", message.join(", "))
 }

@@ -8,7 +8,7 @@
 //! | 3 | configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool; for `stowage plugins`, any plugin that cannot load or is not ready |
 //! | 4 | the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed |
 //! | 5 | refused by a safety rule (e.g. more deletions than `--max-delete`); nothing was changed |
-//! | 6 | not found: no backup with that timestamp, no such archive file |
+//! | 6 | not found: no backup with that timestamp, no such archive file, no such bucket to back up or list |
 //! | 7 | finished, but someone else changed the destination meanwhile: the objects they touched were left as found and are named in the report; run again to converge |
 //! | 130 | interrupted by SIGINT (Ctrl-C): the tools were stopped, nothing was lost, a re-run converges |
 //! | 143 | interrupted by SIGTERM: the same |
@@ -25,7 +25,7 @@ Exit codes:
        for `stowage plugins`: any plugin that cannot load or is not ready
     4  the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed
     5  refused by a safety rule (e.g. more deletions than --max-delete); nothing was changed
-    6  not found: no backup with that timestamp, no such archive file
+    6  not found: no backup with that timestamp, no such archive file, no such bucket to back up or list
     7  finished, but someone else changed the destination meanwhile: the objects
        they touched were left as found and are named in the report; run again
   130  interrupted by SIGINT (Ctrl-C): the tools were stopped, nothing was lost, a re-run converges
@@ -47,7 +47,7 @@ impl fmt::Display for InvalidArchive {
 
 impl std::error::Error for InvalidArchive {}
 
-/// A backup or archive that does not exist (exit code 6).
+/// A backup, archive or bucket that does not exist (exit code 6).
 #[derive(Debug)]
 pub struct NotFound(pub String);
 

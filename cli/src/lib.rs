@@ -28,7 +28,8 @@
 //!
 //! The front end:
 //! - [`commands`]: the command line, one module per command.
-//! - [`confirm`]: asking before changing anything; [`progress`]: progress bars.
+//! - [`confirm`]: asking before changing anything; [`progress`]: progress bars;
+//!   [`output`]: results on stdout, a closed pipe ending them quietly.
 //!
 //! Used throughout:
 //! - [`exit`]: exit codes, and the error types that choose them.
@@ -36,6 +37,10 @@
 //! - [`parallel`]: a few independent pieces of work at a time.
 //! - [`memory`]: giving freed memory back to the system.
 //! - [`unix_time`]: times as Stowage names things.
+
+// First: its `outln!` macro is used by the modules below.
+#[macro_use]
+pub mod output;
 
 pub mod backup;
 pub mod restore;

@@ -17,6 +17,7 @@ use stowage_plugin_api::{
 };
 
 use crate::exit::{ConfigError, Refused};
+use crate::output::counted;
 use crate::plugin_table::Secrets;
 
 /// A plugin whose library loaded and whose provider was built.
@@ -119,7 +120,7 @@ impl LoadedPlugin {
             self.failure(
                 format_args!(
                     "cannot copy {} from {source} to {destination}",
-                    objects(keys.len())
+                    counted(keys.len() as u64, "object")
                 ),
                 e,
             )
@@ -130,7 +131,10 @@ impl LoadedPlugin {
     pub fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport> {
         self.provider.delete(location, keys).map_err(|e| {
             self.failure(
-                format_args!("cannot delete {} from {location}", objects(keys.len())),
+                format_args!(
+                    "cannot delete {} from {location}",
+                    counted(keys.len() as u64, "object")
+                ),
                 e,
             )
         })
@@ -167,15 +171,6 @@ impl LoadedPlugin {
             ErrorKind::Config | ErrorKind::ToolMissing => ConfigError(message).into(),
             kind => PluginFailure { kind, message }.into(),
         }
-    }
-}
-
-/// "1 object", "3 objects".
-fn objects(count: usize) -> String {
-    if count == 1 {
-        "1 object".to_string()
-    } else {
-        format!("{count} objects")
     }
 }
 

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
+use crate::config::toml_problem;
+
 /// The parsed file, with the directory its relative paths are resolved from.
 #[derive(Debug, Clone)]
 pub struct PluginsFile {
@@ -96,19 +98,10 @@ impl PluginsFile {
         // The message without the quoted line, which may hold a secret; the
         // line number instead.
         let raw: RawFile = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|span| format!(" (line {})", text[..span.start].matches('\n').count() + 1))
-                .unwrap_or_default();
             anyhow!(
-                "plugins file {} is not valid{line}: {}",
+                "plugins file {} is not valid{}",
                 path.display(),
-                e.message()
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                toml_problem(&text, &e)
             )
         })?;
         for (scheme, plugin) in &raw.schemes {
@@ -295,7 +288,7 @@ mod tests {
             assert!(!err.contains("hunter2"), "{err}");
             assert!(!err.contains('\n'), "{err}");
             assert!(
-                err.contains(&format!("is not valid (line {line}): ")),
+                err.contains(&format!("is not valid (line {line}, column ")),
                 "{err}"
             );
         }

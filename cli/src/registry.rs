@@ -187,13 +187,13 @@ impl PluginSlot {
                     let secrets = Secrets::of(&self.options, &self.config);
                     module
                         .new_provider(&text)
-                        .map_err(|e| secrets.redact(&format!("plugin {name}: {e}")))?
+                        .map_err(|e| secrets.redact(&plugin_message(&name, &e)))?
                 }
             }
             Err(_) => {
                 let provider = module
                     .new_provider(&text)
-                    .map_err(|e| format!("plugin {name}: {e}"))?;
+                    .map_err(|e| plugin_message(&name, &e))?;
                 self.options = provider.describe().options;
                 check_table(&name, &self.options, &self.config)?;
                 provider
@@ -204,5 +204,17 @@ impl PluginSlot {
             LoadedPlugin::new(&name, &self.library, module.api_version.clone(), provider)
                 .redacting(secrets),
         )
+    }
+}
+
+/// A plugin's error as one message naming the plugin, once: plugins built
+/// with the support crate already start theirs with `plugin NAME:`.
+fn plugin_message(name: &str, error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    let prefix = format!("plugin {name}: ");
+    if text.starts_with(&prefix) {
+        text
+    } else {
+        format!("{prefix}{text}")
     }
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    plugin_dir, plugins_file, repo_root, stderr, stdout, stowage, stowage_without_drop_ins,
-    FsInstance,
+    plugin_dir, plugins_file, repo_root, stderr, stdout, stowage, stowage_command,
+    stowage_without_drop_ins, FsInstance,
 };
 use stowage_conformance::data::partial_writes;
 use stowage_plugin_loader::host_api_version;
@@ -34,6 +34,28 @@ fn plugins_lists_the_fs_plugin_loaded_from_its_library() {
     }
     assert!(line.ends_with(" ok"), "{line}");
     assert!(!text.contains("(built in)"), "{text}");
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `stowage plugins --verbose | head -1`: the reader closes the pipe
+    // before stowage has written; its writes fail with EPIPE.
+    let dir = fs_and("");
+    let home = tempfile::tempdir().unwrap();
+    let mut child = stowage_command(
+        dir.path(),
+        &["plugins", "--verbose"],
+        home.path(),
+        home.path(),
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
 }
 
 #[test]
@@ -289,6 +311,235 @@ fn help_documents_the_exit_codes() {
     assert!(stdout(&out).contains("7  finished, but someone else changed the destination"));
     assert!(stdout(&out).contains("130  interrupted by SIGINT"));
     assert!(stdout(&out).contains("143  interrupted by SIGTERM"));
+}
+
+#[test]
+fn a_misspelt_bucket_is_not_found_not_empty() {
+    // The bucket's directory is gone; its parent (the "buckets" directory)
+    // is still there, as with a typo in stowage.toml.
+    let instance = FsInstance::new("{work}/backups");
+    let bucket = instance.bucket();
+    std::fs::remove_dir_all(&bucket).unwrap();
+    let url = format!("file://{}", bucket.display());
+
+    let out = stowage(&repo_root(), &["ls", &url]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+
+    let out = instance.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    for part in [
+        "component uploads",
+        &url,
+        "does not exist",
+        "--skip uploads",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    assert!(
+        !instance.path().join("backups").exists()
+            || std::fs::read_dir(instance.path().join("backups"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+#[test]
+fn bad_input_gets_one_readable_line_each() {
+    let instance = FsInstance::new("{work}/backups");
+    let random = instance.path().join("random.bin");
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&random, &bytes).unwrap();
+    let bad_toml = instance.path().join("bad.toml");
+    std::fs::write(
+        &bad_toml,
+        "label = \"stowage_gitlab\"\nstaging_dir = \"/tmp\n",
+    )
+    .unwrap();
+    let (random, config) = (random.to_str().unwrap(), instance.config());
+    let (config, bad_toml) = (config.to_str().unwrap(), bad_toml.to_str().unwrap());
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &["restore", "--file", random, "--dry-run", "--config", config],
+            4,
+            "not a tar archive (it begins with ",
+        ),
+        (
+            &["restore", "--file", "/tmp", "--dry-run", "--config", config],
+            6,
+            "/tmp is a directory",
+        ),
+        (
+            &["restore", "latest", "--dry-run", "--config", config],
+            2,
+            "name it by its timestamp",
+        ),
+        (&["backup", "--config", bad_toml], 3, "(line 2, column 20)"),
+    ];
+    for (args, code, part) in cases {
+        let out = stowage(&repo_root(), args);
+        let message = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {message}");
+        assert!(
+            message.contains(part),
+            "{args:?}: {part:?} not in {message}"
+        );
+        assert!(
+            !message
+                .chars()
+                .any(|c| c.is_control() && c != '\n' || c == char::REPLACEMENT_CHARACTER),
+            "{args:?}: {message:?}"
+        );
+    }
+}
+
+#[test]
+fn the_plan_is_shown_before_the_work_and_a_refused_one_too() {
+    let instance = FsInstance::new("{work}/backups");
+    let timestamp = instance.backup(&[]);
+    std::fs::write(instance.bucket().join("a.txt"), b"changed!!").unwrap();
+    std::fs::write(instance.bucket().join("new.txt"), b"new").unwrap();
+
+    let out = instance.run(&["restore", &timestamp, "--dry-run", "-v"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("component "), "{text}");
+    assert!(
+        text.contains("possibly-changed  unchanged  bucket"),
+        "{text}"
+    );
+    for line in ["uploads: upload", "uploads: delete", "uploads: snapshot"] {
+        assert!(text.contains(line), "{line:?} not in {text}");
+    }
+    assert!(text.contains("a.txt") && text.contains("new.txt"), "{text}");
+
+    let out = instance.run(&["restore", &timestamp, "--yes", "--max-delete", "0"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text.lines().find(|l| l.starts_with("uploads "));
+    assert!(
+        row.is_some_and(|r| r.contains(" 1 ")),
+        "no plan row in {text}"
+    );
+    assert!(
+        stderr(&out).contains("more than --max-delete 0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_restore_of_a_file_asks_only_for_what_it_uses_and_names_all_of_it_at_once() {
+    let instance = FsInstance::new("{work}/backups");
+    instance.backup(&[]);
+    let archive = std::fs::read_dir(instance.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tar"))
+        .unwrap();
+    let archive = archive.to_str().unwrap();
+    let plugins = repo_root().join("plugins.toml");
+    let plugins = plugins.to_str().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+
+    let out = stowage(
+        empty.path(),
+        &[
+            "--plugins",
+            plugins,
+            "restore",
+            "--file",
+            archive,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    for part in ["backup destination", "tmp bucket", "components"] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    assert!(!message.contains("label"), "{message}");
+    assert!(!message.contains("staging"), "{message}");
+
+    // No label and no staging directory: the cache directory serves.
+    let bucket = format!("uploads=file://{}", instance.bucket().display());
+    let destination = instance.path().join("backups");
+    let out = stowage(
+        empty.path(),
+        &[
+            "--plugins",
+            plugins,
+            "restore",
+            "--file",
+            archive,
+            "--dry-run",
+            "--bucket",
+            &bucket,
+            "--destination",
+            destination.to_str().unwrap(),
+            "--snapshot",
+            "none",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("dry run: nothing was changed"));
+}
+
+#[test]
+fn on_a_terminal_progress_moves_while_the_archive_is_validated() {
+    // 12 MiB that does not compress: validating it takes long enough to draw.
+    let instance = FsInstance::new("{work}/backups");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..24 {
+        let bytes: Vec<u8> = (0..512 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(instance.bucket().join(format!("big{i}.bin")), bytes).unwrap();
+    }
+    let timestamp = instance.backup(&[]);
+    let home = tempfile::tempdir().unwrap();
+    // script(1) runs the restore under a pseudo-terminal and copies what it
+    // draws (stdout and stderr alike) to its own stdout.
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            "\"$STOWAGE\" restore \"$TIMESTAMP\" --dry-run --config \"$CONFIG\"",
+            "/dev/null",
+        ])
+        .current_dir(repo_root())
+        .env("STOWAGE", env!("CARGO_BIN_EXE_stowage"))
+        .env("TIMESTAMP", &timestamp)
+        .env("CONFIG", instance.config())
+        .env("STOWAGE_PLUGIN_PATH", plugin_dir())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("TERM", "xterm")
+        .env_remove("STOWAGE_PLUGINS")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) (util-linux) runs");
+    let drawn = stdout(&out);
+    assert!(out.status.success(), "{drawn}{}", stderr(&out));
+    // The bar was drawn more than once, with more bytes each time.
+    let done: std::collections::BTreeSet<&str> = drawn
+        .split("validate ")
+        .skip(1)
+        .filter_map(|bar| bar.split_once("] ")?.1.split_once('/').map(|(d, _)| d))
+        .collect();
+    assert!(done.len() >= 2, "no validation bar moving in {drawn:?}");
+    assert!(drawn.contains("dry run: nothing was changed"), "{drawn:?}");
 }
 
 #[test]

@@ -209,7 +209,7 @@ fn a_prune_shows_its_plan_asks_and_deletes_only_what_its_rules_let_go() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("deleted 1 snapshots (2 objects, 10 bytes)"),
+        stdout(&out).contains("deleted 1 snapshot (2 objects, 10 bytes)"),
         "{}",
         stdout(&out)
     );
@@ -284,7 +284,7 @@ fn a_prune_keeps_the_snapshots_of_a_component_whose_restore_may_be_running() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("deleted 1 snapshots (3 objects"),
+        stdout(&out).contains("deleted 1 snapshot (3 objects"),
         "{}",
         stdout(&out)
     );

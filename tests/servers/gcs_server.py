@@ -8,8 +8,9 @@ A thin wrapper around gcp-storage-emulator (in-memory storage) that fixes what
 stops gsutil from working against it:
 
 * gsutil always talks https to gs_json_host, so by default the server speaks
-  TLS with a self-signed certificate (SAN: IP 127.0.0.1, DNS localhost)
-  generated at start into --cert-dir (cert.pem, key.pem). URLs the emulator
+  TLS with a certificate (SAN: IP 127.0.0.1, DNS localhost) signed by a
+  throwaway CA, both generated at start into --cert-dir (cert.pem: the CA,
+  what clients trust; server.pem, key.pem). URLs the emulator
   hands back (resumable-upload Location, mediaLink) say https:// accordingly.
 * gsutil (apitools) sends `multipart/related; boundary='===...=='` - a
   single-quoted boundary, which the emulator's e-mail parser rejects.
@@ -27,6 +28,11 @@ stops gsutil from working against it:
 * The emulator ignores ifGenerationMatch on uploads (a second upload with
   generation-match 0 replaced the object); generation 0 is honoured here
   (412 when the object exists), for the conditional create.
+* object_store's GCS client speaks the XML API, of which the emulator serves
+  only a bare PUT and GET: gcs_xml_api.py serves what it uses (listings,
+  HEAD, ranges, metadata, conditional create, copy, multipart uploads) over
+  the emulator's storage; HEAD requests and paths outside the JSON API go
+  there.
 * The emulator's server is single-threaded HTTP/1.0; this one is threaded
   HTTP/1.1 (keep-alive), with request bodies read outside a global lock and
   request handling serialized under it (the emulator's storage has no locking).
@@ -50,6 +56,7 @@ import ssl
 import sys
 import threading
 
+import gcs_xml_api
 from server_lifetime import watch_parent
 import traceback
 from email.parser import BytesParser
@@ -299,7 +306,11 @@ class Handler(emu.RequestHandler):
             return
         with LOCK:
             try:
-                emu.Router(self).handle(method)
+                if gcs_xml_api.serves(method, self.path):
+                    base_url = Request(self, method).base_url
+                    gcs_xml_api.handle(self, method, self.storage, base_url)
+                else:
+                    emu.Router(self).handle(method)
             except Exception as err:
                 traceback.print_exc(file=sys.stderr)
                 if not self.stowage_sent:
@@ -309,6 +320,9 @@ class Handler(emu.RequestHandler):
 
     def do_GET(self):
         self._dispatch("GET")
+
+    def do_HEAD(self):
+        self._dispatch("HEAD")
 
     def do_POST(self):
         self._dispatch("POST")
@@ -351,58 +365,88 @@ class ThreadingServer(socketserver.ThreadingMixIn, http_server.HTTPServer):
 
 
 def make_cert(cert_dir):
+    """A throwaway CA (cert.pem: what clients trust) and the server's
+    certificate signed by it (server.pem, key.pem; SAN 127.0.0.1, localhost).
+    A CA apart from the server's certificate: webpki (rustls) refuses a CA
+    certificate used as the server's own. Returns (server.pem, key.pem)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    def usage(cert_sign):
+        return x509.KeyUsage(
+            digital_signature=not cert_sign,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=cert_sign,
+            crl_sign=cert_sign,
+            encipher_only=False,
+            decipher_only=False,
+        )
+
+    def certificate(subject, issuer, key, issuer_key, extensions):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                critical=False,
+            )
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def name(common_name):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = name("Stowage test CA")
+    ca = certificate(
+        ca_name,
+        ca_name,
+        ca_key,
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (usage(cert_sign=True), True),
+        ],
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.DNSName("localhost"),
-                ]
+    server = certificate(
+        name("127.0.0.1"),
+        ca_name,
+        key,
+        ca_key,
+        [
+            (
+                x509.SubjectAlternativeName(
+                    [
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        x509.DNSName("localhost"),
+                    ]
+                ),
+                False,
             ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (usage(cert_sign=False), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+            (
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                False,
             ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-            critical=False,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
+        ],
     )
     os.makedirs(cert_dir, exist_ok=True)
-    cert_path = os.path.join(cert_dir, "cert.pem")
     key_path = os.path.join(cert_dir, "key.pem")
     with open(key_path, "wb") as f:
         f.write(
@@ -413,9 +457,11 @@ def make_cert(cert_dir):
             )
         )
     os.chmod(key_path, 0o600)
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
+    server_path = os.path.join(cert_dir, "server.pem")
+    for path, cert in ((os.path.join(cert_dir, "cert.pem"), ca), (server_path, server)):
+        with open(path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return server_path, key_path
 
 
 def main():

@@ -103,7 +103,7 @@ impl Instance {
             excludes: excludes.iter().map(|e| e.to_string()).collect(),
         };
         Settings {
-            label: "stowage_gitlab".to_string(),
+            label: Some("stowage_gitlab".to_string()),
             destination: Location::parse(&self.backups.url()),
             tmp_bucket: Some(Location::parse(&self.tmp.url())),
             staging_dir: self.staging.path().to_path_buf(),
@@ -125,7 +125,7 @@ pub fn uploads_only(
     staging: &Path,
 ) -> Settings {
     Settings {
-        label: "stowage_gitlab".to_string(),
+        label: Some("stowage_gitlab".to_string()),
         destination: Location::parse(&backups.url()),
         tmp_bucket: Some(Location::parse(&tmp.url())),
         staging_dir: staging.to_path_buf(),
@@ -1150,7 +1150,7 @@ pub fn two_backups_in_the_same_second_both_survive(h: &Harness) -> Result<()> {
     let staging = tempfile::tempdir()?;
     let registry = h.registry()?;
     let settings = |machine: &str| Settings {
-        label: "stowage_gitlab".to_string(),
+        label: Some("stowage_gitlab".to_string()),
         destination: Location::parse(&backups.url()),
         tmp_bucket: None,
         staging_dir: staging.path().join(machine),
@@ -1179,7 +1179,7 @@ pub fn two_backups_in_the_same_second_both_survive(h: &Harness) -> Result<()> {
         // two start in the same second, one after the other.
         let held = ArchiveName {
             timestamp: now(),
-            label: first.label.clone(),
+            label: first.label()?.to_string(),
         }
         .file_name();
         backups.put(&claim_name(&held), b"another-host 1")?;

@@ -38,7 +38,7 @@ impl Scene {
     fn settings(&self, bucket: &dyn ScratchStore) -> Settings {
         let backups = self.dir.path().join("backups");
         Settings {
-            label: "stowage_gitlab".to_string(),
+            label: Some("stowage_gitlab".to_string()),
             destination: Location::parse(backups.to_str().unwrap()),
             tmp_bucket: None,
             staging_dir: self.dir.path().join("staging"),

@@ -61,7 +61,7 @@ fn exactly_one_of_five_restores_goes_on(h: &Harness) -> Result<()> {
     uploads.seed(tree.path())?;
     let staging = tempfile::tempdir()?;
     let settings = Settings {
-        label: "stowage_gitlab".to_string(),
+        label: Some("stowage_gitlab".to_string()),
         destination: Location::parse(&backups.url()),
         tmp_bucket: Some(Location::parse(&tmp.url())),
         staging_dir: staging.path().join("backup"),

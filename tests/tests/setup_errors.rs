@@ -43,7 +43,7 @@ fn assert_clear(error: &anyhow::Error, code: u8, words: &str) {
 
 fn settings(buckets: &[(&str, String)], destination: &str, staging: &Path) -> Settings {
     Settings {
-        label: "stowage_gitlab".to_string(),
+        label: Some("stowage_gitlab".to_string()),
         destination: Location::parse(destination),
         tmp_bucket: None,
         staging_dir: staging.to_path_buf(),
@@ -185,7 +185,7 @@ fn wrong_credentials_unreachable_endpoints_and_missing_buckets_are_one_line_each
         &BackupRequest::default(),
     )
     .expect_err("a backup of a missing bucket failed");
-    assert_clear(&error, 1, "--skip uploads");
+    assert_clear(&error, 6, "--skip uploads");
 
     let uploads = stores.new_store("uploads");
     uploads.create().unwrap();

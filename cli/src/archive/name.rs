@@ -45,9 +45,42 @@ impl ArchiveName {
     }
 }
 
+/// The backup timestamp `text` names: the timestamp itself
+/// (`1764124800`), an archive's name or path
+/// (`.../1764124800_2025_11_26_stowage_gitlab_backup.tar`), or GitLab's
+/// backup ID (`1764124800_2025_11_26_17.5.1`): the digits before the
+/// first `_` of the file name. `None` for anything else.
+pub fn timestamp_in(text: &str) -> Option<u64> {
+    let name = text.rsplit('/').next().unwrap_or(text);
+    let first = name.split('_').next().unwrap_or_default();
+    let digits = !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| first.parse().ok()).flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timestamp_an_archive_name_or_a_gitlab_backup_id_names_a_backup() {
+        for text in [
+            "1764124800",
+            "1764124800_2025_11_26_stowage_gitlab_backup.tar",
+            "/backups/1764124800_2025_11_26_stowage_gitlab_backup.tar",
+            "1764124800_2025_11_26_17.5.1",
+        ] {
+            assert_eq!(timestamp_in(text), Some(1_764_124_800), "{text}");
+        }
+        for text in [
+            "",
+            "latest",
+            "gitlab_backup.tar",
+            "2025-11-26",
+            "_1764124800",
+        ] {
+            assert_eq!(timestamp_in(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn names_carry_the_timestamp_date_and_label() {

@@ -70,6 +70,44 @@ fn invalid(message: String) -> anyhow::Error {
     InvalidArchive(message).into()
 }
 
+/// A tar reader's error as text fit for a terminal: the tar crate quotes
+/// the header bytes it could not parse, which for a file that is not a
+/// tar archive (or a damaged one) are raw binary.
+fn tar_error(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    if text
+        .chars()
+        .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
+    {
+        "a damaged tar header".to_string()
+    } else {
+        text
+    }
+}
+
+/// Refuses a file that does not start with a tar header: a POSIX or GNU
+/// header has "ustar" at offset 257. Says what it begins with instead, in
+/// hex, never as raw bytes.
+fn check_tar_magic(path: &Path, what: &str) -> Result<()> {
+    let mut header = Vec::with_capacity(512);
+    File::open(path)
+        .with_context(|| format!("cannot open archive {}", path.display()))?
+        .take(512)
+        .read_to_end(&mut header)
+        .with_context(|| format!("cannot read archive {}", path.display()))?;
+    if header.get(257..262) == Some(b"ustar".as_slice()) {
+        return Ok(());
+    }
+    if header.is_empty() {
+        bail!(invalid(format!("{what}: an empty file, not a tar archive")));
+    }
+    let start: Vec<String> = header.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    bail!(invalid(format!(
+        "{what}: not a tar archive (it begins with {})",
+        start.join(" ")
+    )))
+}
+
 /// Counts the bytes read through it.
 struct Counting<R> {
     inner: R,
@@ -80,6 +118,20 @@ impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Tells `on_read` how many bytes each read returned (a progress bar).
+struct Reporting<'a, R> {
+    inner: R,
+    on_read: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: Read> Read for Reporting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_read)(n as u64);
         Ok(n)
     }
 }
@@ -211,10 +263,10 @@ fn read_component<R: Read>(
         let mut archive = tar::Archive::new(&mut decoded);
         let entries = archive
             .entries()
-            .map_err(|e| invalid(format!("{what}: not a tar.gz: {e}")))?;
+            .map_err(|e| invalid(format!("{what}: not a tar.gz: {}", tar_error(&e))))?;
         for entry in entries {
             crate::interrupt::check()?;
-            let mut entry = entry.map_err(|e| invalid(format!("{what}: {e}")))?;
+            let mut entry = entry.map_err(|e| invalid(format!("{what}: {}", tar_error(&e))))?;
             end = entry_end(&entry);
             if end > limits.max_component_bytes {
                 bail!(invalid(format!(
@@ -304,6 +356,7 @@ fn walk_outer(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    check_tar_magic(path, &what)?;
     let file =
         File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
     let mut counted = Counting {
@@ -316,9 +369,9 @@ fn walk_outer(
         let mut archive = tar::Archive::new(&mut counted);
         let entries = archive
             .entries_with_seek()
-            .map_err(|e| invalid(format!("{what}: not a tar archive: {e}")))?;
+            .map_err(|e| invalid(format!("{what}: not a tar archive: {}", tar_error(&e))))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| invalid(format!("{what}: {e}")))?;
+            let mut entry = entry.map_err(|e| invalid(format!("{what}: {}", tar_error(&e))))?;
             end = entry_end(&entry);
             let name = match check_entry(&entry, &what)? {
                 Checked::File(key) => key,
@@ -406,6 +459,12 @@ pub fn read_outer(path: &Path) -> Result<OuterArchive> {
 }
 
 impl OuterArchive {
+    /// The compressed bytes [`OuterArchive::validate`] reads: every
+    /// component tarball's.
+    pub fn tarball_bytes(&self) -> u64 {
+        self.tarballs.iter().map(|(_, span)| span.len).sum()
+    }
+
     /// Whether the archive holds `component`'s tarball.
     pub fn has_component(&self, component: &str) -> bool {
         self.tarballs.iter().any(|(name, _)| name == component)
@@ -414,15 +473,20 @@ impl OuterArchive {
     /// Reads every component tarball of the archive at `path` to its end
     /// and checks the rest of what the module docs list. Nothing is written
     /// anywhere. The tarballs are decompressed and hashed in parallel, one
-    /// core each.
-    pub fn validate(self, path: &Path, limits: Limits) -> Result<ArchiveIndex> {
+    /// core each; `on_read` is told every count of compressed bytes read.
+    pub fn validate(
+        self,
+        path: &Path,
+        limits: Limits,
+        on_read: &(dyn Fn(u64) + Sync),
+    ) -> Result<ArchiveIndex> {
         let mut index = ArchiveIndex {
             information: self.information,
             components: BTreeMap::new(),
             ignored: self.ignored,
         };
         let inventories = map_in_parallel(self.tarballs, cores(), |(component, span)| {
-            let inventory = component_inventory(path, &component, span, limits);
+            let inventory = component_inventory(path, &component, span, limits, on_read);
             (component, inventory)
         });
         for (component, inventory) in inventories {
@@ -517,8 +581,12 @@ fn component_inventory(
     component: &str,
     span: Span,
     limits: Limits,
+    on_read: &(dyn Fn(u64) + Sync),
 ) -> Result<Inventory> {
-    let data = read_span(path, span, 256 * 1024)?;
+    let data = Reporting {
+        inner: read_span(path, span, 256 * 1024)?,
+        on_read,
+    };
     // Collected first, then built in one go: a map built from a sorted list
     // has full nodes, one grown by insertion half-empty ones.
     let mut objects = Vec::new();

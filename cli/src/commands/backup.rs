@@ -39,21 +39,28 @@ pub fn run(registry: &Registry, args: &BackupArgs, json: bool) -> Result<()> {
     };
     let report = run_backup(&settings, registry, &request)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     for c in &report.information.components {
-        println!(
+        outln!(
             "{:<16} {:>8} objects {:>14} bytes  ({} downloaded)  from {}",
-            c.name, c.objects, c.bytes, c.downloaded, c.bucket
+            c.name,
+            c.objects,
+            c.bytes,
+            c.downloaded,
+            c.bucket
         );
     }
     for name in &report.pruned {
-        println!("pruned {name}");
+        outln!("pruned {name}");
     }
-    println!(
+    outln!(
         "backup {} ({} bytes) stored in {} in {:.1}s",
-        report.information.archive, report.size, report.destination, report.duration_secs
+        report.information.archive,
+        report.size,
+        report.destination,
+        report.duration_secs
     );
     Ok(())
 }
@@ -107,7 +114,7 @@ pub fn run_backups(registry: &Registry, args: &BackupsArgs, json: bool) -> Resul
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     for row in &rows {
@@ -115,9 +122,12 @@ pub fn run_backups(registry: &Registry, args: &BackupsArgs, json: bool) -> Resul
             .components
             .as_ref()
             .map_or("?".to_string(), |c| c.join(","));
-        println!(
+        outln!(
             "{}  {:>14} bytes  {}  {}",
-            row.archive.timestamp, row.archive.size, row.archive.file_name, components
+            row.archive.timestamp,
+            row.archive.size,
+            row.archive.file_name,
+            components
         );
     }
     Ok(())

@@ -2,8 +2,10 @@
 
 use anyhow::Result;
 use clap::Args;
-use stowage_plugin_api::Location;
+use stowage_plugin_api::{ErrorKind, Location};
 
+use crate::exit::NotFound;
+use crate::plugin::plugin_error_kind;
 use crate::registry::Registry;
 
 /// Arguments of `stowage ls`.
@@ -16,18 +18,24 @@ pub struct LsArgs {
     pub plugin: Option<String>,
 }
 
-/// Lists the objects: `size  md5  key` per line, or JSON.
+/// Lists the objects: `size  md5  key` per line, or JSON. A bucket that
+/// does not exist is an error (exit code 6), not an empty listing.
 pub fn run(registry: &Registry, args: &LsArgs, json: bool) -> Result<()> {
     let location = Location::parse(&args.url);
     let plugin = registry.for_location(&location, args.plugin.as_deref())?;
-    let entries = plugin.list(&location)?;
+    let entries = plugin
+        .list(&location)
+        .map_err(|e| match plugin_error_kind(&e) {
+            Some(ErrorKind::BucketMissing) => anyhow::Error::new(NotFound(format!("{e:#}"))),
+            _ => e,
+        })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        outln!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
     for entry in &entries {
         let md5 = entry.md5.as_ref().map_or("-", |m| m.as_str());
-        println!("{:>12}  {:<32}  {}", entry.size, md5, entry.key);
+        outln!("{:>12}  {:<32}  {}", entry.size, md5, entry.key);
     }
     Ok(())
 }

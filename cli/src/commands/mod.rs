@@ -113,7 +113,7 @@ impl Cli {
             Command::Ls(args) => ls::run(&registry()?, args, self.json),
             Command::Sync(args) => sync::run(&registry()?, args, self.json),
             Command::Backup(args) => backup::run(&registry()?, args, self.json),
-            Command::Restore(args) => restore::run(&registry()?, args, self.json),
+            Command::Restore(args) => restore::run(&registry()?, args, self.json, self.verbose),
             Command::Backups(args) => backup::run_backups(&registry()?, args, self.json),
             Command::Snapshots(args) => snapshots::run(&registry()?, args, self.json),
         }

@@ -81,7 +81,7 @@ pub fn run(registry: &Registry, json: bool, verbose: bool) -> Result<()> {
             .collect()
     });
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         print_table(&rows, verbose);
     }
@@ -104,9 +104,13 @@ pub fn run(registry: &Registry, json: bool, verbose: bool) -> Result<()> {
 }
 
 fn print_table(rows: &[PluginRow], verbose: bool) {
-    println!(
+    outln!(
         "{:<10} {:<8} {:<6} {:<24} {:<12} STATUS",
-        "PLUGIN", "VERSION", "API", "TOOL", "SCHEMES"
+        "PLUGIN",
+        "VERSION",
+        "API",
+        "TOOL",
+        "SCHEMES"
     );
     for row in rows {
         let tool = match (&row.version, &row.tool, &row.tool_version) {
@@ -116,7 +120,7 @@ fn print_table(rows: &[PluginRow], verbose: bool) {
             (Some(_), Some(t), None) => format!("{t} ?"),
         };
         let schemes: Vec<String> = row.schemes.iter().map(|s| format!("{s}://")).collect();
-        println!(
+        outln!(
             "{:<10} {:<8} {:<6} {:<24} {:<12} {}",
             row.name,
             row.version.as_deref().unwrap_or("-"),
@@ -144,7 +148,7 @@ fn print_options(options: &[ConfiguredOption]) {
             None => format!("{} not set", option.name),
         };
         let Some(kind) = option.kind else {
-            println!("    {value}   (the plugin declares no keys: value hidden)");
+            outln!("    {value}   (the plugin declares no keys: value hidden)");
             continue;
         };
         let mut about = vec![kind.to_string()];
@@ -154,9 +158,9 @@ fn print_options(options: &[ConfiguredOption]) {
         if option.secret {
             about.push("secret".to_string());
         }
-        println!("    {value}   ({})", about.join(", "));
+        outln!("    {value}   ({})", about.join(", "));
         if let Some(help) = &option.help {
-            println!("        {help}");
+            outln!("        {help}");
         }
     }
 }

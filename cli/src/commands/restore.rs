@@ -3,19 +3,28 @@
 use anyhow::{bail, Result};
 use clap::Args;
 
+use crate::archive::name::timestamp_in;
 use crate::archive::read::Limits;
-use crate::config::{ConfigArgs, Settings};
+use crate::config::{ConfigArgs, Needs, Settings};
 use crate::confirm::confirm_on_terminal;
 use crate::exit::Drifted;
 use crate::registry::Registry;
-use crate::restore::{run_restore, RestoreReport, RestoreRequest, SnapshotMode, DEFAULT_JOBS};
+use crate::restore::{
+    run_restore, ComponentPlan, PlanViewer, RestoreReport, RestoreRequest, SnapshotMode, StepTime,
+    DEFAULT_JOBS,
+};
 use crate::store::fetch::ArchiveSource;
 
 /// Arguments of `stowage restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup's timestamp (the first field of its name), from the backup destination.
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    /// The backup to restore, from the backup destination: its timestamp (the
+    /// first field of its name, e.g. 1764124800), or its archive's name.
+    #[arg(
+        required_unless_present = "file",
+        conflicts_with = "file",
+        value_parser = parse_timestamp
+    )]
     timestamp: Option<u64>,
     /// Restore this archive instead: a path, or a file://, http(s):// or bucket URL.
     #[arg(long, value_name = "PATH|URL")]
@@ -56,9 +65,14 @@ pub struct RestoreArgs {
     max_component_bytes: u64,
 }
 
-/// Runs the restore and prints its report.
-pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
-    let settings = Settings::resolve(&args.config)?;
+/// Runs the restore and prints its report: as text, the plan first (with
+/// `verbose`, every key it names), as soon as it is made; or one JSON
+/// document at the end.
+pub fn run(registry: &Registry, args: &RestoreArgs, json: bool, verbose: bool) -> Result<()> {
+    let needs = Needs {
+        tmp_bucket: args.snapshot != SnapshotMode::None,
+    };
+    let settings = Settings::resolve_needing(&args.config, needs)?;
     settings.remove_abandoned_partials();
     let source = match (&args.file, args.timestamp) {
         (Some(file), _) => ArchiveSource::File(file.clone()),
@@ -80,6 +94,10 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
             max_component_bytes: args.max_component_bytes,
         },
         break_lock: args.break_lock,
+        plan_viewer: match json {
+            true => PlanViewer::default(),
+            false => PlanViewer::new(move |plans| print_plan(plans, verbose)),
+        },
         ..RestoreRequest::new(source)
     };
     let confirm = |summary: &str| {
@@ -91,7 +109,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
     };
     let report = run_restore(&settings, registry, &request, &confirm)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_human(&report);
     }
@@ -122,53 +140,105 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn print_human(report: &RestoreReport) {
-    for entry in &report.ignored_entries {
-        println!(
-            "note: {entry} in {} is not object storage; skipped",
-            report.archive
-        );
-    }
-    for name in &report.not_restored {
-        println!("note: {name} not restored");
-    }
-    println!("component          upload          bytes   delete  possibly unchanged  bucket");
-    for c in &report.components {
-        let p = &c.plan.plan;
-        println!(
-            "{:<16} {:>8} {:>14} {:>8} {:>9} {:>9}  {}",
-            c.plan.component,
+/// The plan of each component, one row each, then with `verbose` every
+/// key it will upload, delete or snapshot.
+fn print_plan(plans: &[&ComponentPlan], verbose: bool) {
+    outln!(
+        "{:<16} {:>8} {:>14} {:>8} {:>17} {:>10}  bucket",
+        "component",
+        "upload",
+        "bytes",
+        "delete",
+        "possibly-changed",
+        "unchanged"
+    );
+    for c in plans {
+        let p = &c.plan;
+        let created = match c.bucket_exists {
+            true => "",
+            false => "  (bucket will be created)",
+        };
+        outln!(
+            "{:<16} {:>8} {:>14} {:>8} {:>17} {:>10}  {}{created}",
+            c.component,
             p.transfer.len(),
             p.transfer_bytes(),
             p.delete.len(),
             p.possibly_changed.len(),
             p.unchanged,
-            c.plan.bucket
+            c.bucket
         );
     }
+    if !verbose {
+        return;
+    }
+    for c in plans {
+        let p = &c.plan;
+        for object in &p.transfer {
+            outln!(
+                "{}: upload    {:>12}  {}",
+                c.component,
+                object.size,
+                object.key
+            );
+        }
+        for object in &p.possibly_changed {
+            outln!(
+                "{}: maybe     {:>12}  {}",
+                c.component,
+                object.size,
+                object.key
+            );
+        }
+        for object in &p.delete {
+            outln!(
+                "{}: delete    {:>12}  {}",
+                c.component,
+                object.size,
+                object.key
+            );
+        }
+        for key in &c.snapshot_keys {
+            outln!("{}: snapshot  {:>12}  {key}", c.component, "");
+        }
+    }
+}
+
+fn print_human(report: &RestoreReport) {
+    for entry in &report.ignored_entries {
+        outln!(
+            "note: {entry} in {} is not object storage; skipped",
+            report.archive
+        );
+    }
+    for name in &report.not_restored {
+        outln!("note: {name} not restored");
+    }
     if report.dry_run {
-        println!("dry run: nothing was changed");
+        outln!("dry run: nothing was changed");
         return;
     }
     for c in &report.components {
         if let Some(error) = &c.error {
-            println!("{}: FAILED: {error}", c.plan.component);
+            outln!("{}: FAILED: {error}", c.plan.component);
             continue;
         }
         let v = c.verification.clone().unwrap_or_default();
         if v.etags_not_md5s {
-            println!(
+            outln!(
                 "{}: the bucket's ETags are not MD5s (SSE-KMS, SSE-C or such a store): objects compared by size only",
                 c.plan.component
             );
         }
         for drift in &v.drifted {
-            println!(
+            outln!(
                 "{}: left as found ({} during the restore): {}",
-                c.plan.component, drift.change, drift.key
+                c.plan.component,
+                drift.change,
+                drift.key
             );
         }
-        println!(
+        outln!(
             "{}: uploaded {} ({} bytes), deleted {}; verified {}, repaired {}, size-only {}; snapshot {}; {:.1}s",
             c.plan.component,
             c.uploaded,
@@ -180,5 +250,27 @@ fn print_human(report: &RestoreReport) {
             c.snapshot.as_deref().unwrap_or("none needed"),
             c.duration_secs
         );
+        if !c.steps.is_empty() {
+            outln!("{}: took {}", c.plan.component, step_times(&c.steps));
+        }
     }
+    outln!("took {}", step_times(&report.steps));
+}
+
+/// "fetch 0.0s, validate and list 1.2s, plan 0.1s".
+fn step_times(steps: &[StepTime]) -> String {
+    let times: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{} {:.1}s", s.step, s.seconds))
+        .collect();
+    times.join(", ")
+}
+
+/// A backup named on the command line: see [`timestamp_in`].
+fn parse_timestamp(text: &str) -> Result<u64, String> {
+    timestamp_in(text).ok_or_else(|| {
+        "not a backup: name it by its timestamp, the number its archive's name begins with \
+         (1764124800 for 1764124800_2025_11_26_stowage_gitlab_backup.tar), or by that name"
+            .to_string()
+    })
 }

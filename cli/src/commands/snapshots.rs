@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use crate::config::{ConfigArgs, Settings};
 use crate::confirm::confirm_on_terminal;
 use crate::exit::Refused;
+use crate::output::counted;
 use crate::registry::Registry;
 use crate::store::snapshots::{
     PruneAction, PruneDecision, PrunePlan, PruneRequest, PruneRules, Snapshot, TmpBucket,
@@ -83,14 +84,14 @@ fn list(registry: &Registry, config: &ConfigArgs, only: &[String], json: bool) -
     let tmp = TmpBucket::open(&settings, registry)?;
     let snapshots = tmp.snapshots(only)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&snapshots)?);
+        outln!("{}", serde_json::to_string_pretty(&snapshots)?);
         return Ok(());
     }
     if snapshots.is_empty() {
-        println!("no snapshots in {}", tmp.location());
+        outln!("no snapshots in {}", tmp.location());
     }
     for snapshot in &snapshots {
-        println!("{}", row(snapshot));
+        outln!("{}", row(snapshot));
     }
     Ok(())
 }
@@ -119,14 +120,14 @@ fn prune(registry: &Registry, args: &PruneArgs, json: bool) -> Result<()> {
     let plan = PrunePlan::new(&settings, registry, &request)?;
     let shown = plan_text(&plan.decisions);
     if !json {
-        println!("{shown}");
+        outln!("{shown}");
     }
     if args.dry_run || plan.deletions().is_empty() {
         let report = plan.dry_run();
         match json {
-            true => println!("{}", serde_json::to_string_pretty(&report)?),
-            false if args.dry_run => println!("dry run: nothing was deleted"),
-            false => println!("nothing to prune"),
+            true => outln!("{}", serde_json::to_string_pretty(&report)?),
+            false if args.dry_run => outln!("dry run: nothing was deleted"),
+            false => outln!("nothing to prune"),
         }
         return Ok(());
     }
@@ -138,13 +139,13 @@ fn prune(registry: &Registry, args: &PruneArgs, json: bool) -> Result<()> {
     }
     let report = plan.execute()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
-            "deleted {} snapshots ({} objects, {} bytes) from {}; listed again, they are gone",
-            report.deleted_snapshots,
-            report.deleted_objects,
-            report.deleted_bytes,
+        outln!(
+            "deleted {} ({}, {}) from {}; listed again, they are gone",
+            counted(report.deleted_snapshots, "snapshot"),
+            counted(report.deleted_objects, "object"),
+            counted(report.deleted_bytes, "byte"),
             report.tmp_bucket
         );
     }

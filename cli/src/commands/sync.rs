@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use stowage_plugin_api::{ActionKind, CompareMode, Location, SyncOptions};
 
 use crate::exit::Drifted;
+use crate::output::counted;
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
 use crate::sync::{run_sync, SyncOutcome};
@@ -85,7 +86,7 @@ pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
     bar.finish();
     let outcome = outcome?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        outln!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
         print_human(&outcome);
     }
@@ -102,15 +103,15 @@ fn print_human(outcome: &SyncOutcome) {
     let plan = &outcome.plan;
     let Some(report) = &outcome.tool_report else {
         for object in &plan.transfer {
-            println!("transfer  {:>12}  {}", object.size, object.key);
+            outln!("transfer  {:>12}  {}", object.size, object.key);
         }
         for object in &plan.possibly_changed {
-            println!("maybe     {:>12}  {}", object.size, object.key);
+            outln!("maybe     {:>12}  {}", object.size, object.key);
         }
         for object in &plan.delete {
-            println!("delete    {:>12}  {}", object.size, object.key);
+            outln!("delete    {:>12}  {}", object.size, object.key);
         }
-        println!(
+        outln!(
             "plan: {} to transfer ({} bytes), {} to delete, {} possibly changed, {} unchanged (dry run: nothing was changed)",
             plan.transfer.len(),
             plan.transfer_bytes(),
@@ -130,17 +131,23 @@ fn print_human(outcome: &SyncOutcome) {
         .sum();
     let v = outcome.verification.clone().unwrap_or_default();
     for drift in &v.drifted {
-        println!(
+        outln!(
             "left as found ({} after planning): {}",
-            drift.change, drift.key
+            drift.change,
+            drift.key
         );
     }
-    println!(
-        "transferred {transferred} objects ({bytes} bytes), deleted {}, unchanged {}; verified {}, repaired {}, checked by size only {}, left as found {}",
+    // Repairs are transfers too: objects the tool skipped or got wrong,
+    // sent again after it.
+    let transferred = transferred + v.repaired.len() as u64;
+    outln!(
+        "transferred {} ({}; {} after the tool), deleted {}, unchanged {}; verified {}, checked by size only {}, left as found {}",
+        counted(transferred, "object"),
+        counted(bytes, "byte"),
+        counted(v.repaired.len() as u64, "repair"),
         v.deleted.len(),
         plan.unchanged,
         v.verified,
-        v.repaired.len(),
         v.size_only.len(),
         v.drifted.len()
     );

@@ -34,8 +34,10 @@ mod transfer;
 mod verification;
 
 pub use planning::ComponentPlan;
-pub use report::{ComponentOutcome, RestoreReport};
-pub use request::{RestoreObserver, RestorePoint, RestoreRequest, SnapshotMode, DEFAULT_JOBS};
+pub use report::{ComponentOutcome, RestoreReport, StepTime};
+pub use request::{
+    PlanViewer, RestoreObserver, RestorePoint, RestoreRequest, SnapshotMode, DEFAULT_JOBS,
+};
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -50,11 +52,12 @@ use crate::config::{Component, Settings};
 use crate::exit::Refused;
 use crate::memory::release_free_memory;
 use crate::parallel::map_in_parallel;
+use crate::progress::{ByteProgress, Spinner};
 use crate::registry::Registry;
 use crate::restore::planning::{
     check_rules, list_bucket, plan_components, summary, targets, Planned, Target,
 };
-use crate::restore::report::outcome_of;
+use crate::restore::report::{outcome_of, StepClock};
 use crate::store::backup_store::BackupStore;
 use crate::store::fetch::{fetch_archive, FetchedArchive};
 use crate::store::lock::RestoreLocks;
@@ -71,15 +74,18 @@ pub fn run_restore(
 ) -> Result<RestoreReport> {
     let restore_time = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let work = settings.staging_dir.join("restore");
+    let mut clock = StepClock::default();
 
     // 1. Fetch.
-    let archive = fetch_archive(
-        &request.source,
-        &settings.destination,
-        registry,
-        &work.join("archives"),
-        request.quiet,
-    )?;
+    let archive = clock.time("fetch", || {
+        fetch_archive(
+            &request.source,
+            &settings.destination,
+            registry,
+            &work.join("archives"),
+            request.quiet,
+        )
+    })?;
 
     // 2. Validate the whole archive while the buckets are listed: both only
     //    read, and nothing below changes a bucket before validation passed.
@@ -99,12 +105,27 @@ pub fn run_restore(
         true => None,
         false => Some(RestoreLocks::take(&store, &buckets, request.break_lock)?),
     };
+    let validating = ByteProgress::new(
+        &format!("validate {}", archive.file_name),
+        Some(outer.tarball_bytes()),
+        request.quiet,
+    );
+    let validation_started = std::time::Instant::now();
     let (index, listings) = std::thread::scope(|scope| {
-        let validation = scope.spawn(|| outer.validate(&archive.path, request.limits));
+        let validation = scope.spawn(|| {
+            let index = outer.validate(&archive.path, request.limits, &|n| validating.add(n));
+            validating.finish();
+            index
+        });
         let listings = map_in_parallel(in_archive, request.jobs, |component| {
+            let listing_shown = Spinner::new(
+                &format!("list {} ({})", component.bucket, component.name),
+                request.quiet,
+            );
             let listing = registry
                 .for_location(&component.bucket, None)
                 .and_then(|plugin| list_bucket(component, plugin));
+            listing_shown.finish();
             (component.name.clone(), listing)
         });
         (
@@ -113,17 +134,25 @@ pub fn run_restore(
         )
     });
     let index = index?;
+    clock.steps.push(StepTime {
+        step: "validate and list",
+        seconds: validation_started.elapsed().as_secs_f64(),
+    });
     release_free_memory();
     let ignored_entries = index.ignored.iter().cloned().collect();
 
     // 3. Plan every component from its listing and the archive.
     let (mut targets, not_restored) = targets(registry, request, index, selected, listings)?;
-    let plans = plan_components(&mut targets, request, &archive.path)?;
+    let plans = clock.time("plan", || {
+        plan_components(&mut targets, request, &archive.path)
+    })?;
     if let Some(locks) = &locks {
         locks.confirm()?;
     }
 
-    // 4. Safety rules, dry run, confirmation.
+    // 4. The plan shown; safety rules, dry run, confirmation.
+    let shown: Vec<&ComponentPlan> = plans.iter().map(|p| &p.plan).collect();
+    request.plan_viewer.show(&shown);
     check_rules(settings, request, &targets, &plans)?;
     let mut report = RestoreReport {
         archive: archive.file_name.clone(),
@@ -132,6 +161,7 @@ pub fn run_restore(
         not_restored,
         components: Vec::new(),
         lock_release_error: None,
+        steps: clock.steps,
     };
     if request.dry_run {
         report.components = plans
@@ -242,7 +272,14 @@ impl RestoreRun<'_> {
             .chain(&plan.possibly_changed)
             .map(|o| &*o.key)
             .collect();
-        let snapshot = step.snapshot_while_extracting(&outcome.plan, &wanted, snapshot_target)?;
+        let quiet = self.request.quiet;
+        let mut clock = StepClock::default();
+        let snapshot = clock.time("snapshot and extract", || {
+            let _shown = Spinner::new(&format!("snapshot and extract {name}"), quiet);
+            step.snapshot_while_extracting(&outcome.plan, &wanted, snapshot_target)
+        });
+        outcome.steps = std::mem::take(&mut clock.steps);
+        let snapshot = snapshot?;
         let nothing_to_do = plan.transfer.is_empty() && plan.delete.is_empty() && wanted.is_empty();
         if nothing_to_do && outcome.plan.bucket_exists {
             // The listing just taken is the proof: every object already matches.
@@ -255,7 +292,15 @@ impl RestoreRun<'_> {
         crate::interrupt::check()?;
         observer.tell(name, RestorePoint::SnapshotCopied);
 
-        let confirmed = step.confirm_plan(&outcome.plan, snapshot.as_ref(), &wanted)?;
+        let confirmed = clock.time("confirm", || {
+            let _shown = Spinner::new(
+                &format!("list {} again ({name})", target.component.bucket),
+                quiet,
+            );
+            step.confirm_plan(&outcome.plan, snapshot.as_ref(), &wanted)
+        });
+        outcome.steps.append(&mut clock.steps);
+        let confirmed = confirmed?;
         let planned = confirmed.planned_changes(&outcome.plan);
         outcome.snapshot = snapshot.map(|s| s.to_string());
         let bucket = &target.component.bucket;
@@ -267,13 +312,22 @@ impl RestoreRun<'_> {
         };
         if !planned.transfers.is_empty() {
             observer.tell(name, RestorePoint::Uploading);
-            let (objects, bytes) = self.upload(target, &source, planned.transfers.len())?;
+            let uploaded = clock.time("upload", || {
+                self.upload(target, &source, planned.transfers.len())
+            });
+            outcome.steps.append(&mut clock.steps);
+            let (objects, bytes) = uploaded?;
             outcome.uploaded = objects;
             outcome.uploaded_bytes = bytes;
             observer.tell(name, RestorePoint::Uploaded);
         }
         crate::interrupt::check()?;
-        let verification = step.verify(&outcome.plan, &source, &planned)?;
+        let verification = clock.time("verify", || {
+            let _shown = Spinner::new(&format!("verify {name}"), quiet);
+            step.verify(&outcome.plan, &source, &planned)
+        });
+        outcome.steps.append(&mut clock.steps);
+        let verification = verification?;
         outcome.uploaded += verification.repaired.len() as u64;
         outcome.deleted = verification.deleted.len() as u64;
         outcome.verification = Some(verification);

@@ -14,6 +14,7 @@ use stowage_plugin_api::ErrorKind;
 use crate::archive::read::{read_files, ArchiveIndex, Limits};
 use crate::config::{Component, Settings};
 use crate::exit::{ConfigError, Refused};
+use crate::output::counted;
 use crate::parallel::map_in_parallel;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::registry::Registry;
@@ -284,18 +285,18 @@ pub(super) fn check_rules(
         }
         if target.inventory.is_empty() && !bucket.is_empty() && !request.allow_empty {
             bail!(Refused(format!(
-                "component {} is empty in the archive but its bucket {} holds {} objects; restoring would empty it (add --allow-empty to do that)",
+                "component {} is empty in the archive but its bucket {} holds {}; restoring would empty it (add --allow-empty to do that)",
                 plan.component,
                 plan.bucket,
-                bucket.len()
+                counted(bucket.len() as u64, "object")
             )));
         }
         if let Some(max) = request.max_delete {
             if plan.plan.delete.len() as u64 > max {
                 bail!(Refused(format!(
-                    "component {} would delete {} objects from {}, more than --max-delete {max}; nothing was changed",
+                    "component {} would delete {} from {}, more than --max-delete {max}; nothing was changed",
                     plan.component,
-                    plan.plan.delete.len(),
+                    counted(plan.plan.delete.len() as u64, "object"),
                     plan.bucket
                 )));
             }

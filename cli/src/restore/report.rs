@@ -22,6 +22,36 @@ pub struct RestoreReport {
     /// Why the restore locks could not be released, if they could not (they
     /// are left in the backup destination, named here, to remove by hand).
     pub lock_release_error: Option<String>,
+    /// The wall time of each step before the components' own.
+    pub steps: Vec<StepTime>,
+}
+
+/// How long one step took.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepTime {
+    /// The step.
+    pub step: &'static str,
+    /// Its wall time.
+    pub seconds: f64,
+}
+
+/// Times steps as they run, in order.
+#[derive(Debug, Default)]
+pub(super) struct StepClock {
+    pub(super) steps: Vec<StepTime>,
+}
+
+impl StepClock {
+    /// Runs `run`, the step `step`, and records its wall time.
+    pub(super) fn time<T>(&mut self, step: &'static str, run: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let result = run();
+        self.steps.push(StepTime {
+            step,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        result
+    }
 }
 
 impl RestoreReport {
@@ -59,6 +89,8 @@ pub struct ComponentOutcome {
     pub verification: Option<Verification>,
     /// Seconds taken.
     pub duration_secs: f64,
+    /// The wall time of each of its steps.
+    pub steps: Vec<StepTime>,
     /// Why it failed, if it did.
     pub error: Option<String>,
 }
@@ -73,6 +105,7 @@ pub(super) fn outcome_of(plan: ComponentPlan) -> ComponentOutcome {
         deleted: 0,
         verification: None,
         duration_secs: 0.0,
+        steps: Vec::new(),
         error: None,
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::archive::read::Limits;
+use crate::restore::planning::ComponentPlan;
 use crate::store::fetch::ArchiveSource;
 
 /// What the snapshot before a restore holds.
@@ -48,6 +49,10 @@ pub struct RestoreRequest {
     pub break_lock: bool,
     /// Told at each point of each component's restore.
     pub observer: RestoreObserver,
+    /// Shown every component's plan as soon as it is made: before the
+    /// safety rules, the dry run's end or the question, so that a refused
+    /// plan is seen too.
+    pub plan_viewer: PlanViewer,
 }
 
 impl RestoreRequest {
@@ -69,6 +74,7 @@ impl RestoreRequest {
             limits: Limits::default(),
             break_lock: false,
             observer: RestoreObserver::default(),
+            plan_viewer: PlanViewer::default(),
         }
     }
 }
@@ -110,6 +116,37 @@ impl RestoreObserver {
         if let Some(tell) = &self.0 {
             tell(component, point);
         }
+    }
+}
+
+/// Shown the plans of a restore once they are made (see
+/// [`RestoreRequest::plan_viewer`]); by default, nobody.
+#[derive(Clone, Default)]
+pub struct PlanViewer(Option<Arc<PlanViewerFn>>);
+
+/// What a [`PlanViewer`] calls.
+type PlanViewerFn = dyn Fn(&[&ComponentPlan]) + Send + Sync;
+
+impl PlanViewer {
+    /// A viewer calling `show`.
+    pub fn new(show: impl Fn(&[&ComponentPlan]) + Send + Sync + 'static) -> Self {
+        PlanViewer(Some(Arc::new(show)))
+    }
+
+    pub(super) fn show(&self, plans: &[&ComponentPlan]) {
+        if let Some(show) = &self.0 {
+            show(plans);
+        }
+    }
+}
+
+impl std::fmt::Debug for PlanViewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "PlanViewer"
+        } else {
+            "None"
+        })
     }
 }
 

@@ -98,6 +98,12 @@ fn fetch_file(
     match url.as_ref().map(|u| u.scheme.as_str()) {
         None | Some("file") => {
             let path = PathBuf::from(text.strip_prefix("file://").unwrap_or(text));
+            if path.is_dir() {
+                bail!(NotFound(format!(
+                    "archive {} is a directory; name the archive file in it",
+                    path.display()
+                )));
+            }
             if !path.is_file() {
                 bail!(NotFound(format!(
                     "archive {} does not exist",

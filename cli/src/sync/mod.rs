@@ -15,10 +15,11 @@ pub mod verify;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use stowage_exclude::ExcludeMatcher;
-use stowage_plugin_api::{Location, ProgressSink, SyncOptions, SyncReport};
+use stowage_plugin_api::{ErrorKind, Location, ProgressSink, SyncOptions, SyncReport};
 
 use crate::exit::Refused;
-use crate::plugin::LoadedPlugin;
+use crate::output::counted;
+use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::sync::plan::{
     forget_listed_md5s, inventory_of, listed_md5s_are_content, Inventory, SyncPlan,
 };
@@ -72,7 +73,10 @@ fn run_sync_from(
         Location::Local { path } if !std::path::Path::new(path.as_str()).exists() => {
             Inventory::new()
         }
-        _ => inventory_of(destination, plugin, &excludes)?,
+        _ => match inventory_of(destination, plugin, &excludes) {
+            Err(e) if is_prefix_not_made_yet(destination, &e) => Inventory::new(),
+            other => other?,
+        },
     };
     let listed_md5s = listed_md5s_are_content(
         plugin,
@@ -90,8 +94,8 @@ fn run_sync_from(
     if let Some(max) = options.max_deletes {
         if plan.delete.len() as u64 > max {
             return Err(Refused(format!(
-                "sync would delete {} objects from {destination}, more than --max-delete {max}; nothing was changed",
-                plan.delete.len()
+                "sync would delete {} from {destination}, more than --max-delete {max}; nothing was changed",
+                counted(plan.delete.len() as u64, "object")
             ))
             .into());
         }
@@ -130,4 +134,16 @@ fn run_sync_from(
         tool_report: Some(report),
         verification: Some(verification),
     })
+}
+
+/// Whether listing `destination` failed only because a prefix below a
+/// bucket has no objects yet: a missing bucket, reported for a location
+/// with a prefix (the fs plugin cannot tell a directory not made yet from
+/// a missing bucket). If the bucket itself is missing, the transfer says
+/// so; a bucket's own URL (no prefix) that is missing fails here.
+fn is_prefix_not_made_yet(destination: &Location, error: &anyhow::Error) -> bool {
+    plugin_error_kind(error) == Some(ErrorKind::BucketMissing)
+        && destination
+            .remote()
+            .is_some_and(|url| !url.prefix.is_empty())
 }

@@ -50,16 +50,24 @@ pub fn plugins_file(text: &str) -> tempfile::TempDir {
 
 fn stowage_with_plugin_path(cwd: &Path, args: &[&str], plugin_path: &Path) -> Output {
     let home = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_stowage"))
+    stowage_command(cwd, args, plugin_path, home.path())
+        .output()
+        .unwrap()
+}
+
+/// The command `stowage ARGS` in `cwd`, loading plugins from `plugins.toml`
+/// there and drop-ins from `plugin_path`, with `home` as its home.
+pub fn stowage_command(cwd: &Path, args: &[&str], plugin_path: &Path, home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stowage"));
+    command
         .args(args)
         .current_dir(cwd)
         .env("STOWAGE_PLUGIN_PATH", plugin_path)
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
         .env_remove("STOWAGE_PLUGINS")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(std::process::Stdio::null());
+    command
 }
 
 /// Its standard output.

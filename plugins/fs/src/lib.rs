@@ -91,22 +91,40 @@ fn directory(location: &Location) -> Result<PathBuf, PluginError> {
     }
 }
 
-/// The directory of a location inside an existing bucket. A missing
-/// directory whose parent exists is an empty prefix (as in S3, a prefix
-/// with no objects yet); if the parent is missing too, the bucket is.
+/// The directory of a location written to, inside an existing bucket. A
+/// missing directory whose parent exists is a prefix not made yet (as in
+/// S3, a prefix with no objects yet); if the parent is missing too, the
+/// bucket is.
 fn existing_directory(location: &Location) -> Result<PathBuf, PluginError> {
+    directory_where(location, |dir| {
+        dir.is_dir() || dir.parent().is_some_and(Path::is_dir)
+    })
+}
+
+/// The directory of a location read from: it must exist, or the bucket
+/// is missing. (A write may name a prefix not made yet, see
+/// [`existing_directory`]; a read of a directory that is not there is a
+/// misspelt bucket far more often than an empty prefix.)
+fn readable_directory(location: &Location) -> Result<PathBuf, PluginError> {
+    directory_where(location, Path::is_dir)
+}
+
+/// The directory of `location` if `usable` says so, else `BucketMissing`.
+fn directory_where(
+    location: &Location,
+    usable: impl Fn(&Path) -> bool,
+) -> Result<PathBuf, PluginError> {
     let dir = directory(location)?;
-    if dir.is_dir() || dir.parent().is_some_and(Path::is_dir) {
-        Ok(dir)
-    } else {
-        Err(PluginError::new(
-            ErrorKind::BucketMissing,
-            format!(
-                "bucket {location} does not exist (no directory {})",
-                dir.display()
-            ),
-        ))
+    if usable(&dir) {
+        return Ok(dir);
     }
+    Err(PluginError::new(
+        ErrorKind::BucketMissing,
+        format!(
+            "bucket {location} does not exist (no directory {})",
+            dir.display()
+        ),
+    ))
 }
 
 fn object_path(root: &Path, key: &str) -> Result<PathBuf, PluginError> {
@@ -171,10 +189,7 @@ impl StorageProvider for FsProvider {
     }
 
     fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
-        let root = existing_directory(location)?;
-        if !root.is_dir() {
-            return Ok(Vec::new());
-        }
+        let root = readable_directory(location)?;
         let mut entries = Vec::new();
         for file in walk(&root).map_err(from_io)? {
             let md5 = match md5_file(&file.path) {
@@ -203,7 +218,7 @@ impl StorageProvider for FsProvider {
     ) -> Result<SyncReport, PluginError> {
         let source_root = match source {
             Location::Local { .. } => directory(source)?,
-            Location::Remote { .. } => existing_directory(source)?,
+            Location::Remote { .. } => readable_directory(source)?,
         };
         let destination_root = match destination {
             Location::Local { .. } => directory(destination)?,
@@ -299,7 +314,7 @@ impl StorageProvider for FsProvider {
     }
 
     fn get(&self, source: &Location, key: &str, file: &str) -> Result<(), PluginError> {
-        let root = existing_directory(source)?;
+        let root = readable_directory(source)?;
         let object = object_path(&root, key)?;
         if !object.is_file() {
             return Err(PluginError::new(
@@ -316,7 +331,7 @@ impl StorageProvider for FsProvider {
         destination: &Location,
         keys: &[String],
     ) -> Result<SyncReport, PluginError> {
-        let from = existing_directory(source)?;
+        let from = readable_directory(source)?;
         let to = existing_directory(destination)?;
         let mut report = SyncReport::default();
         for key in keys {

@@ -1,5 +1,5 @@
 //! The plugin's config table: the keys every provider shares, then each
-//! provider's own, prefixed with its name (`s3_`, ...). No key holds a
+//! provider's own, prefixed with its name (`s3_`, `gcs_`, ...). No key holds a
 //! secret: secrets come from the environment or from files a key names.
 
 use object_store::{Certificate, ClientOptions};
@@ -35,6 +35,12 @@ pub struct ObjstoreConfig {
     pub s3_config_file: Option<String>,
     /// S3: the AWS credentials file.
     pub s3_credentials_file: Option<String>,
+    /// GCS: a service-account key file.
+    pub gcs_service_account_file: Option<String>,
+    /// GCS: the XML API's base URL.
+    pub gcs_endpoint: Option<String>,
+    /// GCS: the project new buckets are created in.
+    pub gcs_project: Option<String>,
     /// Azure: the storage account.
     pub azure_account: Option<String>,
     /// Azure: the blob service URL.
@@ -69,6 +75,7 @@ pub fn options() -> Vec<ConfigKey> {
     shared
         .into_iter()
         .chain(crate::backend::s3::options())
+        .chain(crate::backend::gcs::options())
         .chain(crate::backend::azure::options())
         .collect()
 }

@@ -1,29 +1,36 @@
 //! # stowage-plugin-objstore — object storage without external tools
 //!
 //! A native provider on Apache Arrow's [`object_store`]: it talks to S3
-//! (and S3-compatible stores: MinIO, Ceph, moto) and Azure Blob Storage
-//! (`az://`, `azure://`; Azurite) itself, over HTTP, from a
+//! (and S3-compatible stores: MinIO, Ceph, moto), Google Cloud Storage
+//! (`gs://`, its XML API) and Azure Blob Storage (`az://`, `azure://`;
+//! Azurite) itself, over HTTP, from a
 //! tokio runtime of its own — two worker threads, created with the
 //! provider. The plugin boundary stays synchronous: every method is one
 //! `runtime.block_on(...)`. Each provider is a module of [`backend`]; this
 //! one plugin serves them all, each scheme mapped to it in `plugins.toml`.
 //!
 //! - Transfers, copies and MD5 look-ups run `concurrency` at a time;
-//!   deletes go 1,000 keys to a multi-object delete request.
+//!   deletes go 1,000 keys to a multi-object delete request (GCS: one
+//!   DELETE each, several at once).
 //! - Files from `multipart_threshold_mib` up are uploaded in 8 MiB parts.
 //!   Every upload stores the content's MD5 in the object's metadata
-//!   (`x-amz-meta-md5chksum`, base64, as rclone does), so an object whose
-//!   ETag is not its MD5 (multipart, SSE-KMS) still compares by content:
+//!   (`x-amz-meta-md5chksum` / `x-goog-meta-md5chksum`, base64, as rclone
+//!   does), so an object whose ETag is not its MD5 (multipart, SSE-KMS,
+//!   GCS composite) still compares by content:
 //!   a listing takes the MD5 from the ETag when it is one, and from a HEAD
 //!   of the object otherwise. Azure ETags never are: its backend lists
 //!   `Content-MD5` and metadata in one List Blobs request of its own.
-//! - `create_if_absent` is a PUT with `If-None-Match: *`.
+//! - `create_if_absent` is a conditional PUT: `If-None-Match: *` on S3 and
+//!   Azure, `x-goog-if-generation-match: 0` on GCS.
 //! - Credentials: the plugin's table names files and a profile, never a
 //!   secret. S3 keys come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
 //!   (and `AWS_SESSION_TOKEN`), else from the profile's section of the
 //!   shared credentials and config files; failing both, from
 //!   object_store's own chain (web identity, container, instance metadata).
-//!   Azure's key or SAS comes from the connection string in the file
+//!   GCS credentials are a service-account file (`gcs_service_account_file`,
+//!   else `$GOOGLE_APPLICATION_CREDENTIALS`), else gcloud's application
+//!   default credentials or the instance metadata server. Azure's key or
+//!   SAS comes from the connection string in the file
 //!   `azure_credentials_file` names, else from `AZURE_STORAGE_ACCOUNT_KEY`,
 //!   `AZURE_STORAGE_SAS_TOKEN` or `AZURE_STORAGE_CONNECTION_STRING`, else
 //!   object_store's chain. Secrets sign requests in this process and are
@@ -38,6 +45,7 @@
 //! # ca_file = "/etc/ssl/private-ca.pem"
 //! # s3_endpoint = "https://minio.example.com:9000"
 //! # s3_profile = "backup"
+//! # gcs_service_account_file = "~/.config/stowage/gcs-backup.json"
 //! # azure_credentials_file = "/etc/stowage/azure-connection-string"
 //! ```
 
@@ -270,7 +278,7 @@ impl StorageProvider for ObjstoreProvider {
             NAME,
             env!("CARGO_PKG_VERSION"),
             "Object storage natively, on Apache Arrow's object_store: S3 and S3-compatible \
-             stores, Azure Blob; no external tool.",
+             stores, Google Cloud Storage, Azure Blob; no external tool.",
             None,
             &self.backends.schemes(),
             config::options(),

@@ -19,9 +19,9 @@ use stowage_plugin_api::{ErrorKind, PluginError};
 use stowage_plugin_support::io_errors::from_io;
 
 /// The user-metadata key holding the content's MD5 (base64 of the 16
-/// bytes), sent as `x-amz-meta-md5chksum` (Azure: `x-ms-meta-md5chksum`):
-/// the name and encoding rclone uses, so objects either tool uploaded
-/// compare by content.
+/// bytes), sent as `x-amz-meta-md5chksum` (GCS: `x-goog-meta-md5chksum`,
+/// Azure: `x-ms-meta-md5chksum`): the name and encoding rclone uses, so
+/// objects either tool uploaded compare by content.
 pub const MD5_METADATA: &str = "md5chksum";
 
 /// Size of one part of a multipart upload (S3 wants at least 5 MiB).
@@ -66,6 +66,11 @@ impl Errors {
             text = text.replace(secret.as_str(), "<redacted>");
         }
         text
+    }
+
+    /// An error building a store (its settings refused) as a config error.
+    pub fn config(&self, what: &str, error: object_store::Error) -> PluginError {
+        PluginError::new(ErrorKind::Config, self.convert(what, error).message)
     }
 
     /// An object_store error about `what` as a plugin error of the kind the

@@ -8,6 +8,7 @@
 //! config keys in [`crate::config`], and one line in [`Backends::new`].
 
 pub mod azure;
+pub mod gcs;
 pub mod s3;
 
 use std::sync::Arc;
@@ -94,6 +95,7 @@ impl Backends {
     ) -> Result<Backends, PluginError> {
         let all: Vec<Box<dyn Backend>> = vec![
             Box::new(s3::S3Backend::new(config, env)?),
+            Box::new(gcs::GcsBackend::new(config, env)?),
             Box::new(azure::AzureBackend::new(config, env)?),
         ];
         Ok(Backends { all })

@@ -100,10 +100,9 @@ impl S3Backend {
                 builder = builder.with_token(token);
             }
         }
-        builder.build().map_err(|e| {
-            let error = Errors::new(self.secrets()).convert(&format!("bucket {bucket}"), e);
-            PluginError::new(ErrorKind::Config, error.message)
-        })
+        builder
+            .build()
+            .map_err(|e| Errors::new(self.secrets()).config(&format!("bucket {bucket}"), e))
     }
 }
 
