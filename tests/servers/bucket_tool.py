@@ -2,10 +2,11 @@
 """Independent client for preparing and reading scratch buckets in tests.
 
 Talks to the local test servers directly (boto3 for S3, the GCS JSON API over
-plain HTTPS for GCS) - never through s3cmd, aws or gsutil - so that tests can
-check what those tools (driven by Stowage) really did.
+plain HTTPS for GCS, azure-storage-blob for Azure Blob on Azurite) - never
+through s3cmd, aws, gsutil or a Stowage plugin - so that tests can check what
+those tools (driven by Stowage) really did.
 
-Usage: bucket_tool.py {s3|gs} COMMAND ARGS...
+Usage: bucket_tool.py {s3|gs|az} COMMAND ARGS...   (a BUCKET is an Azure container)
   mb BUCKET                 create the bucket (ok if it exists)
   rb BUCKET                 delete all objects and the bucket (ok if missing)
   clear BUCKET              delete all objects (and pending S3 multipart uploads)
@@ -16,12 +17,16 @@ Usage: bucket_tool.py {s3|gs} COMMAND ARGS...
                             hex MD5 of the downloaded bytes
   list BUCKET [PREFIX]      JSON [{"key","size","etag"}] sorted by key, from the
                             listing only (etag as the server reports it, S3
-                            quotes stripped; for GCS the base64 md5Hash/etag)
+                            quotes stripped; for GCS the base64 md5Hash/etag;
+                            for Azure also "content_md5", the hex Content-MD5
+                            the listing reports, or null)
   exists BUCKET             exit 0 if the bucket exists, 1 if not
 
 Environment: STOWAGE_TEST_S3_ENDPOINT, STOWAGE_TEST_ACCESS_KEY,
 STOWAGE_TEST_SECRET_KEY (s3); STOWAGE_TEST_GCS_ENDPOINT and optionally
-STOWAGE_TEST_GCS_CA_CERT (gs). Errors: one line on stderr, exit status 1.
+STOWAGE_TEST_GCS_CA_CERT (gs); STOWAGE_TEST_AZURE_ENDPOINT (the blob endpoint,
+account path included), STOWAGE_TEST_AZURE_ACCOUNT, STOWAGE_TEST_AZURE_KEY
+(az). Errors: one line on stderr, exit status 1.
 """
 
 import hashlib
@@ -34,6 +39,9 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 WORKERS = 4
+# The newest blob API version Azurite 3.35 accepts; azure-storage-blob
+# 12.31's default (2026-10-06) is newer and Azurite refuses it.
+AZURE_API_VERSION = "2025-11-05"
 
 
 class ToolError(Exception):
@@ -274,9 +282,74 @@ class GCS:
         yield from r.iter_content(1 << 20)
 
 
+class Azure:
+    def __init__(self):
+        from azure.core import exceptions
+        from azure.storage.blob import BlobServiceClient
+
+        self.exceptions = exceptions
+        self.service = BlobServiceClient(
+            account_url=env("STOWAGE_TEST_AZURE_ENDPOINT"),
+            credential={
+                "account_name": env("STOWAGE_TEST_AZURE_ACCOUNT"),
+                "account_key": env("STOWAGE_TEST_AZURE_KEY"),
+            },
+            api_version=AZURE_API_VERSION,
+        )
+
+    def container(self, bucket):
+        return self.service.get_container_client(bucket)
+
+    def exists(self, bucket):
+        return self.container(bucket).exists()
+
+    def mb(self, bucket):
+        try:
+            self.container(bucket).create_container()
+        except self.exceptions.ResourceExistsError:
+            pass
+
+    def objects(self, bucket, prefix=""):
+        for blob in self.container(bucket).list_blobs(name_starts_with=prefix or None):
+            md5 = blob.content_settings.content_md5
+            yield {
+                "key": blob.name,
+                "size": blob.size,
+                "etag": blob.etag.strip('"'),
+                "content_md5": bytes(md5).hex() if md5 else None,
+            }
+
+    def delete(self, bucket, key):
+        try:
+            self.container(bucket).delete_blob(key)
+        except self.exceptions.ResourceNotFoundError:
+            pass
+
+    def clear(self, bucket):
+        keys = [o["key"] for o in self.objects(bucket)]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            list(pool.map(lambda k: self.delete(bucket, k), keys))
+
+    def rb(self, bucket):
+        try:
+            self.container(bucket).delete_container()
+        except self.exceptions.ResourceNotFoundError:
+            pass
+
+    def put(self, bucket, key, path):
+        with open(path, "rb") as f:
+            self.container(bucket).upload_blob(key, f.read(), overwrite=True)
+
+    def get_chunks(self, bucket, key):
+        yield from self.container(bucket).download_blob(key).chunks()
+
+
+STORES = {"s3": S3, "gs": GCS, "az": Azure}
+
+
 def run(argv):
-    if len(argv) < 2 or argv[0] not in ("s3", "gs"):
-        raise ToolError("usage: bucket_tool.py {s3|gs} COMMAND ARGS... (see --help)")
+    if len(argv) < 2 or argv[0] not in STORES:
+        raise ToolError("usage: bucket_tool.py {s3|gs|az} COMMAND ARGS... (see --help)")
     kind, cmd, args = argv[0], argv[1], argv[2:]
     arity = {
         "mb": (1, 1),
@@ -295,7 +368,7 @@ def run(argv):
     lo, hi = arity[cmd]
     if not lo <= len(args) <= hi:
         raise ToolError(f"{cmd}: expected {lo}..{hi} arguments, got {len(args)}")
-    store = S3() if kind == "s3" else GCS()
+    store = STORES[kind]()
     bucket = args[0]
 
     if cmd == "exists":

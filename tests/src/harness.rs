@@ -111,6 +111,18 @@ pub fn s3_tool_harness(plugin: &str, endpoint: &str, extra_config: &str) -> Opti
     Some(Harness::load(&library, &config, Box::new(stores)).expect("the plugin loads"))
 }
 
+/// The native objstore plugin with `provider_keys` (its table's keys for
+/// one provider), 8 requests at once and multipart uploads from 1 MiB (so
+/// the suites store and read back MD5s from metadata too), scratch buckets
+/// from `stores`.
+pub fn objstore_harness(mut provider_keys: toml::Table, stores: BucketToolStores) -> Harness {
+    provider_keys.insert("concurrency".into(), 8.into());
+    provider_keys.insert("multipart_threshold_mib".into(), 1.into());
+    let config = toml::to_string(&provider_keys).expect("a table serialises");
+    let library = built_library("stowage_plugin_objstore");
+    Harness::load(&library, &config, Box::new(stores)).expect("the objstore plugin loads")
+}
+
 /// A plugin serving `file://` buckets (the fs plugin, or a build of it
 /// against another API release), loaded from its built library
 /// `crate_lib_name` with an empty config; scratch buckets are directories

@@ -37,8 +37,8 @@ pub mod scenarios;
 pub mod scratch;
 
 pub use harness::{
-    built_library, infrastructure_missing, local_dir_harness, run_scenario, s3_test_endpoint,
-    s3_tool_harness, Harness,
+    built_library, infrastructure_missing, local_dir_harness, objstore_harness, run_scenario,
+    s3_test_endpoint, s3_tool_harness, Harness,
 };
 pub use scratch::{BucketToolStores, LocalDirStores, ScratchStore, ScratchStores};
 

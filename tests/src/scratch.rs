@@ -125,9 +125,10 @@ impl ScratchStore for LocalDirStore {
     }
 }
 
-/// S3 or GCS buckets on the test servers, prepared and read with
-/// `tests/servers/bucket_tool.py` (boto3 / the GCS JSON API — not s3cmd,
-/// aws or gsutil).
+/// S3 buckets, GCS buckets or Azure containers on the test servers,
+/// prepared and read with `tests/servers/bucket_tool.py` (boto3 / the GCS
+/// JSON API / azure-storage-blob — not s3cmd, aws, gsutil nor a Stowage
+/// plugin).
 pub struct BucketToolStores {
     scheme: &'static str,
     python: PathBuf,
@@ -135,10 +136,15 @@ pub struct BucketToolStores {
 }
 
 impl BucketToolStores {
-    /// Stores for `scheme` (`s3` or `gs`), using the test venv's Python
-    /// (`$STOWAGE_TEST_VENV`). `None` when the test environment is not set up.
+    /// Stores for `scheme` (`s3`, `gs` or `az`), using the test venv's
+    /// Python (`$STOWAGE_TEST_VENV`). `None` when the test environment is
+    /// not set up, or its server for `scheme` is not running (Azurite is
+    /// optional outside CI).
     pub fn from_env(scheme: &'static str) -> Option<Self> {
         let venv = std::env::var_os("STOWAGE_TEST_VENV")?;
+        if scheme == "az" {
+            std::env::var_os("STOWAGE_TEST_AZURE_ENDPOINT")?;
+        }
         Some(BucketToolStores {
             scheme,
             python: Path::new(&venv).join("bin/python"),

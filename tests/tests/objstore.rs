@@ -5,7 +5,7 @@
 //! back MD5s from metadata too.
 
 use stowage_conformance::{
-    built_library, conformance_suite, infrastructure_missing, restore_suite, BucketToolStores,
+    conformance_suite, infrastructure_missing, objstore_harness, restore_suite, BucketToolStores,
     Harness,
 };
 
@@ -24,11 +24,7 @@ fn harness() -> Option<Harness> {
     table.insert("s3_config_file".into(), config_file.into());
     table.insert("s3_credentials_file".into(), credentials_file.into());
     table.insert("s3_endpoint".into(), endpoint.into());
-    table.insert("concurrency".into(), 8.into());
-    table.insert("multipart_threshold_mib".into(), 1.into());
-    let config = toml::to_string(&table).expect("a table serialises");
-    let library = built_library("stowage_plugin_objstore");
-    Some(Harness::load(&library, &config, Box::new(stores)).expect("the objstore plugin loads"))
+    Some(objstore_harness(table, stores))
 }
 
 conformance_suite!(harness);

@@ -8,7 +8,7 @@
 //! read back MD5s from metadata too.
 
 use stowage_conformance::{
-    built_library, conformance_suite, infrastructure_missing, restore_suite, BucketToolStores,
+    conformance_suite, infrastructure_missing, objstore_harness, restore_suite, BucketToolStores,
     Harness,
 };
 
@@ -25,11 +25,7 @@ fn harness() -> Option<Harness> {
     let mut table = toml::Table::new();
     table.insert("gcs_service_account_file".into(), service_account.into());
     table.insert("ca_file".into(), ca_cert.into());
-    table.insert("concurrency".into(), 8.into());
-    table.insert("multipart_threshold_mib".into(), 1.into());
-    let config = toml::to_string(&table).expect("a table serialises");
-    let library = built_library("stowage_plugin_objstore");
-    Some(Harness::load(&library, &config, Box::new(stores)).expect("the objstore plugin loads"))
+    Some(objstore_harness(table, stores))
 }
 
 conformance_suite!(harness);

@@ -2,7 +2,8 @@
 //! errors: a sync runs with each S3 plugin while every process's command
 //! line is read from /proc, and everything Stowage returns is scanned. The
 //! native objstore plugin starts no process: for it, no command line on the
-//! machine may hold the secret while it syncs.
+//! machine may hold the secret while it syncs — the S3 secret key, and on
+//! `az://` the Azure account key (nor may Azurite's log) or a SAS.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -68,6 +69,22 @@ fn objstore() -> Harness {
     .unwrap()
 }
 
+/// The objstore plugin on `az://`, its credential read from the
+/// connection-string file the test environment's variable `file` names.
+fn objstore_azure(file: &str) -> Harness {
+    let config = format!(
+        "azure_credentials_file = {:?}\nmultipart_threshold_mib = 1\n",
+        std::env::var(file).unwrap()
+    );
+    let stores = BucketToolStores::from_env("az").unwrap();
+    Harness::load(
+        &built_library("stowage_plugin_objstore"),
+        &config,
+        Box::new(stores),
+    )
+    .unwrap()
+}
+
 /// Command lines of every process on the machine whose argv mentions `tool`.
 fn command_lines_mentioning(tool: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -123,12 +140,24 @@ fn assert_no_secret_leaks(harness: Harness, tool: &str, secret: &str) {
         command_lines.iter().any(|l| l.contains(" sync ")),
         "the watcher never saw `{tool} sync` running, so it proves nothing: {command_lines:?}"
     );
-    assert_clean(&harness, &command_lines, &report, secret);
+    assert_clean(&harness, &command_lines, &report, secret, MISSING_S3_BUCKET);
 }
 
+/// A bucket no test creates.
+const MISSING_S3_BUCKET: &str = "s3://stowage-no-such-bucket-for-secrets";
+
+/// A container no test creates.
+const MISSING_CONTAINER: &str = "az://stowage-no-such-container-for-secrets";
+
 /// The secret is in none of `command_lines`, nor in `report`, nor in the
-/// error of a listing of a missing bucket.
-fn assert_clean(harness: &Harness, command_lines: &[String], report: &str, secret: &str) {
+/// error of a listing of the missing bucket `missing`.
+fn assert_clean(
+    harness: &Harness,
+    command_lines: &[String],
+    report: &str,
+    secret: &str,
+    missing: &str,
+) {
     for line in command_lines {
         assert!(
             !line.contains(secret),
@@ -136,8 +165,11 @@ fn assert_clean(harness: &Harness, command_lines: &[String], report: &str, secre
         );
     }
     assert!(!report.contains(secret), "the secret is in the report");
-    let missing = Location::parse("s3://stowage-no-such-bucket-for-secrets");
-    let error = harness.plugin.provider().list(&missing).unwrap_err();
+    let error = harness
+        .plugin
+        .provider()
+        .list(&Location::parse(missing))
+        .unwrap_err();
     assert!(
         !error.message.contains(secret),
         "the secret is in an error: {}",
@@ -164,5 +196,62 @@ fn objstore_never_shows_the_secret_key() {
     // Every command line on the machine that holds the secret, watched
     // while the sync runs: the plugin starts no process, so none may.
     let (command_lines, report) = sync_while_watching(&harness, &secret);
-    assert_clean(&harness, &command_lines, &report, &secret);
+    assert_clean(
+        &harness,
+        &command_lines,
+        &report,
+        &secret,
+        MISSING_S3_BUCKET,
+    );
+}
+
+#[test]
+fn objstore_never_shows_the_azure_account_key() {
+    let (Some(_), Ok(key), Ok(run_dir)) = (
+        BucketToolStores::from_env("az"),
+        std::env::var("STOWAGE_TEST_AZURE_KEY"),
+        std::env::var("STOWAGE_TEST_RUN_DIR"),
+    ) else {
+        return infrastructure_missing("Azurite (STOWAGE_TEST_AZURE_KEY)").unwrap_or(());
+    };
+    let harness = objstore_azure("STOWAGE_TEST_AZURE_CREDENTIALS");
+    let (command_lines, report) = sync_while_watching(&harness, &key);
+    assert_clean(&harness, &command_lines, &report, &key, MISSING_CONTAINER);
+    let status = harness.plugin.provider().check().unwrap();
+    assert!(!status.endpoint.contains(&key), "the key is in `check`");
+    let log = std::fs::read_to_string(std::path::Path::new(&run_dir).join("azurite.log")).unwrap();
+    assert!(!log.contains(&key), "the key is in Azurite's log");
+}
+
+#[test]
+fn objstore_never_shows_the_azure_sas() {
+    let (Some(_), Ok(file)) = (
+        BucketToolStores::from_env("az"),
+        std::env::var("STOWAGE_TEST_AZURE_SAS_CREDENTIALS"),
+    ) else {
+        return infrastructure_missing("Azurite (STOWAGE_TEST_AZURE_SAS_CREDENTIALS)")
+            .unwrap_or(());
+    };
+    let connection_string = std::fs::read_to_string(file).unwrap();
+    // The SAS's signature, percent-encoded as it travels in URLs.
+    let signature = connection_string
+        .split(['&', ';'])
+        .find_map(|part| part.strip_prefix("sig="))
+        .expect("the SAS has a signature")
+        .to_string();
+    // The sync (a multipart upload among its files) works with the SAS alone.
+    let harness = objstore_azure("STOWAGE_TEST_AZURE_SAS_CREDENTIALS");
+    let (command_lines, report) = sync_while_watching(&harness, &signature);
+    assert_clean(
+        &harness,
+        &command_lines,
+        &report,
+        &signature,
+        MISSING_CONTAINER,
+    );
+    let decoded = signature
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    assert!(!report.contains(&decoded), "the signature is in the report");
 }

@@ -41,6 +41,12 @@ pub struct ObjstoreConfig {
     pub gcs_endpoint: Option<String>,
     /// GCS: the project new buckets are created in.
     pub gcs_project: Option<String>,
+    /// Azure: the storage account.
+    pub azure_account: Option<String>,
+    /// Azure: the blob service URL.
+    pub azure_endpoint: Option<String>,
+    /// Azure: a file holding a connection string.
+    pub azure_credentials_file: Option<String>,
 }
 
 /// The keys of [`ObjstoreConfig`], as `describe` declares them.
@@ -70,6 +76,7 @@ pub fn options() -> Vec<ConfigKey> {
         .into_iter()
         .chain(crate::backend::s3::options())
         .chain(crate::backend::gcs::options())
+        .chain(crate::backend::azure::options())
         .collect()
 }
 

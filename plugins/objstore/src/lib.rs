@@ -1,8 +1,9 @@
 //! # stowage-plugin-objstore — object storage without external tools
 //!
 //! A native provider on Apache Arrow's [`object_store`]: it talks to S3
-//! (and S3-compatible stores: MinIO, Ceph, moto) and Google Cloud Storage
-//! (`gs://`, its XML API) itself, over HTTP, from a
+//! (and S3-compatible stores: MinIO, Ceph, moto), Google Cloud Storage
+//! (`gs://`, its XML API) and Azure Blob Storage (`az://`, `azure://`;
+//! Azurite) itself, over HTTP, from a
 //! tokio runtime of its own — two worker threads, created with the
 //! provider. The plugin boundary stays synchronous: every method is one
 //! `runtime.block_on(...)`. Each provider is a module of [`backend`]; this
@@ -17,9 +18,10 @@
 //!   does), so an object whose ETag is not its MD5 (multipart, SSE-KMS,
 //!   GCS composite) still compares by content:
 //!   a listing takes the MD5 from the ETag when it is one, and from a HEAD
-//!   of the object otherwise.
-//! - `create_if_absent` is a conditional PUT: `If-None-Match: *` on S3,
-//!   `x-goog-if-generation-match: 0` on GCS.
+//!   of the object otherwise. Azure ETags never are: its backend lists
+//!   `Content-MD5` and metadata in one List Blobs request of its own.
+//! - `create_if_absent` is a conditional PUT: `If-None-Match: *` on S3 and
+//!   Azure, `x-goog-if-generation-match: 0` on GCS.
 //! - Credentials: the plugin's table names files and a profile, never a
 //!   secret. S3 keys come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
 //!   (and `AWS_SESSION_TOKEN`), else from the profile's section of the
@@ -27,8 +29,12 @@
 //!   object_store's own chain (web identity, container, instance metadata).
 //!   GCS credentials are a service-account file (`gcs_service_account_file`,
 //!   else `$GOOGLE_APPLICATION_CREDENTIALS`), else gcloud's application
-//!   default credentials or the instance metadata server. Secrets sign
-//!   requests in this process and are redacted from every error.
+//!   default credentials or the instance metadata server. Azure's key or
+//!   SAS comes from the connection string in the file
+//!   `azure_credentials_file` names, else from `AZURE_STORAGE_ACCOUNT_KEY`,
+//!   `AZURE_STORAGE_SAS_TOKEN` or `AZURE_STORAGE_CONNECTION_STRING`, else
+//!   object_store's chain. Secrets sign requests in this process and are
+//!   redacted from every error.
 //!
 //! ```toml
 //! [plugins.objstore]
@@ -40,6 +46,7 @@
 //! # s3_endpoint = "https://minio.example.com:9000"
 //! # s3_profile = "backup"
 //! # gcs_service_account_file = "~/.config/stowage/gcs-backup.json"
+//! # azure_credentials_file = "/etc/stowage/azure-connection-string"
 //! ```
 
 mod backend;
@@ -180,7 +187,9 @@ impl ObjstoreProvider {
         let store = self.store(remote)?;
         let listed = self.runtime.block_on(remote.backend.list(
             store.as_ref(),
+            &remote.url.bucket,
             &remote.url.prefix,
+            &self.clients.http,
             self.concurrency,
             &self.errors,
         ))?;
@@ -269,7 +278,7 @@ impl StorageProvider for ObjstoreProvider {
             NAME,
             env!("CARGO_PKG_VERSION"),
             "Object storage natively, on Apache Arrow's object_store: S3 and S3-compatible \
-             stores, Google Cloud Storage; no external tool.",
+             stores, Google Cloud Storage, Azure Blob; no external tool.",
             None,
             &self.backends.schemes(),
             config::options(),

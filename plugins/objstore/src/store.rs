@@ -19,10 +19,10 @@ use stowage_plugin_api::{ErrorKind, PluginError};
 use stowage_plugin_support::io_errors::from_io;
 
 /// The user-metadata key holding the content's MD5 (base64 of the 16
-/// bytes), sent as `x-amz-meta-md5chksum` (GCS: `x-goog-meta-md5chksum`):
-/// the name and encoding rclone
-/// uses, so objects either tool uploaded compare by content.
-const MD5_METADATA: &str = "md5chksum";
+/// bytes), sent as `x-amz-meta-md5chksum` (GCS: `x-goog-meta-md5chksum`,
+/// Azure: `x-ms-meta-md5chksum`): the name and encoding rclone uses, so
+/// objects either tool uploaded compare by content.
+pub const MD5_METADATA: &str = "md5chksum";
 
 /// Size of one part of a multipart upload (S3 wants at least 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
@@ -78,7 +78,9 @@ impl Errors {
     pub fn convert(&self, what: &str, error: object_store::Error) -> PluginError {
         let text = self.redact(&full_message(&error));
         let kind = match &error {
-            _ if text.contains("NoSuchBucket") => ErrorKind::BucketMissing,
+            _ if text.contains("NoSuchBucket") || text.contains("ContainerNotFound") => {
+                ErrorKind::BucketMissing
+            }
             object_store::Error::NotFound { .. } => ErrorKind::NotFound,
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => ErrorKind::Unauthorized,
@@ -149,9 +151,14 @@ fn md5_attributes(md5: &[u8; 16]) -> Attributes {
 
 /// The hex MD5 held in `attributes`, if any and well-formed.
 fn metadata_md5(attributes: &Attributes) -> Option<String> {
-    let value = attributes.get(&Attribute::Metadata(MD5_METADATA.into()))?;
+    base64_md5(attributes.get(&Attribute::Metadata(MD5_METADATA.into()))?)
+}
+
+/// The hex of an MD5 written in base64 (as metadata and `Content-MD5`
+/// hold it), if it is one.
+pub fn base64_md5(value: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(value.as_ref())
+        .decode(value.trim())
         .ok()?;
     (bytes.len() == 16).then(|| hex(&bytes))
 }

@@ -7,6 +7,7 @@
 //! Adding a provider: a module with a type implementing [`Backend`], its
 //! config keys in [`crate::config`], and one line in [`Backends::new`].
 
+pub mod azure;
 pub mod gcs;
 pub mod s3;
 
@@ -54,14 +55,18 @@ pub trait Backend: Send + Sync {
         store::etag_md5(etag)
     }
 
-    /// Every object below `prefix` of `store` (the whole bucket when empty)
-    /// with its MD5: from the ETag when [`Backend::etag_md5`] says it is
-    /// one, else from the object's metadata (a HEAD each, `concurrency` at
-    /// a time).
+    /// Every object below `prefix` of `store`, the store of `bucket` (the
+    /// whole bucket when empty), with its MD5: from the ETag when
+    /// [`Backend::etag_md5`] says it is one, else from the object's
+    /// metadata (a HEAD each, `concurrency` at a time). A provider whose
+    /// listing can carry the MD5s lists with requests of its own, sent by
+    /// `http`.
     fn list<'a>(
         &'a self,
         store: &'a dyn ObjectStore,
+        _bucket: &'a str,
         prefix: &'a str,
+        _http: &'a reqwest::Client,
         concurrency: usize,
         errors: &'a Errors,
     ) -> BoxFuture<'a, Result<Vec<Listed>, PluginError>> {
@@ -91,6 +96,7 @@ impl Backends {
         let all: Vec<Box<dyn Backend>> = vec![
             Box::new(s3::S3Backend::new(config, env)?),
             Box::new(gcs::GcsBackend::new(config, env)?),
+            Box::new(azure::AzureBackend::new(config, env)?),
         ];
         Ok(Backends { all })
     }
