@@ -105,10 +105,10 @@ impl ChartEnvironment {
     }
 
     /// Stowage's settings for buckets of `scheme`: every object-storage
-    /// component, the backup bucket as the destination, the tmp bucket,
+    /// component (in name order), the backup bucket as the destination, the tmp bucket,
     /// the label [`LABEL`]. No stowage.toml is read.
     pub fn settings(&self, scheme: &str) -> Settings {
-        let components = self
+        let mut components: Vec<Component> = self
             .component_buckets
             .iter()
             .map(|(name, bucket)| Component {
@@ -117,6 +117,8 @@ impl ChartEnvironment {
                 excludes: Vec::new(),
             })
             .collect();
+        // Settings hold components in name order.
+        components.sort_by(|a, b| a.name.cmp(&b.name));
         Settings {
             label: Some(LABEL.to_string()),
             destination: self.bucket(scheme, &self.backup_bucket),
@@ -197,7 +199,7 @@ mod tests {
         );
         assert_eq!(
             settings.components[0].bucket.to_string(),
-            "file:///srv/buckets/gitlab-registry"
+            "file:///srv/buckets/gitlab-artifacts"
         );
     }
 }
