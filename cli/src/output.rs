@@ -12,11 +12,21 @@ static CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes one line to stdout, unless an earlier write failed.
 pub fn write_line(line: std::fmt::Arguments<'_>) {
+    write_stdout(|stdout| writeln!(stdout, "{line}"));
+}
+
+/// Writes `text` to stdout as it is (a generated script, already ending in
+/// a newline), unless an earlier write failed.
+pub fn write_text(text: &str) {
+    write_stdout(|stdout| stdout.write_all(text.as_bytes()));
+}
+
+fn write_stdout(write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
     if CLOSED.load(Ordering::Relaxed) {
         return;
     }
     let mut stdout = std::io::stdout().lock();
-    if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+    if let Err(error) = write(&mut stdout).and_then(|()| stdout.flush()) {
         CLOSED.store(true, Ordering::Relaxed);
         if error.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("warning: cannot write to standard output: {error}; the rest is not shown");

@@ -127,19 +127,16 @@ impl PluginsFile {
 }
 
 /// The directories searched for a library given by name, in order:
-/// `$STOWAGE_PLUGIN_PATH` (colon-separated), `<dir of stowage>/../lib/stowage/plugins`,
-/// the directory of the running `stowage`, then [`SYSTEM_PLUGIN_DIRS`].
+/// `$STOWAGE_PLUGIN_PATH` (colon-separated), the installation's plugin
+/// directory ([`installed_plugin_dir`]), the directory of the running
+/// `stowage`, then [`SYSTEM_PLUGIN_DIRS`].
 pub fn plugin_search_dirs() -> Vec<PathBuf> {
+    let exe_dir = running_exe_dir();
     let mut dirs = env_plugin_path();
-    if let Some(exe_dir) = env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        dirs.push(exe_dir.join("../lib/stowage/plugins"));
-        dirs.push(exe_dir);
-    }
+    dirs.extend(exe_dir.as_deref().and_then(installed_plugin_dir));
+    dirs.extend(exe_dir);
     dirs.extend(SYSTEM_PLUGIN_DIRS.iter().map(PathBuf::from));
-    dirs
+    without_repeats(dirs)
 }
 
 /// Where distribution packages install plugin libraries.
@@ -148,11 +145,41 @@ pub const SYSTEM_PLUGIN_DIRS: [&str; 2] =
 
 /// The directories whose `libstowage_plugin_<name>` libraries are loaded
 /// even when `plugins.toml` does not list them (drop-in packages):
-/// `$STOWAGE_PLUGIN_PATH` and the system plugin directories.
+/// `$STOWAGE_PLUGIN_PATH`, the installation's plugin directory and the
+/// system plugin directories.
 pub fn drop_in_dirs() -> Vec<PathBuf> {
     let mut dirs = env_plugin_path();
+    dirs.extend(running_exe_dir().as_deref().and_then(installed_plugin_dir));
     dirs.extend(SYSTEM_PLUGIN_DIRS.iter().map(PathBuf::from));
-    dirs
+    without_repeats(dirs)
+}
+
+/// The plugin directory of the installation a `stowage` in `exe_dir` belongs
+/// to: `<prefix>/lib/stowage/plugins` for `<prefix>/bin/stowage`, as `make
+/// install` lays it out, so an installation under any `PREFIX` (`/opt/stowage`)
+/// finds its own plugins.
+pub fn installed_plugin_dir(exe_dir: &Path) -> Option<PathBuf> {
+    exe_dir
+        .parent()
+        .map(|prefix| prefix.join("lib/stowage/plugins"))
+}
+
+fn running_exe_dir() -> Option<PathBuf> {
+    env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+}
+
+/// `dirs` in order, each once (an installation in `/usr` names
+/// `/usr/lib/stowage/plugins` twice).
+fn without_repeats(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut unique: Vec<PathBuf> = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        if !unique.contains(&dir) {
+            unique.push(dir);
+        }
+    }
+    unique
 }
 
 /// The drop-in plugin libraries in `dirs`: (plugin name, path), first one
@@ -259,6 +286,40 @@ mod tests {
         let dirs = [a.path().to_path_buf(), b.path().to_path_buf()];
         let p = resolve_library(&entry("x"), Path::new("/"), &dirs);
         assert_eq!(p, b.path().join(library_file_name("x")));
+    }
+
+    #[test]
+    fn an_installation_finds_the_plugins_beside_its_bin_directory() {
+        assert_eq!(
+            installed_plugin_dir(Path::new("/opt/stowage/bin")),
+            Some(PathBuf::from("/opt/stowage/lib/stowage/plugins"))
+        );
+        assert_eq!(installed_plugin_dir(Path::new("/")), None);
+    }
+
+    #[test]
+    fn the_installation_is_searched_before_the_binary_and_system_directories() {
+        let exe_dir = running_exe_dir().unwrap();
+        let installed = installed_plugin_dir(&exe_dir).unwrap();
+        let search = plugin_search_dirs();
+        let position = |dir: &Path| search.iter().position(|d| d == dir);
+        let system = Path::new(SYSTEM_PLUGIN_DIRS[0]);
+        assert!(position(&installed) < position(&exe_dir), "{search:?}");
+        assert!(position(&exe_dir) < position(system), "{search:?}");
+        assert!(drop_in_dirs().contains(&installed));
+    }
+
+    #[test]
+    fn a_directory_named_twice_is_searched_once() {
+        let dirs = [
+            "/usr/lib/stowage/plugins",
+            "/usr/bin",
+            "/usr/lib/stowage/plugins",
+        ];
+        assert_eq!(
+            without_repeats(dirs.iter().map(PathBuf::from).collect()),
+            [PathBuf::from(dirs[0]), PathBuf::from(dirs[1])]
+        );
     }
 
     #[test]

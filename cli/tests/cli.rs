@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    plugin_dir, plugins_file, repo_root, stderr, stdout, stowage, stowage_command,
-    stowage_without_drop_ins, FsInstance,
+    output_with_stdout_closed, plugin_dir, plugins_file, repo_root, stderr, stdout, stowage,
+    stowage_command, stowage_without_drop_ins, FsInstance,
 };
 use stowage_conformance::data::partial_writes;
 use stowage_plugin_loader::host_api_version;
@@ -42,18 +42,12 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     // before stowage has written; its writes fail with EPIPE.
     let dir = fs_and("");
     let home = tempfile::tempdir().unwrap();
-    let mut child = stowage_command(
+    let out = output_with_stdout_closed(stowage_command(
         dir.path(),
         &["plugins", "--verbose"],
         home.path(),
         home.path(),
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    ));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
 }

@@ -1,8 +1,10 @@
 //! The command line: argument definitions and one module per command.
 
 mod backup;
+mod completions;
 mod gitlab;
 mod ls;
+mod manpages;
 mod plugins;
 mod restore;
 mod snapshots;
@@ -98,6 +100,13 @@ pub enum Command {
     /// Installed as a link named backup-utility, stowage behaves as this
     /// command. See docs/GITLAB.md.
     GitlabBackupUtility(gitlab::GitlabArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish,
+    /// powershell), e.g. `stowage completions bash >
+    /// /usr/share/bash-completion/completions/stowage`.
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages (stowage.1 and one per command) into a directory.
+    #[command(hide = true)]
+    Manpages(manpages::ManpagesArgs),
 }
 
 impl Command {
@@ -112,6 +121,8 @@ impl Command {
             Command::Snapshots(_) => "snapshots",
             Command::Sync(_) => "sync",
             Command::GitlabBackupUtility(_) => "gitlab-backup-utility",
+            Command::Completions(_) => "completions",
+            Command::Manpages(_) => "manpages",
         }
     }
 }
@@ -134,6 +145,11 @@ impl Cli {
             Command::GitlabBackupUtility(args) => {
                 gitlab::run(self.plugins.as_deref(), args, self.json, self.verbose)
             }
+            Command::Completions(args) => {
+                completions::run(args);
+                Ok(())
+            }
+            Command::Manpages(args) => manpages::run(args),
         }
     }
 }

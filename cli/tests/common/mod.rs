@@ -70,6 +70,18 @@ pub fn stowage_command(cwd: &Path, args: &[&str], plugin_path: &Path, home: &Pat
     command
 }
 
+/// Runs `command` with its standard output closed before it writes, as
+/// when the reader of `stowage ... | head -1` has already gone away.
+pub fn output_with_stdout_closed(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 /// Its standard output.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
