@@ -31,6 +31,10 @@ pub struct BackupRequest {
     pub quiet: bool,
     /// Compress component tarballs like `gzip --rsyncable`.
     pub rsyncable: bool,
+    /// Leave out a component whose bucket does not exist (naming it in the
+    /// report and in `skipped`), as GitLab's backup-utility does, instead
+    /// of failing the backup.
+    pub skip_missing_buckets: bool,
 }
 
 /// What one component contributed.
@@ -60,7 +64,7 @@ pub struct BackupInformation {
     pub stowage_version: String,
     /// The components in it.
     pub components: Vec<ComponentSummary>,
-    /// Components left out with `--skip`.
+    /// Components left out: with `--skip`, or for a missing bucket.
     pub skipped: Vec<String>,
 }
 
@@ -73,6 +77,9 @@ pub struct BackupReport {
     pub destination: String,
     /// Its size in bytes.
     pub size: u64,
+    /// Components left out because their bucket does not exist (see
+    /// [`BackupRequest::skip_missing_buckets`]).
+    pub missing_buckets: Vec<String>,
     /// Archives removed by `--maximum-backups`.
     pub pruned: Vec<String>,
     /// Seconds taken.
@@ -110,10 +117,17 @@ pub fn run_backup(
         let mut summaries = Vec::new();
         let mut manifests = Vec::new();
         let mut tarballs = Vec::new();
+        let mut missing_buckets = Vec::new();
         for component in &components {
             crate::interrupt::check()?;
             let mirror = work.join("mirror").join(&component.name);
-            let downloaded = mirror_component(component, &mirror, registry, request.quiet)?;
+            let downloaded = match mirror_component(component, &mirror, registry, request.quiet) {
+                Err(e) if request.skip_missing_buckets && e.is::<NotFound>() => {
+                    missing_buckets.push(component.name.clone());
+                    continue;
+                }
+                downloaded => downloaded?,
+            };
             let tarball = run_dir.join(format!("{}.tar.gz", component.name));
             let inventory = {
                 let _shown = Spinner::new(&format!("pack {}", component.name), request.quiet);
@@ -134,7 +148,7 @@ pub fn run_backup(
             created_at: timestamp,
             stowage_version: env!("CARGO_PKG_VERSION").to_string(),
             components: summaries,
-            skipped: request.skip.clone(),
+            skipped: [request.skip.as_slice(), &missing_buckets].concat(),
         };
         let archive = run_dir.join(&name);
         let shown = Spinner::new(&format!("write {name}"), request.quiet);
@@ -165,6 +179,7 @@ pub fn run_backup(
             information,
             destination: store.location().to_string(),
             size,
+            missing_buckets,
             pruned,
             duration_secs: started.elapsed().as_secs_f64(),
         })
@@ -279,8 +294,9 @@ fn information_yml(information: &BackupInformation) -> String {
     )
 }
 
-/// Deletes the oldest archives of `label` (and their sidecars) beyond `keep`.
-fn prune(store: &BackupStore<'_>, label: &str, keep: usize) -> Result<Vec<String>> {
+/// Deletes the oldest archives of `label` (and their sidecars) beyond
+/// `keep` (at least one is kept), and returns their names.
+pub fn prune(store: &BackupStore<'_>, label: &str, keep: usize) -> Result<Vec<String>> {
     let ours: Vec<_> = store
         .archives()?
         .into_iter()

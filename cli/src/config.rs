@@ -94,7 +94,7 @@ pub struct Needs {
 
 /// The staging directory when none is set: `$XDG_CACHE_HOME/stowage`, else
 /// `~/.cache/stowage`, else `stowage` in the system's temporary directory.
-fn default_staging_dir() -> PathBuf {
+pub fn default_staging_dir() -> PathBuf {
     let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(cache) = set("XDG_CACHE_HOME") {
         PathBuf::from(cache).join("stowage")

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | success |
 //! | 1 | the work failed (a tool failed, verification failed, I/O error) |
-//! | 2 | bad command line |
+//! | 2 | bad command line, or a request the command does not carry out (`stowage gitlab-backup-utility` asked for the database or repositories) |
 //! | 3 | configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool; for `stowage plugins`, any plugin that cannot load or is not ready |
 //! | 4 | the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed |
 //! | 5 | refused by a safety rule (e.g. more deletions than `--max-delete`); nothing was changed |
@@ -20,7 +20,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
     0  success
     1  the work failed (a tool failed, verification failed, I/O error)
-    2  bad command line
+    2  bad command line, or a request the command does not carry out
+       (gitlab-backup-utility asked for the database or repositories only)
     3  configuration problem: plugins.toml, stowage.toml, a plugin that does not load, a missing tool;
        for `stowage plugins`: any plugin that cannot load or is not ready
     4  the archive is invalid (truncated, corrupt, unsafe names); no bucket was changed
@@ -72,6 +73,20 @@ impl fmt::Display for Drifted {
 
 impl std::error::Error for Drifted {}
 
+/// A request this command does not carry out, said in one line before
+/// anything changed (exit code 2, like a bad command line): e.g. the
+/// database or repositories asked of `stowage gitlab-backup-utility`.
+#[derive(Debug)]
+pub struct Unsupported(pub String);
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
 /// A refusal by a safety rule, before anything changed (exit code 5).
 #[derive(Debug)]
 pub struct Refused(pub String);
@@ -94,7 +109,9 @@ impl std::error::Error for Refused {}
 /// The exit code an error ends the run with (see the table above).
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     let chain = || error.chain();
-    if chain().any(|e| e.is::<ConfigError>()) {
+    if chain().any(|e| e.is::<Unsupported>()) {
+        2
+    } else if chain().any(|e| e.is::<ConfigError>()) {
         3
     } else if chain().any(|e| e.is::<InvalidArchive>()) {
         4

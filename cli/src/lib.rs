@@ -25,6 +25,8 @@
 //!   [`plugin_table`]: each plugin's table checked against the keys it
 //!   declares, its secrets kept out of every message.
 //! - [`config`]: `stowage.toml`, the components and where backups go.
+//! - [`gitlab`]: the GitLab Helm chart's environment and backup-utility's
+//!   tool flags, for `stowage gitlab-backup-utility`.
 //!
 //! The front end:
 //! - [`commands`]: the command line, one module per command.
@@ -50,6 +52,7 @@ pub mod archive;
 pub mod store;
 
 pub mod config;
+pub mod gitlab;
 pub mod plugin;
 pub mod plugin_table;
 pub mod plugins_file;

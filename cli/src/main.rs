@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use stowage::commands::Cli;
+use stowage::commands::{arguments_as_invoked, Cli};
 use stowage::exit::exit_code_for;
 use stowage::interrupt;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments_as_invoked(std::env::args_os()));
     let verbose = cli.verbose;
     let command = cli.command.name();
     if let Err(error) = interrupt::install() {

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::backup::{run_backup, sidecar_name, BackupInformation, BackupRequest};
+use crate::backup::{run_backup, sidecar_name, BackupInformation, BackupReport, BackupRequest};
 use crate::config::{ConfigArgs, Settings};
 use crate::registry::Registry;
 use crate::store::backup_store::{BackupStore, StoredArchive};
@@ -36,8 +36,16 @@ pub fn run(registry: &Registry, args: &BackupArgs, json: bool) -> Result<()> {
         maximum_backups: args.maximum_backups,
         quiet: json,
         rsyncable: args.rsyncable,
+        skip_missing_buckets: false,
     };
     let report = run_backup(&settings, registry, &request)?;
+    print_backup_report(&report, json)
+}
+
+/// Prints what a backup stored: one line per component, the components
+/// left out for a missing bucket, the archives pruned, the archive; or the
+/// report as JSON.
+pub(super) fn print_backup_report(report: &BackupReport, json: bool) -> Result<()> {
     if json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -51,6 +59,9 @@ pub fn run(registry: &Registry, args: &BackupArgs, json: bool) -> Result<()> {
             c.downloaded,
             c.bucket
         );
+    }
+    for name in &report.missing_buckets {
+        outln!("skipped {name}: its bucket does not exist");
     }
     for name in &report.pruned {
         outln!("pruned {name}");

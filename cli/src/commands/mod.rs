@@ -2,6 +2,7 @@
 
 mod backup;
 mod completions;
+mod gitlab;
 mod ls;
 mod manpages;
 mod plugins;
@@ -9,7 +10,7 @@ mod restore;
 mod snapshots;
 mod sync;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -85,6 +86,20 @@ pub enum Command {
     /// (compared by checksum), optionally delete what is extraneous, then
     /// verify the result and repair what the tool missed.
     Sync(sync::SyncArgs),
+    /// GitLab's backup-utility for object storage: its flags (--restore -t
+    /// ID, --skip, --backend, --s3tool, --maximum-backups, --cleanup) and
+    /// the Helm chart's environment (BACKUP_BUCKET_NAME, TMP_BUCKET_NAME,
+    /// <COMPONENT>_BUCKET_NAME), no stowage.toml.
+    ///
+    /// A backup stores <unix-ts>_<YYYY_MM_DD>_stowage_gitlab_backup.tar in
+    /// the backup bucket; a restore syncs each bucket to the archive,
+    /// copying what it replaces to the tmp bucket first, without asking.
+    /// The database, repositories and CI job logs stay with GitLab's rake
+    /// tasks: a request for them only is refused in one line (exit 2), and
+    /// one that also names them says on stderr what is left to GitLab.
+    /// Installed as a link named backup-utility, stowage behaves as this
+    /// command. See docs/GITLAB.md.
+    GitlabBackupUtility(gitlab::GitlabArgs),
     /// Print the completion script for a shell (bash, zsh, fish, elvish,
     /// powershell), e.g. `stowage completions bash >
     /// /usr/share/bash-completion/completions/stowage`.
@@ -105,6 +120,7 @@ impl Command {
             Command::Backups(_) => "backups",
             Command::Snapshots(_) => "snapshots",
             Command::Sync(_) => "sync",
+            Command::GitlabBackupUtility(_) => "gitlab-backup-utility",
             Command::Completions(_) => "completions",
             Command::Manpages(_) => "manpages",
         }
@@ -115,8 +131,7 @@ impl Cli {
     /// Runs the command.
     pub fn run(self) -> Result<()> {
         let registry = || -> Result<Registry> {
-            let file = PluginsFile::find(self.plugins.as_deref())
-                .map_err(|e| ConfigError(format!("{e:#}")))?;
+            let file = find_plugins_file(self.plugins.as_deref())?;
             Ok(Registry::load(&file, self.verbose))
         };
         match &self.command {
@@ -127,6 +142,9 @@ impl Cli {
             Command::Restore(args) => restore::run(&registry()?, args, self.json, self.verbose),
             Command::Backups(args) => backup::run_backups(&registry()?, args, self.json),
             Command::Snapshots(args) => snapshots::run(&registry()?, args, self.json),
+            Command::GitlabBackupUtility(args) => {
+                gitlab::run(self.plugins.as_deref(), args, self.json, self.verbose)
+            }
             Command::Completions(args) => {
                 completions::run(args);
                 Ok(())
@@ -134,4 +152,27 @@ impl Cli {
             Command::Manpages(args) => manpages::run(args),
         }
     }
+}
+
+/// The plugins file (`explicit`, else the first found), a problem with it
+/// being a configuration error.
+fn find_plugins_file(explicit: Option<&Path>) -> Result<PluginsFile> {
+    PluginsFile::find(explicit).map_err(|e| ConfigError(format!("{e:#}")).into())
+}
+
+/// The command line as the user typed it, with `gitlab-backup-utility`
+/// put first when the binary was invoked through a link named
+/// `backup-utility` (so `backup-utility --restore -t ID` works as is).
+pub fn arguments_as_invoked(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = args.into_iter().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|first| Path::new(first).file_name())
+        .and_then(|name| name.to_str());
+    if invoked_as == Some("backup-utility") {
+        args.insert(1, "gitlab-backup-utility".into());
+    }
+    args
 }

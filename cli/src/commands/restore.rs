@@ -94,12 +94,30 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool, verbose: bool) -
             max_component_bytes: args.max_component_bytes,
         },
         break_lock: args.break_lock,
-        plan_viewer: match json {
-            true => PlanViewer::default(),
-            false => PlanViewer::new(move |plans| print_plan(plans, verbose)),
-        },
+        plan_viewer: plan_viewer(json, verbose),
         ..RestoreRequest::new(source)
     };
+    restore_and_report(&settings, registry, &request, json)
+}
+
+/// What shows each component's plan as soon as it is made: nothing with
+/// `json` (the report carries the plan), else [`print_plan`].
+pub(super) fn plan_viewer(json: bool, verbose: bool) -> PlanViewer {
+    match json {
+        true => PlanViewer::default(),
+        false => PlanViewer::new(move |plans| print_plan(plans, verbose)),
+    }
+}
+
+/// Runs `request` (asking on a terminal first unless it says `yes`),
+/// prints its report, and fails if a component failed, the restore lock
+/// stayed, or someone else changed a bucket meanwhile (exit code 7).
+pub(super) fn restore_and_report(
+    settings: &Settings,
+    registry: &Registry,
+    request: &RestoreRequest,
+    json: bool,
+) -> Result<()> {
     let confirm = |summary: &str| {
         confirm_on_terminal(
             "restore changes buckets",
@@ -107,7 +125,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool, verbose: bool) -
             "Restore these components now?",
         )
     };
-    let report = run_restore(&settings, registry, &request, &confirm)?;
+    let report = run_restore(settings, registry, request, &confirm)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
