@@ -21,7 +21,8 @@ pub enum Backend {
     S3,
     /// Google Cloud Storage: `gs://`.
     Gcs,
-    /// Azure Blob Storage: `az://` (no plugin Stowage ships serves it).
+    /// Azure Blob Storage: `az://`, served by the `objstore` plugin unless
+    /// plugins.toml maps `az` to another.
     Azure,
 }
 
@@ -87,6 +88,9 @@ impl ToolChoice {
         if let (Some(Backend::S3) | None, Some(tool)) = (self.backend, self.s3tool) {
             file.schemes.insert("s3".into(), tool.plugin().into());
         }
+        if self.backend == Some(Backend::Azure) {
+            self.apply_azure(file)?;
+        }
         let s3config = self.s3config.clone().or_else(|| chart_s3cfg(file));
         if let Some(path) = s3config {
             set_key(
@@ -108,6 +112,36 @@ impl ToolChoice {
         }
         if let Some(region) = &self.aws_region {
             set_key(file, "--aws-region", "aws", "region", region.clone())?;
+        }
+        Ok(())
+    }
+}
+
+impl ToolChoice {
+    /// For `--backend azure`: `az://` served by the native `objstore`
+    /// plugin when plugins.toml maps `az` to none, and its credentials
+    /// from the chart's `AZURE_CONFIG_FILE` (GitLab's `azure_config`) when
+    /// its table names no file.
+    fn apply_azure(&self, file: &mut PluginsFile) -> Result<()> {
+        if !file.schemes.contains_key("az") && file.plugins.contains_key("objstore") {
+            file.schemes.insert("az".into(), "objstore".into());
+        }
+        let Some(config) = std::env::var_os("AZURE_CONFIG_FILE") else {
+            return Ok(());
+        };
+        let plugin = file.schemes.get("az").cloned().unwrap_or_default();
+        let named = file
+            .plugins
+            .get(&plugin)
+            .is_some_and(|p| p.config.contains_key("azure_credentials_file"));
+        if plugin == "objstore" && !named {
+            set_key(
+                file,
+                "AZURE_CONFIG_FILE",
+                "objstore",
+                "azure_credentials_file",
+                PathBuf::from(config).display().to_string(),
+            )?;
         }
         Ok(())
     }
@@ -165,6 +199,24 @@ mod tests {
         assert_eq!(S3Tool::S3cmd.plugin(), "s3cmd");
         assert_eq!(S3Tool::Awscli.plugin(), "aws");
         assert_eq!(S3Tool::S5cmd.plugin(), "objstore");
+    }
+
+    #[test]
+    fn the_azure_backend_is_served_by_objstore_unless_plugins_toml_says_otherwise() {
+        let objstore = "[plugins.objstore]\nlibrary = \"stowage_plugin_objstore\"\n";
+        let azure = ToolChoice {
+            backend: Some(Backend::Azure),
+            ..ToolChoice::default()
+        };
+        let (_dir, mut file) = plugins_file(&format!("{SHIPPED}{objstore}"));
+        azure.apply(&mut file).unwrap();
+        assert_eq!(file.schemes["az"], "objstore");
+
+        let mapped =
+            format!("[schemes]\naz = \"other\"\n[plugins.other]\nlibrary = \"x\"\n{objstore}");
+        let (_dir, mut file) = plugins_file(&mapped);
+        azure.apply(&mut file).unwrap();
+        assert_eq!(file.schemes["az"], "other");
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! 1. the file the table's `azure_credentials_file` names, holding a
 //!    connection string (`AccountName=...;AccountKey=...` or
 //!    `...;SharedAccessSignature=...`, as `az storage account
-//!    show-connection-string -o tsv` prints it);
+//!    show-connection-string -o tsv` prints it), or GitLab's
+//!    `azure_config` (`azure_storage_account_name:`,
+//!    `azure_storage_access_key:`, optional `azure_storage_domain:`, the
+//!    file the Helm chart's toolbox names in `AZURE_CONFIG_FILE`);
 //! 2. `AZURE_STORAGE_ACCOUNT_KEY`, else `AZURE_STORAGE_SAS_TOKEN`;
 //! 3. `AZURE_STORAGE_CONNECTION_STRING`;
 //! 4. none here: object_store's own chain (service principal, workload or
@@ -108,6 +111,30 @@ impl ConnectionString {
     }
 }
 
+impl ConnectionString {
+    /// Parses GitLab's `azure_config` (YAML lines `name: value`, quotes
+    /// allowed). `None` without an account name and an access key.
+    fn parse_gitlab_azure_config(text: &str) -> Option<ConnectionString> {
+        let value = |wanted: &str| {
+            text.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                (name.trim() == wanted).then(|| {
+                    let value = value.split(" #").next().unwrap_or_default().trim();
+                    value.trim_matches(['"', '\'']).to_string()
+                })
+            })
+        };
+        let account = value("azure_storage_account_name").filter(|v| !v.is_empty())?;
+        let key = value("azure_storage_access_key").filter(|v| !v.is_empty())?;
+        let domain = value("azure_storage_domain").filter(|v| !v.is_empty());
+        Some(ConnectionString {
+            endpoint: domain.map(|domain| format!("https://{account}.{domain}")),
+            account: Some(account),
+            credential: Some(StaticCredential::Key(key)),
+        })
+    }
+}
+
 impl AzureSettings {
     /// The secret values these settings hold, to redact from messages: the
     /// key, or the SAS and its signature (as given and percent-decoded).
@@ -198,9 +225,15 @@ fn read_credentials_file(file: &str) -> Result<ConnectionString, PluginError> {
         )
     };
     let text = std::fs::read_to_string(expand_home(file)).map_err(|e| refused(&e.to_string()))?;
-    ConnectionString::parse(&text).ok_or_else(|| {
-        refused("no connection string in it (AccountName=...;AccountKey=... or SharedAccessSignature=...)")
-    })
+    ConnectionString::parse_gitlab_azure_config(&text)
+        .or_else(|| ConnectionString::parse(&text))
+        .ok_or_else(|| {
+            refused(
+                "no connection string in it (AccountName=...;AccountKey=... or \
+                 SharedAccessSignature=...), nor GitLab's azure_config \
+                 (azure_storage_account_name:, azure_storage_access_key:)",
+            )
+        })
 }
 
 #[cfg(test)]
@@ -237,6 +270,20 @@ mod tests {
         assert!(settings.credential == Some(StaticCredential::Key("a2V5a2V5==".into())));
         assert_eq!(settings.secrets(), ["a2V5a2V5=="]);
         assert!(!format!("{settings:?}").contains("a2V5a2V5"));
+    }
+
+    #[test]
+    fn gitlabs_azure_config_brings_account_key_and_domain() {
+        let (_dir, overrides) = file_with(
+            "# written by the chart\nazure_storage_account_name: gitlabacct\nazure_storage_access_key: \"a2V5a2V5==\"\nazure_storage_domain: blob.core.chinacloudapi.cn\n",
+        );
+        let settings = AzureSettings::resolve(&overrides, &no_env).unwrap();
+        assert_eq!(settings.account.as_deref(), Some("gitlabacct"));
+        assert_eq!(
+            settings.endpoint.as_deref(),
+            Some("https://gitlabacct.blob.core.chinacloudapi.cn")
+        );
+        assert_eq!(settings.secrets(), ["a2V5a2V5=="]);
     }
 
     #[test]
