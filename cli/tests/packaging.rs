@@ -89,6 +89,7 @@ fn one_man_page_is_written_per_visible_command() {
         "stowage-backups-list.1",
         "stowage-backups.1",
         "stowage-completions.1",
+        "stowage-gitlab-backup-utility.1",
         "stowage-ls.1",
         "stowage-plugins.1",
         "stowage-restore.1",
