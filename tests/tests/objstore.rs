@@ -21,9 +21,9 @@ fn harness() -> Option<Harness> {
         );
     };
     let mut table = toml::Table::new();
-    table.insert("config_file".into(), config_file.into());
-    table.insert("credentials_file".into(), credentials_file.into());
-    table.insert("endpoint".into(), endpoint.into());
+    table.insert("s3_config_file".into(), config_file.into());
+    table.insert("s3_credentials_file".into(), credentials_file.into());
+    table.insert("s3_endpoint".into(), endpoint.into());
     table.insert("concurrency".into(), 8.into());
     table.insert("multipart_threshold_mib".into(), 1.into());
     let config = toml::to_string(&table).expect("a table serialises");

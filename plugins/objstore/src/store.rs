@@ -1,19 +1,15 @@
-//! The requests, as async functions on one bucket's [`AmazonS3`]: listing
-//! with MD5s, uploads (one PUT, or multipart for big files) that store
-//! the content's MD5 in the object's metadata, downloads written
-//! atomically, copies, batched deletes, the conditional create, and the
-//! two bucket-level requests object_store has no call for.
+//! The requests, as async functions on one bucket's store, whichever the
+//! provider: listing with MD5s, uploads (one PUT, or multipart for big
+//! files) that store the content's MD5 in the object's metadata, downloads
+//! written atomically, copies, batched deletes and the conditional create.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3;
 use object_store::path::Path;
-use object_store::signer::Signer;
 use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
     PutOptions, PutPayload, WriteMultipart,
@@ -97,7 +93,7 @@ impl Errors {
 
 /// An error's message followed by its sources' (object_store keeps the
 /// server's answer in them).
-fn full_message(error: &dyn std::error::Error) -> String {
+pub fn full_message(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -155,11 +151,13 @@ fn metadata_md5(attributes: &Attributes) -> Option<String> {
 }
 
 /// Every object below `prefix` (the whole bucket when empty), as a stream
-/// of pages consumed as it comes. Objects whose ETag is not an MD5 get
-/// theirs from a HEAD request for their metadata, `concurrency` at a time.
+/// of pages consumed as it comes. Objects whose ETag `etag_md5` does not
+/// take for an MD5 get theirs from a HEAD request for their metadata,
+/// `concurrency` at a time.
 pub async fn list(
-    store: &AmazonS3,
+    store: &dyn ObjectStore,
     prefix: &str,
+    etag_md5: impl Fn(&str) -> Option<String>,
     concurrency: usize,
     errors: &Errors,
 ) -> Result<Vec<Listed>, PluginError> {
@@ -179,7 +177,7 @@ pub async fn list(
         listed.push(Listed {
             key: meta.location.to_string(),
             size: meta.size,
-            md5: etag.as_deref().and_then(etag_md5),
+            md5: etag.as_deref().and_then(&etag_md5),
             etag,
             last_modified: meta.last_modified.timestamp(),
         });
@@ -204,7 +202,7 @@ pub async fn list(
 /// The MD5 stored in the metadata of `key`, from a HEAD request; `None`
 /// when it has none or is gone.
 async fn stored_md5(
-    store: &AmazonS3,
+    store: &dyn ObjectStore,
     key: &str,
     errors: &Errors,
 ) -> Result<Option<String>, PluginError> {
@@ -233,7 +231,7 @@ async fn blocking<T: Send + 'static>(
 /// PUT below `multipart_threshold` bytes (its ETag is then the MD5 too),
 /// else as a multipart upload read part by part. Returns its size.
 pub async fn upload(
-    store: &AmazonS3,
+    store: &dyn ObjectStore,
     file: PathBuf,
     key: &str,
     multipart_threshold: u64,
@@ -324,7 +322,7 @@ fn md5_digest(bytes: &[u8]) -> [u8; 16] {
 /// Downloads `key` into the local `file`, written atomically (a partial
 /// file renamed into place). Returns its size.
 pub async fn download(
-    store: &AmazonS3,
+    store: &dyn ObjectStore,
     key: &str,
     file: PathBuf,
     errors: &Errors,
@@ -356,9 +354,9 @@ pub async fn download(
 /// bucket (metadata and all); between buckets through this process, part
 /// by part, keeping the MD5 (`md5`, from the source's listing).
 pub async fn copy(
-    from: &AmazonS3,
+    from: &dyn ObjectStore,
     from_key: &str,
-    to: &AmazonS3,
+    to: &dyn ObjectStore,
     to_key: &str,
     same_bucket: bool,
     md5: Option<&str>,
@@ -422,7 +420,11 @@ pub async fn copy(
 /// Deletes `keys`, 1,000 to a multi-object delete request, several
 /// requests at once (object_store's `delete_stream`). Keys already gone
 /// are no error.
-pub async fn delete(store: &AmazonS3, keys: &[String], errors: &Errors) -> Result<(), PluginError> {
+pub async fn delete(
+    store: &dyn ObjectStore,
+    keys: &[String],
+    errors: &Errors,
+) -> Result<(), PluginError> {
     let paths: Vec<object_store::Result<Path>> = keys
         .iter()
         .map(|k| object_path(k))
@@ -440,11 +442,13 @@ pub async fn delete(store: &AmazonS3, keys: &[String], errors: &Errors) -> Resul
     Ok(())
 }
 
-/// Stores `bytes` as `key` only if no object has it: a PUT with
-/// `If-None-Match: *`. `Ok(false)` when S3 answers 412 (taken) or 409
-/// (another conditional write to the key was under way).
+/// Stores `bytes` as `key` only if no object has it: object_store's create
+/// mode, a conditional PUT (S3 and Azure: `If-None-Match: *`; GCS:
+/// generation 0). `Ok(false)` when the store answers that the key is
+/// taken (412), or that another conditional write to it was under way
+/// (S3's 409 ConditionalRequestConflict).
 pub async fn create_if_absent(
-    store: &AmazonS3,
+    store: &dyn ObjectStore,
     key: &str,
     bytes: &[u8],
     errors: &Errors,
@@ -461,92 +465,6 @@ pub async fn create_if_absent(
         ) => Ok(false),
         Err(e) if full_message(&e).contains("ConditionalRequestConflict") => Ok(false),
         Err(e) => Err(errors.convert(&format!("cannot create {key}"), e)),
-    }
-}
-
-/// The answer to a bucket-level request: its HTTP status and body.
-async fn bucket_request(
-    store: &AmazonS3,
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    body: String,
-    errors: &Errors,
-) -> Result<(u16, String), PluginError> {
-    // object_store signs requests for objects; the bucket's own URL is the
-    // object path "" (a presigned URL: the secret never leaves the process).
-    let url = store
-        .signed_url(method.clone(), &Path::default(), Duration::from_secs(300))
-        .await
-        .map_err(|e| errors.convert("cannot sign a bucket request", e))?;
-    let shown = url
-        .as_str()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let response = client
-        .request(method, url)
-        // Explicit: an empty body is otherwise sent without a length,
-        // which S3 answers with 411.
-        .header(reqwest::header::CONTENT_LENGTH, body.len())
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            PluginError::new(
-                ErrorKind::Unreachable,
-                errors.redact(&format!("{shown}: {}", full_message(&e.without_url()))),
-            )
-        })?;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    Ok((status, text))
-}
-
-/// Creates the bucket unless it exists: a HEAD of the bucket, then a
-/// CreateBucket (in `region`) when it answered 404. `Ok(true)` when this
-/// call created it.
-pub async fn ensure_bucket(
-    store: &AmazonS3,
-    client: &reqwest::Client,
-    bucket: &str,
-    region: &str,
-    errors: &Errors,
-) -> Result<bool, PluginError> {
-    let refused = |what: &str, status: u16, body: &str| {
-        let code = body
-            .split_once("<Code>")
-            .and_then(|(_, rest)| rest.split_once("</Code>"))
-            .map_or("no error code", |(code, _)| code);
-        let kind = match status {
-            401 | 403 => ErrorKind::Unauthorized,
-            _ => ErrorKind::Other,
-        };
-        PluginError::new(
-            kind,
-            format!("{what} bucket {bucket}: HTTP {status} {code}"),
-        )
-    };
-    let (status, body) =
-        bucket_request(store, client, reqwest::Method::HEAD, String::new(), errors).await?;
-    match status {
-        200..=299 => return Ok(false),
-        404 => {}
-        _ => return Err(refused("cannot look for", status, &body)),
-    }
-    let configuration = match region {
-        "us-east-1" => String::new(),
-        region => format!(
-            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
-             <LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
-        ),
-    };
-    let (status, body) =
-        bucket_request(store, client, reqwest::Method::PUT, configuration, errors).await?;
-    match status {
-        200..=299 => Ok(true),
-        409 if body.contains("BucketAlreadyOwnedByYou") => Ok(false),
-        _ => Err(refused("cannot create", status, &body)),
     }
 }
 

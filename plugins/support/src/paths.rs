@@ -68,10 +68,29 @@ pub fn check_sync_sides(
     source: &Location,
     destination: &Location,
 ) -> Result<(), PluginError> {
+    check_remote_sides(
+        plugin,
+        &format!("{scheme}://"),
+        source,
+        destination,
+        |location| served_remote(plugin, scheme, location).map(|_| ()),
+    )
+}
+
+/// Checks the two sides of a sync for plugin `plugin`: `served` (each
+/// remote side) must accept it, and at least one side must be remote;
+/// `wanted` says what a remote side looks like (`s3://`).
+pub fn check_remote_sides(
+    plugin: &str,
+    wanted: &str,
+    source: &Location,
+    destination: &Location,
+    served: impl Fn(&Location) -> Result<(), PluginError>,
+) -> Result<(), PluginError> {
     let mut remotes = 0;
     for location in [source, destination] {
         if let Location::Remote { .. } = location {
-            served_remote(plugin, scheme, location)?;
+            served(location)?;
             remotes += 1;
         }
     }
@@ -79,7 +98,7 @@ pub fn check_sync_sides(
         return Err(PluginError::new(
             ErrorKind::InvalidInput,
             format!(
-                "cannot sync two local directories: plugin {plugin} needs a {scheme}:// URL on one side"
+                "cannot sync two local directories: plugin {plugin} needs a {wanted} URL on one side"
             ),
         ));
     }
