@@ -461,9 +461,9 @@ class Bench:
             text += f'credentials_file = "{env("STOWAGE_TEST_AWS_CREDENTIALS")}"\n'
             text += f'endpoint_url = "{self.proxy.url}"\n'
         elif plugin == "objstore":
-            text += f'config_file = "{env("STOWAGE_TEST_AWS_CONFIG")}"\n'
-            text += f'credentials_file = "{env("STOWAGE_TEST_AWS_CREDENTIALS")}"\n'
-            text += f'endpoint = "{self.proxy.url}"\n'
+            text += f's3_config_file = "{env("STOWAGE_TEST_AWS_CONFIG")}"\n'
+            text += f's3_credentials_file = "{env("STOWAGE_TEST_AWS_CREDENTIALS")}"\n'
+            text += f's3_endpoint = "{self.proxy.url}"\n'
         elif plugin == "gsutil":
             text += f'boto_config = "{env("STOWAGE_TEST_BOTO_CONFIG")}"\n'
         with open(path, "w") as f:
@@ -683,6 +683,7 @@ class Bench:
                         "loadavg_before": [round(x, 2) for x in load],
                         "planned": planned_changes(scenario, objects, drifts),
                         "objects_per_bucket": [len(expected[c]) for c in COMPONENTS],
+                        "component_buckets": [buckets[c] for c in COMPONENTS],
                         "stats": stats, "problems": len(problems), "wrong": wrong_by_kind(problems),
                         "problem_examples": problems[:5], **extra,
                     }
@@ -846,9 +847,10 @@ def peer_targets(rows, native="objstore"):
             if r["stats"] is None:
                 continue
             c, planned = counts(r["stats"]), r["planned"]
-            uploads = c["put"] + c["multipart"]
-            out.append(f"| scenario {scenario} run {r['run']}: PUTs = changed + added | {c['put']} PUT + {c['multipart']} multipart = {uploads}; "
-                       f"planned {planned['uploads']} | {'yes' if uploads == planned['uploads'] else 'no'} |")
+            into = [r["stats"].get("buckets", {}).get(b, {}) for b in r["component_buckets"]]
+            put, multipart = (sum(b.get(k, 0) for b in into) for k in ("PUT", "MULTIPART_CREATE"))
+            out.append(f"| scenario {scenario} run {r['run']}: PUTs = changed + added | into the component buckets {put} PUT + {multipart} multipart "
+                       f"= {put + multipart}; planned {planned['uploads']} | {'yes' if put + multipart == planned['uploads'] else 'no'} |")
             pages = list_pages(r.get("objects_per_bucket", []))
             if pages:
                 out.append(f"| scenario {scenario} run {r['run']}: LIST ≈ objects / 1,000 per listing | {c['list']} LIST = "
