@@ -16,10 +16,18 @@ each measured three ways: legacy (GitLab backup-utility: copy the bucket to
 the tmp bucket, delete every object, upload each top-level directory), bare
 (the tool's own sync by hand), stowage (`stowage restore`). Every result is
 checked against the backup with boto3 / the GCS JSON API, never the tool.
+
+`--plugins peers` is the side-by-side run of issue 14: on one bucket set,
+the same archive and drift, legacy (with s3cmd), `stowage restore` with the
+native objstore plugin and with the s3cmd and aws plugins, `s5cmd sync
+--delete` and `rclone sync --checksum`; its results end with the native
+plugin's targets (scenario walls against legacy and the peers, PUTs against
+the plan, LIST pages per listing, peak RSS from 100,000 objects).
 """
 
 import argparse
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -46,6 +54,16 @@ SCENARIOS = {
     3: "the same restore again (no-op)",
 }
 METHODS = ["legacy", "bare", "stowage"]
+# `--plugins peers`: one run, one bucket set, every contender on the same
+# data. legacy is GitLab's procedure with s3cmd (backup-utility's default);
+# objstore / s3cmd / aws are `stowage restore` with that plugin; s5cmd and
+# rclone are the peers' own syncs of the untarred component.
+PEERS = "peers"
+PEER_CONTENDERS = ["legacy", "objstore", "s3cmd", "aws", "s5cmd", "rclone"]
+STOWAGE_PLUGINS = ["objstore", "s3cmd", "aws"]
+# rclone's S3 remote, configured through its environment (no config file,
+# no secret in argv: env_auth reads the AWS credentials file).
+RCLONE_REMOTE = "bench"
 
 
 def env(name):
@@ -267,6 +285,28 @@ def verify(store, bucket, expected):
     return problems
 
 
+def planned_changes(scenario, objects, drifts):
+    """What a correct restore must change in the scenario: uploads (the
+    objects the bucket lacks or holds other content for) and deletes (the
+    objects the backup does not have)."""
+    if scenario == 1:
+        return {"uploads": sum(len(objects[c]) for c in COMPONENTS), "deletes": 0}
+    if scenario == 2:
+        return {"uploads": sum(len(drifts[c][0]) + len(drifts[c][2]) for c in COMPONENTS),
+                "deletes": sum(len(drifts[c][1]) for c in COMPONENTS)}
+    return {"uploads": 0, "deletes": 0}
+
+
+def wrong_by_kind(problems):
+    """How a bucket is wrong, from verify()'s problems: objects whose
+    content is not the backup's (stale), missing from it, or extra."""
+    kinds = {"stale": 0, "missing": 0, "extra": 0}
+    for problem in problems:
+        kind = problem.split(" ", 1)[0]
+        kinds["stale" if kind in ("size", "content") else kind] += 1
+    return kinds
+
+
 # ---------------------------------------------------------------- running
 
 
@@ -357,6 +397,7 @@ class Bench:
         self.s3 = S3Store()
         self.gcs = None
         self.records = []
+        self.uptime = {}  # `uptime` before and after the run
         self.log_file = os.path.join(work, "tools.log")
 
     # -- configs -------------------------------------------------------
@@ -369,6 +410,21 @@ class Bench:
             e["AWS_ENDPOINT_URL"] = self.proxy.url
         if plugin == "gsutil":
             e["BOTO_CONFIG"] = env("STOWAGE_TEST_BOTO_CONFIG")
+        if plugin == "s5cmd":
+            e["AWS_SHARED_CREDENTIALS_FILE"] = env("STOWAGE_TEST_AWS_CREDENTIALS")
+            e["AWS_REGION"] = "us-east-1"
+        if plugin == "rclone":
+            # rclone 1.60 fails to start when AWS_CA_BUNDLE is set.
+            e.pop("AWS_CA_BUNDLE", None)
+            e["AWS_SHARED_CREDENTIALS_FILE"] = env("STOWAGE_TEST_AWS_CREDENTIALS")
+            e["RCLONE_CONFIG"] = os.path.join(self.work, "rclone.conf")
+            remote = f"RCLONE_CONFIG_{RCLONE_REMOTE.upper()}_"
+            e[remote + "TYPE"] = "s3"
+            e[remote + "PROVIDER"] = "Other"
+            e[remote + "ENV_AUTH"] = "true"
+            e[remote + "ENDPOINT"] = self.proxy.url
+            e[remote + "REGION"] = "us-east-1"
+            e[remote + "FORCE_PATH_STYLE"] = "true"
         return e
 
     def write_configs(self):
@@ -386,6 +442,9 @@ class Bench:
         with open(self.s3cfg, "w") as f:
             f.writelines(lines)
         os.chmod(self.s3cfg, 0o600)
+        # rclone's remote is in its environment (tool_env); an empty file
+        # keeps it from warning that it has none.
+        open(os.path.join(self.work, "rclone.conf"), "w").close()
 
     def plugins_toml(self, plugin):
         path = os.path.join(self.work, f"plugins-{plugin}.toml")
@@ -401,6 +460,10 @@ class Bench:
             text += f'config_file = "{env("STOWAGE_TEST_AWS_CONFIG")}"\n'
             text += f'credentials_file = "{env("STOWAGE_TEST_AWS_CREDENTIALS")}"\n'
             text += f'endpoint_url = "{self.proxy.url}"\n'
+        elif plugin == "objstore":
+            text += f's3_config_file = "{env("STOWAGE_TEST_AWS_CONFIG")}"\n'
+            text += f's3_credentials_file = "{env("STOWAGE_TEST_AWS_CREDENTIALS")}"\n'
+            text += f's3_endpoint = "{self.proxy.url}"\n'
         elif plugin == "gsutil":
             text += f'boto_config = "{env("STOWAGE_TEST_BOTO_CONFIG")}"\n'
         with open(path, "w") as f:
@@ -452,13 +515,22 @@ class Bench:
         os.makedirs(dest)
         run(["sh", "-c", f'tar -xOf "$1" "$2.tar.gz" | tar -xzf - -C "$3"', "sh", self.archive, component, dest], dict(os.environ), self.log_file)
 
-    # -- the three methods ----------------------------------------------------
-
-    def legacy(self, plugin, buckets, tmp):
-        e = self.tool_env(plugin)
+    def each_untarred(self, step):
+        """step(component, directory) for each component, its tarball
+        untarred into the directory first (inside the wall time, as
+        backup-utility does) and removed after."""
         for c in COMPONENTS:
             staged = os.path.join(self.work, "extract", c)
             self.extract(c, staged)
+            step(c, staged)
+            shutil.rmtree(staged)
+
+    # -- the methods ------------------------------------------------------
+
+    def legacy(self, plugin, buckets, tmp):
+        e = self.tool_env(plugin)
+
+        def wipe_and_reupload(c, staged):
             bucket, snap = buckets[c], f"{tmp}/{c}.{int(time.time())}/"
             if plugin == "s3cmd":
                 s3cmd = ["s3cmd", "-c", self.s3cfg, "--no-progress", "--stop-on-error"]
@@ -481,24 +553,43 @@ class Bench:
                 run(gs + ["rm", "-f", "-r", f"gs://{bucket}/**"], e, self.log_file, check=False)  # fails when empty
                 for d in sorted(os.listdir(staged)):
                     run(gs + ["rsync", "-r", os.path.join(staged, d), f"gs://{bucket}/{d}"], e, self.log_file)
-            shutil.rmtree(staged)
+
+        self.each_untarred(wipe_and_reupload)
         return {}
 
     def bare(self, plugin, buckets, tmp):
         e = self.tool_env(plugin)
-        for c in COMPONENTS:
-            staged = os.path.join(self.work, "extract", c)
-            self.extract(c, staged)
+
+        def sync(c, staged):
             if plugin == "s3cmd":
                 run(["s3cmd", "-c", self.s3cfg, "--no-progress", "sync", "--delete-removed", f"{staged}/", f"s3://{buckets[c]}/"], e, self.log_file)
             elif plugin == "aws":
                 run(["aws", "--only-show-errors", "s3", "sync", "--delete", f"{staged}/", f"s3://{buckets[c]}/"], e, self.log_file)
             else:
                 run(["gsutil", "-q", "-m", "rsync", "-r", "-c", "-d", staged, f"gs://{buckets[c]}"], e, self.log_file)
-            shutil.rmtree(staged)
+
+        self.each_untarred(sync)
+        return {}
+
+    def s5cmd(self, buckets, tmp):
+        """`s5cmd sync --delete` of each untarred component (its defaults:
+        256 workers, size and mtime compared)."""
+        e = self.tool_env("s5cmd")
+        self.each_untarred(lambda c, staged: run(
+            ["s5cmd", "--endpoint-url", self.proxy.url, "sync", "--delete", f"{staged}/", f"s3://{buckets[c]}/"],
+            e, self.log_file))
+        return {}
+
+    def rclone(self, buckets, tmp):
+        """`rclone sync --checksum` of each untarred component (its defaults:
+        4 transfers, 8 checkers, a listing per directory)."""
+        e = self.tool_env("rclone")
+        self.each_untarred(lambda c, staged: run(
+            ["rclone", "sync", "--checksum", f"{staged}/", f"{RCLONE_REMOTE}:{buckets[c]}/"], e, self.log_file))
         return {}
 
     def stowage(self, plugin, buckets, tmp):
+        """`stowage restore` of the archive with `plugin` serving s3:// (gs://)."""
         cmd = [
             f"{self.bin}/stowage", "--plugins", self.plugins_toml(plugin), "--json", "restore",
             "--config", self.stowage_toml(plugin, buckets, tmp), "--file", self.archive, "--yes",
@@ -522,6 +613,31 @@ class Bench:
         rc = run([f"{self.bin}/stowage", "--plugins", self.plugins_toml(plugin), "plugins"], self.tool_env(plugin), self.log_file, check=False)
         return rc == 0
 
+    def contenders(self, plugin):
+        """{method: run(buckets, tmp)} in the order asked for. A plugin's
+        stowage method is left out (and said so) when the plugin does not
+        load; in the peer run a contender that cannot run stops the bench."""
+        if plugin != PEERS:
+            methods = [m for m in self.args.methods or METHODS if m != "stowage" or self.plugin_available(plugin)]
+            if "stowage" in (self.args.methods or METHODS) and "stowage" not in methods:
+                log(f"{plugin}: the stowage plugin does not load (see {self.log_file}); stowage not measured")
+            return {m: functools.partial(getattr(self, m), plugin) for m in methods}
+        runs = {}
+        for m in self.args.methods or PEER_CONTENDERS:
+            if m == "legacy":
+                runs[m] = functools.partial(self.legacy, "s3cmd")
+            elif m in STOWAGE_PLUGINS:
+                if not self.plugin_available(m):
+                    sys.exit(f"bench: the {m} plugin does not load; see {self.log_file}")
+                runs[m] = functools.partial(self.stowage, m)
+            elif m in ("s5cmd", "rclone"):
+                if shutil.which(m) is None:
+                    sys.exit(f"bench: {m} is not on PATH (scripts/bench installs it)")
+                runs[m] = getattr(self, m)
+            else:
+                sys.exit(f"bench: {m} is not a peer contender ({', '.join(PEER_CONTENDERS)})")
+        return runs
+
     def bench_plugin(self, plugin, objects, n):
         store = self.gcs if plugin == "gsutil" else self.s3
         prefix = f"bench-{plugin}-{n}"
@@ -529,14 +645,12 @@ class Bench:
         tmp = f"{prefix}-tmp"
         for b in [*buckets.values(), tmp]:
             store.mb(b)
-        methods = [m for m in self.args.methods if m != "stowage" or self.plugin_available(plugin)]
-        if "stowage" in self.args.methods and "stowage" not in methods:
-            log(f"{plugin}: the stowage plugin does not load (see {self.log_file}); stowage not measured")
+        contenders = self.contenders(plugin)
         expected = {c: {k: (s, md5_hex(content(s, cs))) for k, (s, cs) in objects[c].items()} for c in COMPONENTS}
         drifts = {c: drift(objects[c], self.args.seed + i) for i, c in enumerate(COMPONENTS)}
         counted = plugin != "gsutil"
         for rep in range(1, self.args.runs + 1):
-            for method in methods:
+            for method, contender in contenders.items():
                 if method == "legacy" and rep > self.args.legacy_runs:
                     continue
                 for scenario in self.args.scenarios:
@@ -553,7 +667,8 @@ class Bench:
                     server_pid = os.environ.get("STOWAGE_TEST_GCS_PID" if plugin == "gsutil" else "STOWAGE_TEST_S3_PID")
                     server_before, client_before = server_cpu_s(server_pid), children_cpu_s()
                     started = time.monotonic()
-                    extra = getattr(self, method)(plugin, buckets, tmp)
+                    load = os.getloadavg()
+                    extra = contender(buckets, tmp)
                     wall = time.monotonic() - started
                     client_cpu, server_after = children_cpu_s() - client_before, server_cpu_s(server_pid)
                     server_cpu = server_after - server_before if None not in (server_before, server_after) else None
@@ -565,7 +680,11 @@ class Bench:
                         "plugin": plugin, "objects": n, "scenario": scenario, "method": method, "run": rep,
                         "wall_s": round(wall, 3), "client_cpu_s": round(client_cpu, 2),
                         "server_cpu_s": None if server_cpu is None else round(server_cpu, 2),
-                        "stats": stats, "problems": len(problems),
+                        "loadavg_before": [round(x, 2) for x in load],
+                        "planned": planned_changes(scenario, objects, drifts),
+                        "objects_per_bucket": [len(expected[c]) for c in COMPONENTS],
+                        "component_buckets": [buckets[c] for c in COMPONENTS],
+                        "stats": stats, "problems": len(problems), "wrong": wrong_by_kind(problems),
                         "problem_examples": problems[:5], **extra,
                     }
                     self.records.append(record)
@@ -574,7 +693,7 @@ class Bench:
                         + f" (CPU: client {client_cpu:.1f}s" + (f", server {server_cpu:.1f}s)" if server_cpu is not None else ")")
                         + (f", {stats['total']['requests']} requests" if stats else "")
                         + (f", rss {extra['rss_mib']} MiB" if "rss_mib" in extra else "")
-                        + (f", {len(problems)} WRONG e.g. {problems[:2]}" if problems else ", verified")
+                        + (f", WRONG {wrong_by_kind(problems)} e.g. {problems[:2]}" if problems else ", verified")
                     )
                     if problems:
                         # Start the next scenario from the backup's state.
@@ -606,6 +725,11 @@ class Bench:
 # ---------------------------------------------------------------- report
 
 
+def uptime():
+    """`uptime`'s line: the load on the machine, which other work shares."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     mem = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
@@ -628,13 +752,24 @@ def counts(stats):
         "list": get("LIST"),
         "head": get("HEAD"),
         "get": get("GET"),
+        "other": get("OTHER"),
         "total": stats["total"]["requests"],
         "mib_up": (get("PUT", "bytes_in") + get("UPLOAD_PART", "bytes_in")) / MiB,
+        "mib_down": stats["total"]["bytes_out"] / MiB,
     }
 
 
 def median(values):
     return statistics.median(values) if values else None
+
+
+def wrong_cell(cell):
+    """The result column: verified, or how the worst run left the bucket."""
+    worst = max(cell, key=lambda r: r["problems"])
+    if not worst["problems"]:
+        return "verified"
+    kinds = worst.get("wrong") or {"objects": worst["problems"]}
+    return "WRONG: " + ", ".join(f"{count} {kind}" for kind, count in kinds.items() if count)
 
 
 def table(records, plugin, n):
@@ -644,13 +779,14 @@ def table(records, plugin, n):
     out = [
         f"#### {plugin}, {n} objects",
         "",
-        "| scenario | method | wall s (median) | × legacy | runs | client CPU s | server CPU s | PUT | MP create | parts | COPY | DELETE | multi-DEL | LIST | HEAD | GET | requests | MiB up | peak RSS MiB | result |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| scenario | method | wall s (median) | × legacy | runs | client CPU s | server CPU s | PUT | MP create | parts | COPY | DELETE | multi-DEL | LIST | HEAD | GET | OTHER | requests | MiB up | MiB down | peak RSS MiB | result |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
     for scenario in sorted({r["scenario"] for r in rows}):
         legacy = {r["run"]: r["wall_s"] for r in rows if r["scenario"] == scenario and r["method"] == "legacy"}
         legacy_median = median(list(legacy.values()))
-        for method in METHODS:
+        for method in methods:
             cell = [r for r in rows if r["scenario"] == scenario and r["method"] == method]
             if not cell:
                 continue
@@ -659,25 +795,86 @@ def table(records, plugin, n):
             ratio = f"{median(ratios):.3f}" if ratios and method != "legacy" else ("1" if method == "legacy" else "–")
             if cell[0]["stats"]:
                 cs = [counts(r["stats"]) for r in cell]
-                col = lambda k, fmt="{:.0f}": fmt.format(median([c[k] for c in cs])) + ("" if len({c[k] for c in cs}) == 1 or k == "mib_up" else "*")
-                count_cells = [col(k) for k in ["put", "multipart", "parts", "copy", "delete", "multi_delete", "list", "head", "get", "total"]] + [col("mib_up", "{:.1f}")]
+                col = lambda k, fmt="{:.0f}": fmt.format(median([c[k] for c in cs])) + ("" if len({c[k] for c in cs}) == 1 or k.startswith("mib") else "*")
+                count_cells = [col(k) for k in ["put", "multipart", "parts", "copy", "delete", "multi_delete", "list", "head", "get", "other", "total"]]
+                count_cells += [col("mib_up", "{:.1f}"), col("mib_down", "{:.1f}")]
             else:
-                count_cells = ["n/a"] * 11
+                count_cells = ["n/a"] * 13
             rss = f"{median([r['rss_mib'] for r in cell]):.1f}" if "rss_mib" in cell[0] else ""
             cpu = lambda k: f"{median([r[k] for r in cell]):.1f}" if all(r.get(k) is not None for r in cell) else "n/a"
-            wrong = [r["problems"] for r in cell]
-            result = "verified" if not any(wrong) else f"WRONG: {max(wrong)} objects"
-            out.append(f"| {scenario} | {method} | {median(walls):.2f} | {ratio} | {len(cell)} | {cpu('client_cpu_s')} | {cpu('server_cpu_s')} | " + " | ".join(count_cells) + f" | {rss} | {result} |")
+            out.append(f"| {scenario} | {method} | {median(walls):.2f} | {ratio} | {len(cell)} | {cpu('client_cpu_s')} | {cpu('server_cpu_s')} | "
+                       + " | ".join(count_cells) + f" | {rss} | {wrong_cell(cell)} |")
     out.append("")
+    if plugin == PEERS:
+        out += peer_targets(rows)
     return "\n".join(out)
+
+
+def list_pages(objects_per_bucket):
+    """LIST requests one listing of every bucket takes at 1,000 keys a page."""
+    return sum(-(-k // 1000) for k in objects_per_bucket)
+
+
+def peer_targets(rows, native="objstore"):
+    """Issue 14's targets for the native plugin, from the medians of the
+    peer run: each as measured, and met or not."""
+    def cell(scenario, method):
+        return [r for r in rows if r["scenario"] == scenario and r["method"] == method]
+
+    def wall(scenario, method):
+        return median([r["wall_s"] for r in cell(scenario, method)])
+
+    if not cell(1, native) and not cell(3, native):
+        return []
+    out = ["Targets (native = %s, medians):" % native, "", "| target | measured | met |", "|---|---|---|"]
+    others = [m for m in dict.fromkeys(r["method"] for r in rows) if m not in ("legacy", native)]
+    if cell(1, native) and others:
+        fastest = min(others, key=lambda m: wall(1, m))
+        out.append(f"| scenario 1 wall ≤ the fastest peer's | {native} {wall(1, native):.2f} s, fastest peer {fastest} {wall(1, fastest):.2f} s "
+                   f"(× {wall(1, native) / wall(1, fastest):.2f}) | {'yes' if wall(1, native) <= wall(1, fastest) else 'no'} |")
+    for scenario, factor in ((2, 0.05), (3, 0.02)):
+        if cell(scenario, native) and cell(scenario, "legacy"):
+            ratio = wall(scenario, native) / wall(scenario, "legacy")
+            out.append(f"| scenario {scenario} wall ≤ {factor} × legacy | {wall(scenario, native):.2f} s / {wall(scenario, 'legacy'):.2f} s = {ratio:.3f} "
+                       f"| {'yes' if ratio <= factor else 'no'} |")
+    if cell(2, native):
+        right = [m for m in others if cell(2, m) and not any(r["problems"] for r in cell(2, m))]
+        slower = [m for m in right if wall(2, native) > wall(2, m)]
+        out.append(f"| scenario 2 wall ≤ every peer that gets the bucket right | {native} {wall(2, native):.2f} s; "
+                   + ", ".join(f"{m} {wall(2, m):.2f} s" for m in right) + f" | {'yes' if not slower else 'no (' + ', '.join(slower) + ' faster)'} |")
+    for scenario in sorted({r["scenario"] for r in cell_rows(rows, native)}):
+        for r in cell(scenario, native):
+            if r["stats"] is None:
+                continue
+            c, planned = counts(r["stats"]), r["planned"]
+            into = [r["stats"].get("buckets", {}).get(b, {}) for b in r["component_buckets"]]
+            put, multipart = (sum(b.get(k, 0) for b in into) for k in ("PUT", "MULTIPART_CREATE"))
+            out.append(f"| scenario {scenario} run {r['run']}: PUTs = changed + added | into the component buckets {put} PUT + {multipart} multipart "
+                       f"= {put + multipart}; planned {planned['uploads']} | {'yes' if put + multipart == planned['uploads'] else 'no'} |")
+            pages = list_pages(r.get("objects_per_bucket", []))
+            if pages:
+                out.append(f"| scenario {scenario} run {r['run']}: LIST ≈ objects / 1,000 per listing | {c['list']} LIST = "
+                           f"{c['list'] / pages:.1f} listings of both buckets ({pages} pages each) | see text |")
+    rss = [r for r in cell_rows(rows, native) if r.get("objects", 0) >= 100_000 and "rss_mib" in r]
+    for r in rss:
+        out.append(f"| peak RSS ≤ 100 MiB at {r['objects']:,} objects, scenario {r['scenario']} | {r['rss_mib']:.1f} MiB | {'yes' if r['rss_mib'] <= 100 else 'no'} |")
+    out.append("")
+    return out
+
+
+def cell_rows(rows, method):
+    return [r for r in rows if r["method"] == method]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=10_000, help="objects in the backup (default 10000)")
     parser.add_argument("--gsutil-objects", type=int, default=None, help="objects for gsutil on the GCS emulator (default: --objects / 5)")
-    parser.add_argument("--plugins", default="s3cmd,aws,gsutil")
-    parser.add_argument("--methods", default="legacy,bare,stowage")
+    parser.add_argument("--plugins", default="s3cmd,aws,gsutil",
+                        help="s3cmd, aws, gsutil (each: legacy, bare and stowage with that tool), or peers: Stowage with "
+                             "objstore, s3cmd and aws, s5cmd, rclone and legacy (s3cmd) side by side on one bucket set")
+    parser.add_argument("--methods", default=None,
+                        help="default legacy,bare,stowage; for peers: " + ",".join(PEER_CONTENDERS))
     parser.add_argument("--scenarios", default="1,2,3")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of bare and stowage (default 3)")
     parser.add_argument("--legacy-runs", type=int, default=None, help="repetitions of legacy (default: --runs)")
@@ -692,7 +889,7 @@ def main():
     parser.add_argument("--out", default="bench-results", help="directory for results.json and results.md")
     args = parser.parse_args()
     args.plugins = [p for p in args.plugins.split(",") if p]
-    args.methods = [m for m in args.methods.split(",") if m]
+    args.methods = [m for m in (args.methods or "").split(",") if m]
     args.scenarios = [int(s) for s in args.scenarios.split(",") if s]
     args.legacy_runs = args.runs if args.legacy_runs is None else args.legacy_runs
     gs_n = args.gsutil_objects or max(100, args.objects // 5)
@@ -707,6 +904,7 @@ def main():
     if args.latency_ms:
         log(f"proxy: {args.latency_ms} ms before every request")
     started = time.time()
+    bench.uptime["before"] = uptime()
     try:
         for plugin in args.plugins:
             n = gs_n if plugin == "gsutil" else args.objects
@@ -720,6 +918,7 @@ def main():
             os.remove(bench.archive)
             write_results(args, bench, started)
     finally:
+        bench.uptime["after"] = uptime()
         write_results(args, bench, started)
         if os.path.exists(bench.log_file):
             shutil.copy(bench.log_file, os.path.join(args.out, "tools.log"))
@@ -810,6 +1009,7 @@ def write_results(args, bench, started):
         "runs": args.runs,
         "legacy_runs": args.legacy_runs,
         "duration_s": round(time.time() - started, 1),
+        "uptime": bench.uptime,
         "records": bench.records,
     }
     with open(os.path.join(args.out, "results.json"), "w") as f:
@@ -819,6 +1019,8 @@ def write_results(args, bench, started):
         f"Machine: {m['nproc']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}; "
         f"bench took {result['duration_s'] / 60:.1f} min; seed {args.seed}"
         + (f"; proxy latency {args.latency_ms} ms per request (S3 plugins)." if args.latency_ms else "."),
+        "",
+        *[f"uptime {when}: {line}" for when, line in result["uptime"].items()],
         "",
     ]
     for plugin in args.plugins:

@@ -3,7 +3,8 @@
 //! An HTTP/1.1 reverse proxy on 127.0.0.1 in front of an S3 test server
 //! (moto). It classifies every request ([`Class`]: PUT, UPLOAD_PART, COPY,
 //! MULTI_DELETE, LIST, GET, HEAD, DELETE, ...), counts requests and body
-//! bytes each way per class, and can inject faults ([`FaultConfig`]: 503
+//! bytes each way per class (and requests per bucket and class, for
+//! path-style requests), and can inject faults ([`FaultConfig`]: 503
 //! SlowDown, 500 InternalError, uploads reset mid-body, delays) drawn from
 //! a seeded generator, for every request or only those of some classes
 //! and paths. Bodies stream through; connections are kept alive.
@@ -103,6 +104,9 @@ pub struct Stats {
     pub classes: BTreeMap<String, Counts>,
     /// All classes together.
     pub total: Counts,
+    /// Requests per bucket (the first path segment), per class name.
+    #[serde(default)]
+    pub buckets: BTreeMap<String, BTreeMap<String, u64>>,
     /// Faults injected.
     pub faults: InjectedFaults,
 }
@@ -123,6 +127,8 @@ struct Shared {
     internal_error: AtomicU64,
     reset_upload: AtomicU64,
     delayed: AtomicU64,
+    /// Requests per bucket and class, as [`Stats::buckets`].
+    buckets: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     client: Client<HttpConnector, Counted<Incoming>>,
 }
 
@@ -144,6 +150,7 @@ impl Shared {
             internal_error: AtomicU64::new(0),
             reset_upload: AtomicU64::new(0),
             delayed: AtomicU64::new(0),
+            buckets: Mutex::default(),
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
@@ -155,6 +162,19 @@ impl Shared {
             .iter()
             .position(|c| *c == class)
             .expect("every class is in ALL")]
+    }
+
+    fn count_bucket_request(&self, path: &str, class: Class) {
+        let bucket = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        if bucket.is_empty() {
+            return;
+        }
+        let mut buckets = self.buckets.lock().expect("no panics while held");
+        *buckets
+            .entry(bucket.to_string())
+            .or_default()
+            .entry(class.name().to_string())
+            .or_default() += 1;
     }
 
     fn stats(&self, reset: bool) -> Stats {
@@ -179,6 +199,12 @@ impl Shared {
                 stats.classes.insert(class.name().to_string(), counts);
             }
         }
+        let mut buckets = self.buckets.lock().expect("no panics while held");
+        stats.buckets = if reset {
+            std::mem::take(&mut *buckets)
+        } else {
+            buckets.clone()
+        };
         stats.faults = InjectedFaults {
             slowdown: take(&self.slowdown),
             internal_error: take(&self.internal_error),
@@ -353,6 +379,7 @@ async fn handle(
     );
     let counters = shared.counters(class);
     counters.requests.fetch_add(1, Ordering::Relaxed);
+    shared.count_bucket_request(request.uri().path(), class);
     let has_body = !request.body().is_end_stream();
     let path = request.uri().path();
     let (decision, delay, opaque_etags) = {

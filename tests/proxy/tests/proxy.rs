@@ -179,6 +179,10 @@ fn requests_are_counted_by_class_with_bytes_each_way() {
     }
     assert_eq!(stats.total.requests, cases.len() as u64);
     assert_eq!(stats.total.errors, 0);
+    // Every case is in bucket b, each class counted there as often as above.
+    assert_eq!(stats.buckets.keys().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(stats.buckets["b"]["PUT"], 1);
+    assert_eq!(stats.buckets["b"].values().sum::<u64>(), cases.len() as u64);
     // The upstream got every request with its query and whole body.
     let seen = s.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), cases.len());
