@@ -233,19 +233,26 @@ impl ObjstoreProvider {
         let same_bucket = Arc::ptr_eq(&from_store, &to_store);
         let (from_store, to_store, errors) = (&from_store, &to_store, &self.errors);
         let (from, to) = (&from.url, &to.url);
+        let threshold = self.multipart_threshold;
         self.runtime.block_on(sync::run(
             plan,
             ActionKind::Copy,
             concurrency,
             progress,
             |entry| async move {
+                let source = store::CopySource {
+                    store: from_store.as_ref(),
+                    key: &from.key_for(&entry.key),
+                    size: entry.size,
+                    md5: entry.md5.as_deref(),
+                };
+                let to_key = to.key_for(&entry.key);
                 store::copy(
-                    from_store.as_ref(),
-                    &from.key_for(&entry.key),
+                    source,
                     to_store.as_ref(),
-                    &to.key_for(&entry.key),
+                    &to_key,
                     same_bucket,
-                    entry.md5.as_deref(),
+                    threshold,
                     errors,
                 )
                 .await?;

@@ -363,27 +363,59 @@ pub async fn download(
     Ok(size)
 }
 
-/// Copies `from_key` of `from` to `to_key` of `to`: server-side within one
-/// bucket (metadata and all); between buckets through this process, part
-/// by part, keeping the MD5 (`md5`, from the source's listing).
+/// The object a copy reads: its store, key, listed size and listed MD5.
+pub struct CopySource<'a> {
+    /// The store of its bucket.
+    pub store: &'a dyn ObjectStore,
+    /// Its full key.
+    pub key: &'a str,
+    /// Its size, from the listing.
+    pub size: u64,
+    /// Its MD5, from the listing, if known.
+    pub md5: Option<&'a str>,
+}
+
+/// Copies `from` to `to_key` of `to`: server-side within one bucket
+/// (metadata and all); between buckets through this process, in one GET
+/// and one PUT (which stores the MD5 of the bytes, and whose ETag is that
+/// MD5 too) below `multipart_threshold` bytes, else part by part keeping
+/// the listed MD5.
 pub async fn copy(
-    from: &dyn ObjectStore,
-    from_key: &str,
+    from: CopySource<'_>,
     to: &dyn ObjectStore,
     to_key: &str,
     same_bucket: bool,
-    md5: Option<&str>,
+    multipart_threshold: u64,
     errors: &Errors,
 ) -> Result<(), PluginError> {
-    let what = format!("cannot copy {from_key}");
-    let (from_path, to_path) = (object_path(from_key)?, object_path(to_key)?);
+    let what = format!("cannot copy {}", from.key);
+    let (from_path, to_path) = (object_path(from.key)?, object_path(to_key)?);
     if same_bucket {
         return from
+            .store
             .copy(&from_path, &to_path)
             .await
             .map_err(|e| errors.convert(&what, e));
     }
-    let attributes = md5
+    let source = from
+        .store
+        .get(&from_path)
+        .await
+        .map_err(|e| errors.convert(&what, e))?;
+    if from.size < multipart_threshold {
+        let bytes = source.bytes().await.map_err(|e| errors.convert(&what, e))?;
+        let options = PutOptions {
+            attributes: md5_attributes(&md5_digest(&bytes)),
+            ..PutOptions::default()
+        };
+        return to
+            .put_opts(&to_path, PutPayload::from(bytes), options)
+            .await
+            .map(|_| ())
+            .map_err(|e| errors.convert(&what, e));
+    }
+    let attributes = from
+        .md5
         .and_then(|hex| {
             let bytes: Vec<u8> = (0..hex.len())
                 .step_by(2)
@@ -393,10 +425,6 @@ pub async fn copy(
         })
         .map(|md5| md5_attributes(&md5))
         .unwrap_or_default();
-    let source = from
-        .get(&from_path)
-        .await
-        .map_err(|e| errors.convert(&what, e))?;
     let upload = to
         .put_multipart_opts(
             &to_path,
