@@ -11,7 +11,7 @@ use stowage_local_tree::write_atomically;
 use stowage_plugin_api::{Location, RemoteUrl};
 
 use crate::exit::NotFound;
-use crate::progress::ByteProgress;
+use crate::progress::{ByteProgress, Spinner};
 use crate::registry::Registry;
 use crate::store::backup_store::BackupStore;
 
@@ -76,7 +76,12 @@ pub fn fetch_archive(
                 });
             }
             let path = download_dir.join(&archive.file_name);
+            let shown = Spinner::new(
+                &format!("download {} from {destination}", archive.file_name),
+                quiet,
+            );
             store.download(&archive.file_name, &path)?;
+            drop(shown);
             Ok(FetchedArchive {
                 path,
                 file_name: archive.file_name.clone(),
@@ -142,7 +147,9 @@ fn fetch_file(
             let parent = Location::parse(&format!("{}://{}/{parent}", url.scheme, url.bucket));
             let plugin = registry.for_location(&parent, None)?;
             let path = download_dir.join(key);
+            let shown = Spinner::new(&format!("download {text}"), quiet);
             plugin.get(&parent, key, &path)?;
+            drop(shown);
             Ok(FetchedArchive {
                 path,
                 file_name: key.to_string(),
