@@ -15,6 +15,10 @@ pub const DEFAULT_CONCURRENCY: u32 = 16;
 /// Files from this size (MiB) up are uploaded in parts, by default.
 pub const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 16;
 
+/// MiB of file content all transfers together hold in memory at once, by
+/// default.
+pub const DEFAULT_TRANSFER_MEMORY_MIB: u32 = 48;
+
 /// The plugin's config table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +27,8 @@ pub struct ObjstoreConfig {
     pub concurrency: Option<u32>,
     /// Files of this many MiB or more go up in parts.
     pub multipart_threshold_mib: Option<u64>,
+    /// MiB of content all transfers together hold in memory.
+    pub transfer_memory_mib: Option<u32>,
     /// PEM file of extra root certificates.
     pub ca_file: Option<String>,
     /// S3: the endpoint URL.
@@ -65,6 +71,14 @@ pub fn options() -> Vec<ConfigKey> {
             "Files of this many MiB or more are uploaded in 8 MiB parts (at least 1).",
         )
         .default(&DEFAULT_MULTIPART_THRESHOLD_MIB.to_string()),
+        ConfigKey::new(
+            "transfer_memory_mib",
+            ConfigKind::Integer,
+            "MiB of file content all transfers together hold in memory at once (a file below \
+             the multipart threshold is held whole, a multipart transfer holds 24 MiB); \
+             transfers wait for room (at least 1).",
+        )
+        .default(&DEFAULT_TRANSFER_MEMORY_MIB.to_string()),
         ConfigKey::new(
             "ca_file",
             ConfigKind::Path,

@@ -13,6 +13,8 @@
 //!   deletes go 1,000 keys to a multi-object delete request (GCS: one
 //!   DELETE each, several at once).
 //! - Files from `multipart_threshold_mib` up are uploaded in 8 MiB parts.
+//!   The content that transfers hold in memory is bounded, for all of them
+//!   together, by `transfer_memory_mib` ([`memory_budget`]).
 //!   Every upload stores the content's MD5 in the object's metadata
 //!   (`x-amz-meta-md5chksum` / `x-goog-meta-md5chksum`, base64, as rclone
 //!   does), so an object whose ETag is not its MD5 (multipart, SSE-KMS,
@@ -51,6 +53,7 @@
 
 mod backend;
 mod config;
+mod memory_budget;
 mod store;
 mod sync;
 
@@ -70,8 +73,10 @@ use stowage_plugin_support::sync_plan::SyncPlan;
 use crate::backend::{Backend, Backends};
 use crate::config::{
     Clients, ObjstoreConfig, DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD_MIB,
+    DEFAULT_TRANSFER_MEMORY_MIB,
 };
-use crate::store::Errors;
+use crate::memory_budget::MemoryBudget;
+use crate::store::{Errors, TransferLimits};
 use crate::sync::{local_entries, unchanged, DeleteSide, Entry};
 
 export_plugin!(ObjstoreProvider::from_config);
@@ -94,7 +99,7 @@ pub struct ObjstoreProvider {
     backends: Backends,
     clients: Clients,
     concurrency: usize,
-    multipart_threshold: u64,
+    limits: TransferLimits,
     errors: Errors,
     /// Its own runtime: the host knows nothing of tokio.
     runtime: tokio::runtime::Runtime,
@@ -137,11 +142,18 @@ impl ObjstoreProvider {
             backends,
             clients,
             concurrency: config.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize,
-            multipart_threshold: config
-                .multipart_threshold_mib
-                .unwrap_or(DEFAULT_MULTIPART_THRESHOLD_MIB)
-                .max(1)
-                << 20,
+            limits: TransferLimits {
+                multipart_threshold: config
+                    .multipart_threshold_mib
+                    .unwrap_or(DEFAULT_MULTIPART_THRESHOLD_MIB)
+                    .max(1)
+                    << 20,
+                memory: MemoryBudget::new(
+                    config
+                        .transfer_memory_mib
+                        .unwrap_or(DEFAULT_TRANSFER_MEMORY_MIB),
+                ),
+            },
             runtime,
             stores: Mutex::new(HashMap::new()),
         })
@@ -233,7 +245,7 @@ impl ObjstoreProvider {
         let same_bucket = Arc::ptr_eq(&from_store, &to_store);
         let (from_store, to_store, errors) = (&from_store, &to_store, &self.errors);
         let (from, to) = (&from.url, &to.url);
-        let threshold = self.multipart_threshold;
+        let limits = &self.limits;
         self.runtime.block_on(sync::run(
             plan,
             ActionKind::Copy,
@@ -252,7 +264,7 @@ impl ObjstoreProvider {
                     to_store.as_ref(),
                     &to_key,
                     same_bucket,
-                    threshold,
+                    limits,
                     errors,
                 )
                 .await?;
@@ -345,8 +357,7 @@ impl StorageProvider for ObjstoreProvider {
         if options.dry_run {
             return Ok(plan.dry_run_report(kind));
         }
-        let errors = &self.errors;
-        let threshold = self.multipart_threshold;
+        let (errors, limits) = (&self.errors, &self.limits);
         match (source, destination) {
             (Location::Local { .. }, Location::Remote { .. }) => {
                 let to = self.remote(destination)?;
@@ -359,8 +370,7 @@ impl StorageProvider for ObjstoreProvider {
                     progress,
                     |entry| async move {
                         let file = entry.path.clone().expect("local entries have paths");
-                        store::upload(store, file, &to.key_for(&entry.key), threshold, errors)
-                            .await?;
+                        store::upload(store, file, &to.key_for(&entry.key), limits, errors).await?;
                         Ok(entry)
                     },
                     DeleteSide::Remote,
@@ -403,7 +413,7 @@ impl StorageProvider for ObjstoreProvider {
             store.as_ref(),
             PathBuf::from(file),
             &to.url.key_for(key),
-            self.multipart_threshold,
+            &self.limits,
             &self.errors,
         ))?;
         Ok(())

@@ -18,6 +18,8 @@ use stowage_local_tree::{hex, md5_file_digest, write_atomically};
 use stowage_plugin_api::{ErrorKind, PluginError};
 use stowage_plugin_support::io_errors::from_io;
 
+use crate::memory_budget::MemoryBudget;
+
 /// The user-metadata key holding the content's MD5 (base64 of the 16
 /// bytes), sent as `x-amz-meta-md5chksum` (GCS: `x-goog-meta-md5chksum`,
 /// Azure: `x-ms-meta-md5chksum`): the name and encoding rclone uses, so
@@ -27,8 +29,34 @@ pub const MD5_METADATA: &str = "md5chksum";
 /// Size of one part of a multipart upload (S3 wants at least 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
 
-/// Parts of one multipart upload in flight at once.
-const PARTS_IN_FLIGHT: usize = 4;
+/// Parts of one multipart transfer in flight at once (one more is being
+/// read meanwhile).
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// What one multipart transfer holds of the memory budget.
+const MULTIPART_MEMORY: u64 = ((PARTS_IN_FLIGHT + 1) * PART_SIZE) as u64;
+
+/// How transfers of content are sized: where parts begin, and how much
+/// content all of them together hold in memory.
+#[derive(Debug)]
+pub struct TransferLimits {
+    /// Files and objects from this many bytes up go in parts.
+    pub multipart_threshold: u64,
+    /// The content held in memory at once, by every transfer together.
+    pub memory: MemoryBudget,
+}
+
+impl TransferLimits {
+    /// Waits until a transfer of `size` bytes may hold its content, and
+    /// holds it: the whole object below the multipart threshold, else the
+    /// parts in flight.
+    async fn hold_for(&self, size: u64) -> crate::memory_budget::Held<'_> {
+        match size < self.multipart_threshold {
+            true => self.memory.hold(size).await,
+            false => self.memory.hold(MULTIPART_MEMORY).await,
+        }
+    }
+}
 
 /// An object found by a listing, its key still the full key in the bucket.
 #[derive(Debug, Clone)]
@@ -241,13 +269,14 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Uploads the local `file` as `key`, with its MD5 in the metadata: in one
-/// PUT below `multipart_threshold` bytes (its ETag is then the MD5 too),
-/// else as a multipart upload read part by part. Returns its size.
+/// PUT below the multipart threshold (its ETag is then the MD5 too), else
+/// as a multipart upload read part by part; within the memory budget.
+/// Returns its size.
 pub async fn upload(
     store: &dyn ObjectStore,
     file: PathBuf,
     key: &str,
-    multipart_threshold: u64,
+    limits: &TransferLimits,
     errors: &Errors,
 ) -> Result<u64, PluginError> {
     let path = object_path(key)?;
@@ -261,7 +290,8 @@ pub async fn upload(
         }
     })
     .await?;
-    if size < multipart_threshold {
+    let _held = limits.hold_for(size).await;
+    if size < limits.multipart_threshold {
         let (bytes, md5) = blocking(move || {
             let bytes = std::fs::read(&file)
                 .map_err(|e| stowage_local_tree::with_path("cannot read", &file, e))?;
@@ -378,14 +408,14 @@ pub struct CopySource<'a> {
 /// Copies `from` to `to_key` of `to`: server-side within one bucket
 /// (metadata and all); between buckets through this process, in one GET
 /// and one PUT (which stores the MD5 of the bytes, and whose ETag is that
-/// MD5 too) below `multipart_threshold` bytes, else part by part keeping
-/// the listed MD5.
+/// MD5 too) below the multipart threshold, else part by part keeping the
+/// listed MD5; within the memory budget.
 pub async fn copy(
     from: CopySource<'_>,
     to: &dyn ObjectStore,
     to_key: &str,
     same_bucket: bool,
-    multipart_threshold: u64,
+    limits: &TransferLimits,
     errors: &Errors,
 ) -> Result<(), PluginError> {
     let what = format!("cannot copy {}", from.key);
@@ -397,12 +427,13 @@ pub async fn copy(
             .await
             .map_err(|e| errors.convert(&what, e));
     }
+    let _held = limits.hold_for(from.size).await;
     let source = from
         .store
         .get(&from_path)
         .await
         .map_err(|e| errors.convert(&what, e))?;
-    if from.size < multipart_threshold {
+    if from.size < limits.multipart_threshold {
         let bytes = source.bytes().await.map_err(|e| errors.convert(&what, e))?;
         let options = PutOptions {
             attributes: md5_attributes(&md5_digest(&bytes)),
