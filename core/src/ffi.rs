@@ -79,7 +79,7 @@ growing_enum!(
 );
 growing_enum!(
     /// [`types::CompareMode`] as a code.
-    CompareMode { Checksum = 0, SizeMtime = 1, Size = 2 }
+    CompareMode { Checksum = 0, SizeMtime = 1, Size = 2, Planned = 3 }
 );
 growing_enum!(
     /// [`types::ConfigKind`] as a code.
@@ -435,10 +435,11 @@ pub type Outcome<T> = RResult<T, PluginError>;
 /// The provider trait object: what the host calls through a plugin's
 /// vtable. It mirrors [`StorageProvider`] one to one.
 ///
-/// The methods up to the last prefix field (`conditional_create`) are those
-/// of API 1.0; every 1.x library has them. A later 1.x adds methods after
-/// it, always with a default, and keeps the 1.0 vtable so that the host
-/// still loads plugins built before the addition (see the crate docs).
+/// The methods up to the last prefix field (`reads_ranges`) are those of
+/// API 1.1 (1.0's end at `conditional_create`). A later 1.x adds methods
+/// after it, always with a default, and keeps the previous vtable so that
+/// the host still loads plugins built before the addition (see the crate
+/// docs; the loader reads 1.0 plugins with the frozen 1.0 types).
 #[sabi_trait]
 pub trait Provider: Send + Sync {
     /// See [`StorageProvider::describe`].
@@ -478,8 +479,25 @@ pub trait Provider: Send + Sync {
         bytes: RSlice<'_, u8>,
     ) -> Outcome<bool>;
     /// See [`StorageProvider::conditional_create`].
-    #[sabi(last_prefix_field)]
     fn conditional_create(&self) -> bool;
+    /// See [`StorageProvider::list_keys`].
+    fn list_keys(
+        &self,
+        location: &Location,
+        keys: RSlice<'_, RString>,
+    ) -> Outcome<RVec<ObjectEntry>>;
+    /// See [`StorageProvider::get_range`].
+    fn get_range(
+        &self,
+        source: &Location,
+        key: RStr<'_>,
+        offset: u64,
+        length: u64,
+        file: RStr<'_>,
+    ) -> Outcome<()>;
+    /// See [`StorageProvider::reads_ranges`].
+    #[sabi(last_prefix_field)]
+    fn reads_ranges(&self) -> bool;
 }
 
 /// A provider as the host holds it: an owned FFI trait object.
@@ -562,13 +580,7 @@ impl<P: StorageProvider> Provider for Guarded<P> {
         guarded(|| self.0.check())
     }
     fn list(&self, location: &Location) -> Outcome<RVec<ObjectEntry>> {
-        guarded(|| {
-            let entries = self.0.list(&location.into())?;
-            Ok(entries
-                .into_iter()
-                .map(ObjectEntry::from)
-                .collect::<RVec<_>>())
-        })
+        guarded(|| self.0.list(&location.into()).map(ffi_entries))
     }
     fn sync(
         &self,
@@ -622,6 +634,39 @@ impl<P: StorageProvider> Provider for Guarded<P> {
         // A panic here means "cannot": the weaker protocol is always safe to choose.
         matches!(guard(|| Ok(self.0.conditional_create())), Ok(true))
     }
+    fn list_keys(
+        &self,
+        location: &Location,
+        keys: RSlice<'_, RString>,
+    ) -> Outcome<RVec<ObjectEntry>> {
+        guarded(|| {
+            self.0
+                .list_keys(&location.into(), &plain_keys(keys))
+                .map(ffi_entries)
+        })
+    }
+    fn get_range(
+        &self,
+        source: &Location,
+        key: RStr<'_>,
+        offset: u64,
+        length: u64,
+        file: RStr<'_>,
+    ) -> Outcome<()> {
+        guarded(|| {
+            self.0
+                .get_range(&source.into(), key.as_str(), offset, length, file.as_str())
+        })
+    }
+    fn reads_ranges(&self) -> bool {
+        // A panic here means "cannot": a whole download is always correct.
+        matches!(guard(|| Ok(self.0.reads_ranges())), Ok(true))
+    }
+}
+
+/// A listing, as it crosses the boundary.
+fn ffi_entries(entries: Vec<types::ObjectEntry>) -> RVec<ObjectEntry> {
+    entries.into_iter().map(ObjectEntry::from).collect()
 }
 
 /// Builds the guarded provider box; what [`crate::export_plugin!`]'s
@@ -677,12 +722,7 @@ impl StorageProvider for ProviderClient {
         &self,
         location: &types::Location,
     ) -> Result<Vec<types::ObjectEntry>, types::PluginError> {
-        match self.0.list(&location.into()) {
-            RResult::ROk(entries) => {
-                Ok(entries.into_iter().map(types::ObjectEntry::from).collect())
-            }
-            RResult::RErr(error) => Err(error.into()),
-        }
+        plain_entries(self.0.list(&location.into()))
     }
     fn sync(
         &self,
@@ -752,6 +792,40 @@ impl StorageProvider for ProviderClient {
     }
     fn conditional_create(&self) -> bool {
         self.0.conditional_create()
+    }
+    fn list_keys(
+        &self,
+        location: &types::Location,
+        keys: &[String],
+    ) -> Result<Vec<types::ObjectEntry>, types::PluginError> {
+        let keys = ffi_keys(keys);
+        plain_entries(self.0.list_keys(&location.into(), keys.as_rslice()))
+    }
+    fn get_range(
+        &self,
+        source: &types::Location,
+        key: &str,
+        offset: u64,
+        length: u64,
+        file: &str,
+    ) -> Result<(), types::PluginError> {
+        plain(
+            self.0
+                .get_range(&source.into(), key.into(), offset, length, file.into()),
+        )
+    }
+    fn reads_ranges(&self) -> bool {
+        self.0.reads_ranges()
+    }
+}
+
+/// A plugin's listing, converted for the host.
+fn plain_entries(
+    outcome: Outcome<RVec<ObjectEntry>>,
+) -> Result<Vec<types::ObjectEntry>, types::PluginError> {
+    match outcome {
+        RResult::ROk(entries) => Ok(entries.into_iter().map(types::ObjectEntry::from).collect()),
+        RResult::RErr(error) => Err(error.into()),
     }
 }
 

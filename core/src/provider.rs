@@ -112,6 +112,63 @@ pub trait StorageProvider: Send + Sync + 'static {
     fn conditional_create(&self) -> bool {
         false
     }
+
+    // API 1.1 added the methods below; a plugin built against 1.0 gets
+    // their default bodies (the host's loader answers for it).
+
+    /// The entries [`StorageProvider::list`] would give for exactly these
+    /// `keys` below `location`, those that exist: absent keys are left out,
+    /// the order is unspecified. A missing bucket is an error of kind
+    /// `BucketMissing`, as for `list`.
+    ///
+    /// Each entry must equal the one `list` gives for that object (size,
+    /// MD5, ETag, last modification): the host compares them with an
+    /// earlier listing to tell whether an object moved. It asks for a few
+    /// hundred keys of a bucket of many thousands, so a plugin that can
+    /// should answer with one cheap request per key, several at once. The
+    /// default lists the whole location and keeps the asked keys.
+    fn list_keys(
+        &self,
+        location: &Location,
+        keys: &[String],
+    ) -> Result<Vec<ObjectEntry>, PluginError> {
+        let asked: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut entries = self.list(location)?;
+        entries.retain(|entry| asked.contains(entry.key.as_str()));
+        Ok(entries)
+    }
+
+    /// Downloads the bytes `[offset, offset + length)` of `key` below
+    /// `source` into the local `file` (created, or truncated). A range that
+    /// ends past the end of the object is an error of kind `InvalidInput`.
+    ///
+    /// Implement it with the store's own ranged read, and then say so with
+    /// [`StorageProvider::reads_ranges`]. The default says the plugin
+    /// cannot; the host then downloads the whole object with
+    /// [`StorageProvider::get`].
+    fn get_range(
+        &self,
+        source: &Location,
+        key: &str,
+        offset: u64,
+        length: u64,
+        file: &str,
+    ) -> Result<(), PluginError> {
+        let _ = (source, key, offset, length, file);
+        Err(PluginError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "plugin {} cannot read a byte range of an object",
+                self.describe().name
+            ),
+        ))
+    }
+
+    /// Whether [`StorageProvider::get_range`] reads a range here. `false`
+    /// (the default) makes the host download whole objects.
+    fn reads_ranges(&self) -> bool {
+        false
+    }
 }
 
 /// Receives progress updates; the host implements it (a progress bar).

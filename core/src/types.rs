@@ -185,6 +185,12 @@ pub enum CompareMode {
     SizeMtime,
     /// Same size.
     Size,
+    /// No comparison needed (added in API 1.1): the host has compared
+    /// already and the source holds exactly the files it planned to
+    /// transfer, so a plugin may transfer every source file without listing
+    /// or comparing the destination. A plugin that compares anyway (as
+    /// [`CompareMode::Checksum`]) is still correct.
+    Planned,
 }
 
 /// What a sync is asked to do beyond copying new and changed objects.

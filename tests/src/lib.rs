@@ -34,6 +34,7 @@ pub mod data;
 pub mod harness;
 pub mod restore_scenarios;
 pub mod scenarios;
+pub mod scenarios_1_1;
 pub mod scratch;
 
 pub use harness::{
@@ -64,6 +65,9 @@ macro_rules! conformance_suite {
             a_missing_bucket_is_a_clear_error,
             objects_that_move_during_a_sync_are_left_as_found,
             creating_only_if_absent_lets_exactly_one_writer_win,
+            listing_chosen_keys_gives_the_entries_of_the_full_listing,
+            byte_ranges_read_exactly_those_bytes,
+            a_planned_sync_leaves_the_destination_equal_to_the_source,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

@@ -15,6 +15,13 @@ use crate::data::{content, LocalTree};
 use crate::harness::Harness;
 use crate::scratch::{md5_hex, ScratchStore};
 
+// The scenarios of the methods API 1.1 added, in a module of their own.
+pub use crate::scenarios_1_1::{
+    a_planned_sync_leaves_the_destination_equal_to_the_source,
+    byte_ranges_read_exactly_those_bytes,
+    listing_chosen_keys_gives_the_entries_of_the_full_listing,
+};
+
 const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn remote(store: &dyn ScratchStore) -> Location {

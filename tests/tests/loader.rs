@@ -1,12 +1,14 @@
 //! The loader against real built libraries: good plugins, a missing file, a
 //! library that is not a plugin, one built against an incompatible API,
-//! one that needs a newer API, one built against API 0.1, and a plugin that
-//! panics.
+//! one that needs a newer API, one built against API 1.0, one built against
+//! API 0.1, and a plugin that panics.
 
 use std::path::Path;
 
 use stowage_conformance::built_library;
-use stowage_plugin_api::{ErrorKind, Location, StorageProvider};
+use stowage_plugin_api::{
+    ActionKind, CompareMode, ErrorKind, IgnoreProgress, Location, StorageProvider, SyncOptions,
+};
 use stowage_plugin_loader::{host_api_version, load_library, LoadErrorKind};
 
 /// The provider of the built library `name`, with an empty config.
@@ -153,4 +155,48 @@ fn a_plugin_built_against_api_0_1_loads_and_the_host_answers_for_what_it_lacks()
     let fs = load_library(&built_library("stowage_plugin_fs")).unwrap();
     assert_eq!(fs.api_version, host_api_version().to_string());
     assert!(fs.new_provider("").unwrap().conditional_create());
+}
+
+#[test]
+fn a_plugin_built_against_api_1_0_loads_and_the_new_methods_give_their_defaults() {
+    let library = load_library(&built_library("stowage_plugin_1_0_0")).unwrap();
+    assert_eq!(library.api_version, "1.0.0");
+    let old = library.new_provider("").unwrap();
+    assert_eq!(old.describe().name, "old10");
+    let location = Location::parse("old10://bucket");
+    // list_keys: the plugin's own listing, filtered to exactly the asked
+    // keys ("a" does not pull in "a/b"; "absent" is left out).
+    let asked = ["a".to_string(), "absent".to_string()];
+    let entries = old.list_keys(&location, &asked).unwrap();
+    let all = old.list(&location).unwrap();
+    assert_eq!(entries, vec![all[0].clone()]);
+    assert_eq!(entries[0].key, "a");
+    // get_range: refused, and said so by reads_ranges.
+    assert!(!old.reads_ranges());
+    let err = old
+        .get_range(&location, "a", 0, 1, "/nonexistent/file")
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(
+        err.message,
+        "plugin old10 cannot read a byte range of an object"
+    );
+    // A planned sync reaches it as the checksum comparison it knows.
+    let planned = SyncOptions {
+        compare: CompareMode::Planned,
+        ..SyncOptions::default()
+    };
+    let report = old
+        .sync(&location, &location, &planned, &IgnoreProgress)
+        .unwrap();
+    assert_eq!(report.actions.len(), 1);
+    assert_eq!(report.actions[0].kind, ActionKind::Skip);
+    assert_eq!(report.actions[0].key, "Checksum");
+}
+
+#[test]
+fn a_plugin_built_against_the_current_api_answers_the_1_1_methods_itself() {
+    let fs = load_library(&built_library("stowage_plugin_fs")).unwrap();
+    assert_eq!(fs.api_version, host_api_version().to_string());
+    assert!(fs.new_provider("").unwrap().reads_ranges());
 }

@@ -6,7 +6,9 @@
 //! current API. API 0.1 had no conditional create and no declared options:
 //! such a plugin answers `conditional_create` with `false` (the host then
 //! locks the weaker way) and declares no config keys (the host then takes
-//! its table as given).
+//! its table as given). The methods of API 1.1 answer with their defaults,
+//! and a `Planned` sync reaches it as `Checksum`, as for a 1.0 plugin
+//! ([`crate::legacy_1_0`]).
 
 use stowage_core as v0_1;
 use stowage_core::abi_stable::std_types::{RResult, RString, RVec};
@@ -141,7 +143,8 @@ impl StorageProvider for V0_1Provider {
         progress: &dyn ProgressSink,
     ) -> Result<api::SyncReport, api::PluginError> {
         let compare = match options.compare {
-            api::CompareMode::Checksum => v0_1::CompareMode::Checksum,
+            // Planned allows comparing: as the checksum mode it knows.
+            api::CompareMode::Checksum | api::CompareMode::Planned => v0_1::CompareMode::Checksum,
             api::CompareMode::SizeMtime => v0_1::CompareMode::SizeMtime,
             api::CompareMode::Size => v0_1::CompareMode::Size,
             newer => {

@@ -4,7 +4,8 @@
 //! `lib_header_from_path(path)?.init_root_module::<PluginModuleRef>()`, which
 //! checks the API version the plugin was built against and the layout of
 //! every type the root module reaches. A library that fails either check is
-//! tried once more as a plugin of API 0.1 ([`legacy`]). (abi_stable's
+//! tried again as a plugin of each earlier API this host still serves: 1.0
+//! ([`legacy_1_0`]), then 0.1 ([`legacy`]). (abi_stable's
 //! `load_from_file` is not used: it caches one module per root-module
 //! *type*, so a second plugin would silently return the first.) Libraries
 //! are never unloaded.
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use abi_stable::abi_stability::abi_checking::{
     check_layout_compatibility, AbiInstability, AbiInstabilityErrors, ExpectedFound,
 };
-use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
+use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError, RootModule};
 use abi_stable::sabi_types::VersionNumber;
 use abi_stable::std_types::{RResult, RStr};
 use abi_stable::type_layout::{TLFieldOrFunction, TypeLayout};
@@ -34,6 +35,7 @@ use stowage_plugin_api::ffi::{PluginModuleRef, ProviderClient};
 use stowage_plugin_api::{PluginError, StorageProvider};
 
 pub mod legacy;
+pub mod legacy_1_0;
 
 /// The plugin API this host is built against.
 pub fn host_api_version() -> VersionNumber {
@@ -341,8 +343,10 @@ pub struct PluginLibrary {
 
 #[derive(Clone, Copy)]
 enum PluginRoot {
-    /// Built against API 1.x.
+    /// Built against this host's API, or a later 1.x.
     Current(PluginModuleRef),
+    /// Built against stowage-plugin-api 1.0.
+    V1_0(stowage_plugin_api_1_0::ffi::PluginModuleRef),
     /// Built against stowage-core 0.1, the API before 1.0.
     V0_1(stowage_core::PluginModuleRef),
 }
@@ -357,6 +361,12 @@ impl PluginLibrary {
                 RResult::ROk(provider) => Ok(Box::new(ProviderClient(provider))),
                 RResult::RErr(error) => Err(error.into()),
             },
+            PluginRoot::V1_0(module) => match (module.new_provider())(config) {
+                RResult::ROk(provider) => Ok(Box::new(legacy_1_0::V1_0Provider(
+                    stowage_plugin_api_1_0::ffi::ProviderClient(provider),
+                ))),
+                RResult::RErr(error) => Err(legacy_1_0::plain_error(error.into())),
+            },
             PluginRoot::V0_1(module) => match (module.new_provider())(config) {
                 RResult::ROk(provider) => Ok(Box::new(legacy::V0_1Provider(provider))),
                 RResult::RErr(error) => Err(legacy::plain_error(error)),
@@ -366,7 +376,8 @@ impl PluginLibrary {
 }
 
 /// Opens the library at `path` and returns its root module: of the
-/// current API, else of API 0.1, else the error of the current one.
+/// current API, else of API 1.0, else of API 0.1, else the error of the
+/// current one.
 ///
 /// `path` should be absolute (a bare file name would be looked up on the
 /// system's library path instead).
@@ -389,18 +400,15 @@ pub fn load_library(path: &Path) -> Result<PluginLibrary, LoadError> {
         Err(
             error @ (LibraryError::AbiInstability(_)
             | LibraryError::IncompatibleVersionNumber { .. }),
-        ) => header
-            .init_root_module::<stowage_core::PluginModuleRef>()
-            .map(PluginRoot::V0_1)
-            .map_err(|_| {
-                let difference = match error {
-                    LibraryError::AbiInstability(_) => {
-                        header.layout().and_then(first_layout_difference)
-                    }
-                    _ => None,
-                };
-                LoadError::from_library_error(path, &api_version, error, difference)
-            })?,
+        ) => earlier_api_root(header).ok_or_else(|| {
+            let difference = match error {
+                LibraryError::AbiInstability(_) => {
+                    header.layout().and_then(first_layout_difference)
+                }
+                _ => None,
+            };
+            LoadError::from_library_error(path, &api_version, error, difference)
+        })?,
         Err(error) => {
             return Err(LoadError::from_library_error(
                 path,
@@ -411,6 +419,18 @@ pub fn load_library(path: &Path) -> Result<PluginLibrary, LoadError> {
         }
     };
     Ok(PluginLibrary { api_version, root })
+}
+
+/// The library's root module as one of an earlier API this host still
+/// serves, newest first; `None` when it is none of them.
+fn earlier_api_root(header: &LibHeader) -> Option<PluginRoot> {
+    if let Ok(module) = header.init_root_module::<stowage_plugin_api_1_0::ffi::PluginModuleRef>() {
+        return Some(PluginRoot::V1_0(module));
+    }
+    header
+        .init_root_module::<stowage_core::PluginModuleRef>()
+        .ok()
+        .map(PluginRoot::V0_1)
 }
 
 #[cfg(test)]

@@ -98,19 +98,49 @@ pub fn walk_each(
             }
             Err(e) => return Err(with_path("cannot stat", entry.path(), e.into())),
         };
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64);
         on_file(LocalFile {
             key,
             path: entry.path().to_path_buf(),
             size: meta.len(),
-            mtime,
+            mtime: mtime_seconds(&meta),
         })?;
     }
     Ok(())
+}
+
+/// The file `key` names below `root` as [`walk`] would find it, or `None`
+/// where the walk would find none: nothing there, a directory, a symbolic
+/// link, an unfinished write. An invalid key is an `InvalidInput` error.
+pub fn stat_file(root: &Path, key: &str) -> io::Result<Option<LocalFile>> {
+    let path = root.join(key_to_relative_path(key)?);
+    if key.ends_with(PARTIAL_SUFFIX) {
+        return Ok(None);
+    }
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // A file where the key wants a directory ("a/b" when "a" is a file).
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Ok(None),
+        Err(e) => return Err(with_path("cannot stat", &path, e)),
+    };
+    if !meta.file_type().is_file() {
+        return Ok(None);
+    }
+    Ok(Some(LocalFile {
+        key: key.to_string(),
+        path,
+        size: meta.len(),
+        mtime: mtime_seconds(&meta),
+    }))
+}
+
+/// A file's modification time in whole seconds since the Unix epoch (0 when
+/// the platform cannot tell).
+fn mtime_seconds(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Whether `error` says that the root of a [`walk`] does not exist — not

@@ -194,7 +194,11 @@ impl SyncCommand for AwsSync {
             CompareMode::Size => args.push("--size-only".into()),
             // Closest to comparing content that aws has, and only for
             // downloads: a same-size file comes down unless its time matches.
-            CompareMode::Checksum if matches!(destination, Location::Local { .. }) => {
+            // A planned sync compares as a checksum one (the tool cannot skip
+            // its own comparison).
+            CompareMode::Checksum | CompareMode::Planned
+                if matches!(destination, Location::Local { .. }) =>
+            {
                 args.push("--exact-timestamps".into())
             }
             _ => {}

@@ -14,7 +14,9 @@
 //! leaves half an object under its real name. `create_if_absent` hard-links
 //! a partial file to the name, which fails if the name exists: a real
 //! conditional create. Deletes run only after every
-//! transfer of the same sync succeeded.
+//! transfer of the same sync succeeded. `list_keys` stats each asked path,
+//! `get_range` seeks, and a `Planned` sync copies every source file without
+//! walking the destination (unless it deletes).
 //!
 //! Config table in `plugins.toml` (all optional):
 //!
@@ -24,6 +26,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -31,14 +34,15 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use stowage_exclude::ExcludeMatcher;
 use stowage_local_tree::{
-    create_new_atomically, key_to_relative_path, md5_file, remove_file_and_empty_parents, walk,
-    with_path, write_atomically, LocalFile,
+    create_new_atomically, key_to_relative_path, md5_file, remove_file_and_empty_parents,
+    stat_file, walk, with_path, write_atomically, LocalFile,
 };
 use stowage_plugin_api::{
     export_plugin, ActionKind, CompareMode, ConfigKey, ConfigKind, ErrorKind, Location,
     ObjectEntry, PluginError, PluginInfo, Progress, ProgressSink, StorageProvider, SyncAction,
     SyncOptions, SyncReport, ToolStatus,
 };
+use stowage_plugin_support::byte_range::range_end;
 use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::io_errors::from_io;
 use stowage_plugin_support::paths::unserved;
@@ -151,6 +155,8 @@ fn unchanged(
             md5_file(&source.path).map_err(from_io)?
                 == md5_file(&destination.path).map_err(from_io)?
         }
+        // The host planned this transfer: make it.
+        CompareMode::Planned => false,
         newer => {
             return Err(PluginError::new(
                 ErrorKind::InvalidInput,
@@ -190,23 +196,8 @@ impl StorageProvider for FsProvider {
 
     fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
         let root = readable_directory(location)?;
-        let mut entries = Vec::new();
-        for file in walk(&root).map_err(from_io)? {
-            let md5 = match md5_file(&file.path) {
-                Ok(md5) => md5,
-                // Deleted since the walk found it: not listed, as in S3.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(from_io(e)),
-            };
-            entries.push(ObjectEntry {
-                key: file.key,
-                size: file.size,
-                etag: Some(md5.clone()),
-                md5: Some(md5),
-                last_modified: Some(file.mtime),
-            });
-        }
-        Ok(entries)
+        let files = walk(&root).map_err(from_io)?;
+        listed_entries(files)
     }
 
     fn sync(
@@ -237,14 +228,17 @@ impl StorageProvider for FsProvider {
         } else {
             Vec::new()
         };
-        let mut destination_files: HashMap<String, LocalFile> = if destination_root.is_dir() {
-            included(walk(&destination_root).map_err(from_io)?)
-                .into_iter()
-                .map(|f| (f.key.clone(), f))
-                .collect()
-        } else {
-            HashMap::new()
-        };
+        // A planned sync that deletes nothing need not know the destination.
+        let destination_needed = options.delete || options.compare != CompareMode::Planned;
+        let mut destination_files: HashMap<String, LocalFile> =
+            if destination_needed && destination_root.is_dir() {
+                included(walk(&destination_root).map_err(from_io)?)
+                    .into_iter()
+                    .map(|f| (f.key.clone(), f))
+                    .collect()
+            } else {
+                HashMap::new()
+            };
 
         // Decide every action before doing any.
         let kind = transfer_kind(source, destination);
@@ -317,10 +311,7 @@ impl StorageProvider for FsProvider {
         let root = readable_directory(source)?;
         let object = object_path(&root, key)?;
         if !object.is_file() {
-            return Err(PluginError::new(
-                ErrorKind::NotFound,
-                format!("object {key} not found in {source}"),
-            ));
+            return Err(not_found(source, key));
         }
         copy_file(&object, Path::new(file))
     }
@@ -376,6 +367,78 @@ impl StorageProvider for FsProvider {
     fn conditional_create(&self) -> bool {
         true
     }
+
+    fn list_keys(
+        &self,
+        location: &Location,
+        keys: &[String],
+    ) -> Result<Vec<ObjectEntry>, PluginError> {
+        let root = readable_directory(location)?;
+        let mut files = Vec::new();
+        for key in keys {
+            files.extend(stat_file(&root, key).map_err(from_io)?);
+        }
+        listed_entries(files)
+    }
+
+    fn get_range(
+        &self,
+        source: &Location,
+        key: &str,
+        offset: u64,
+        length: u64,
+        file: &str,
+    ) -> Result<(), PluginError> {
+        let root = readable_directory(source)?;
+        let object = object_path(&root, key)?;
+        let mut reader = std::fs::File::open(&object).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => not_found(source, key),
+            _ => from_io(with_path("cannot open", &object, e)),
+        })?;
+        let size = reader.metadata().map_err(from_io)?.len();
+        range_end(source, key, offset, length, size)?;
+        reader
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| from_io(with_path("cannot seek", &object, e)))?;
+        write_atomically(Path::new(file), |partial| {
+            let mut out = std::fs::File::create(partial)?;
+            std::io::copy(&mut (&mut reader).take(length), &mut out).map(|_| ())
+        })
+        .map_err(from_io)
+    }
+
+    fn reads_ranges(&self) -> bool {
+        true
+    }
+}
+
+/// The entries of a listing of `files`, each with its content's MD5 (also
+/// its ETag). A file deleted since it was found is left out, as in S3.
+fn listed_entries(files: Vec<LocalFile>) -> Result<Vec<ObjectEntry>, PluginError> {
+    let mut entries = Vec::with_capacity(files.len());
+    for file in files {
+        let md5 = match md5_file(&file.path) {
+            Ok(md5) => md5,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(from_io(e)),
+        };
+        entries.push(ObjectEntry {
+            key: file.key,
+            size: file.size,
+            etag: Some(md5.clone()),
+            md5: Some(md5),
+            last_modified: Some(file.mtime),
+        });
+    }
+    Ok(entries)
+}
+
+/// The error for an object that is not there.
+fn not_found(source: &Location, key: &str) -> PluginError {
+    PluginError::new(
+        ErrorKind::NotFound,
+        format!("object {key} not found in {source}"),
+    )
 }
 
 /// Copies `files` below `destination_root` with `parallelism` threads,

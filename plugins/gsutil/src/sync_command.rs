@@ -117,7 +117,11 @@ impl SyncCommand for GsutilSync {
         if delete {
             args.push("-d".into());
         }
-        if options.compare == CompareMode::Checksum {
+        // A planned sync compares as a checksum one (rsync always compares).
+        if matches!(
+            options.compare,
+            CompareMode::Checksum | CompareMode::Planned
+        ) {
             args.push("-c".into());
         }
         if dry_run {

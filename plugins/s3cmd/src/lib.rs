@@ -284,7 +284,11 @@ impl SyncCommand for S3cmdSync {
         if dry_run {
             args.push("--dry-run".into());
         }
-        if options.compare != CompareMode::Checksum {
+        // A planned sync compares as a checksum one (sync always compares).
+        if !matches!(
+            options.compare,
+            CompareMode::Checksum | CompareMode::Planned
+        ) {
             args.push("--no-check-md5".into());
         }
         for glob in &options.excludes {

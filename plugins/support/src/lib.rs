@@ -10,6 +10,7 @@
 //! - [`paths`]: how tools spell locations, the schemes a plugin serves,
 //!   and keys back from their output.
 //! - [`bucket`]: creating a bucket unless it exists.
+//! - [`byte_range`]: the range of a `get_range`, checked against the object.
 //! - [`exclude_translation`]: Stowage's exclude globs in each tool's syntax.
 //! - [`regex_escape`]: exact keys as literal text in a tool's regex.
 //! - [`glob_alternates`]: `{a,b}` alternatives expanded, for tools without them.
@@ -22,6 +23,7 @@
 //! - [`tool_input`]: running a tool with data on its standard input.
 
 pub mod bucket;
+pub mod byte_range;
 pub mod config;
 pub mod exclude_translation;
 pub mod glob_alternates;
