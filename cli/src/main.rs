@@ -8,6 +8,7 @@ use stowage::exit::exit_code_for;
 use stowage::interrupt;
 
 fn main() -> ExitCode {
+    stowage::memory::configure_allocator();
     let cli = Cli::parse_from(arguments_as_invoked(std::env::args_os()));
     let verbose = cli.verbose;
     let command = cli.command.name();

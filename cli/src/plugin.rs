@@ -82,6 +82,19 @@ impl LoadedPlugin {
             .map_err(|e| self.failure(format_args!("cannot list {location}"), e))
     }
 
+    /// The entries `list` gives for exactly `keys` below `location`.
+    pub fn list_keys(&self, location: &Location, keys: &[String]) -> Result<Vec<ObjectEntry>> {
+        self.provider.list_keys(location, keys).map_err(|e| {
+            self.failure(
+                format_args!(
+                    "cannot list {} of {location}",
+                    counted(keys.len() as u64, "key")
+                ),
+                e,
+            )
+        })
+    }
+
     /// Makes `destination` hold what `source` holds, as `options` say.
     pub fn sync(
         &self,

@@ -226,7 +226,7 @@ impl RestoreRun<'_> {
         let mut snapshot_target = None;
         let result = self.restore_into(
             target,
-            &planned.bucket,
+            planned.bucket,
             &mut outcome,
             &staging,
             &mut snapshot_target,
@@ -243,13 +243,15 @@ impl RestoreRun<'_> {
     }
 
     /// The steps of [`RestoreRun::restore_component`]: snapshot (while the
-    /// planned files are extracted), confirm the plan against a fresh
-    /// listing, let the tool upload, then verify, repair and delete.
+    /// planned files are extracted), confirm the plan against the planned
+    /// keys listed again, let the tool upload, then verify, repair and
+    /// delete. `bucket` is the bucket as the plan found it; the planned
+    /// keys are brought up to date in it by the confirmation.
     /// `snapshot_target` names the snapshot as soon as copying into it began.
     fn restore_into(
         &self,
         target: &Target<'_>,
-        found_at_planning: &Inventory,
+        mut bucket: Inventory,
         outcome: &mut ComponentOutcome,
         staging: &Path,
         snapshot_target: &mut Option<String>,
@@ -261,7 +263,6 @@ impl RestoreRun<'_> {
         let step = ComponentStep {
             run: self,
             target,
-            found_at_planning,
             staging,
         };
         let plan = &outcome.plan.plan;
@@ -276,7 +277,7 @@ impl RestoreRun<'_> {
         let mut clock = StepClock::default();
         let snapshot = clock.time("snapshot and extract", || {
             let _shown = Spinner::new(&format!("snapshot and extract {name}"), quiet);
-            step.snapshot_while_extracting(&outcome.plan, &wanted, snapshot_target)
+            step.snapshot_while_extracting(&outcome.plan, &wanted, &bucket, snapshot_target)
         });
         outcome.steps = std::mem::take(&mut clock.steps);
         let snapshot = snapshot?;
@@ -294,18 +295,21 @@ impl RestoreRun<'_> {
 
         let confirmed = clock.time("confirm", || {
             let _shown = Spinner::new(
-                &format!("list {} again ({name})", target.component.bucket),
+                &format!(
+                    "list the planned keys of {} again ({name})",
+                    target.component.bucket
+                ),
                 quiet,
             );
-            step.confirm_plan(&outcome.plan, snapshot.as_ref(), &wanted)
+            step.confirm_plan(&outcome.plan, snapshot.as_ref(), &wanted, &bucket)
         });
         outcome.steps.append(&mut clock.steps);
         let confirmed = confirmed?;
-        let planned = confirmed.planned_changes(&outcome.plan);
+        confirmed.bring_up_to_date(&mut bucket);
+        let planned = confirmed.planned_changes(&outcome.plan, &bucket);
         outcome.snapshot = snapshot.map(|s| s.to_string());
-        let bucket = &target.component.bucket;
-        if !confirmed.current.exists {
-            target.plugin.ensure_bucket(bucket)?;
+        if !confirmed.bucket_exists {
+            target.plugin.ensure_bucket(&target.component.bucket)?;
         }
         let source = Location::Local {
             path: staging.to_string_lossy().into_owned(),
@@ -324,7 +328,7 @@ impl RestoreRun<'_> {
         crate::interrupt::check()?;
         let verification = clock.time("verify", || {
             let _shown = Spinner::new(&format!("verify {name}"), quiet);
-            step.verify(&outcome.plan, &source, &planned)
+            step.verify(&outcome.plan, &source, &planned, &bucket)
         });
         outcome.steps.append(&mut clock.steps);
         let verification = verification?;
@@ -340,8 +344,6 @@ impl RestoreRun<'_> {
 struct ComponentStep<'s, 'r> {
     run: &'s RestoreRun<'r>,
     target: &'s Target<'s>,
-    /// The bucket's objects as the plan found them.
-    found_at_planning: &'s Inventory,
     /// Where the component's planned files are extracted.
     staging: &'s Path,
 }

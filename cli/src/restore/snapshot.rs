@@ -1,8 +1,8 @@
 //! The snapshot step: copy what the plan will overwrite or delete into the
 //! tmp bucket (while the planned files are extracted), then confirm the
-//! plan against a fresh listing — a planned object that moved since
-//! planning is left out of this round, and a copy that did not arrive
-//! intact stops the restore before anything changed.
+//! plan against the planned keys listed again — a planned object that
+//! moved since planning is left out of this round, and a copy that did not
+//! arrive intact stops the restore before anything changed.
 
 use std::collections::HashSet;
 
@@ -12,28 +12,31 @@ use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 use stowage_plugin_api::{ErrorKind, Location};
 
 use crate::plugin::plugin_error_kind;
-use crate::restore::planning::{list_bucket, ComponentPlan, Listing, Target};
+use crate::restore::planning::{ComponentPlan, Target};
 use crate::restore::{ComponentStep, RestoreRun};
 use crate::store::snapshots::snapshot_name;
 use crate::sync::plan::{
-    forget_listed_md5s, listed_inventory, Fingerprint, Inventory, Key, PlannedObject,
+    forget_listed_md5s, inventory_of_keys, listed_inventory, Fingerprint, Inventory, Key,
+    PlannedObject,
 };
 use crate::sync::verify::{owned_keys, same_version, PlannedChanges};
 
 impl ComponentStep<'_, '_> {
     /// Copies the snapshot while the `wanted` files are extracted (both
-    /// only read); the snapshot's location, if there is one.
+    /// only read); the snapshot's location, if there is one. `bucket`: the
+    /// bucket as the plan found it.
     pub(super) fn snapshot_while_extracting(
         &self,
         plan: &ComponentPlan,
         wanted: &HashSet<&str>,
+        bucket: &Inventory,
         snapshot_target: &mut Option<String>,
     ) -> Result<Option<Location>> {
         let (snapshot, extracted) = std::thread::scope(|scope| {
             let extraction = (!wanted.is_empty()).then(|| {
                 scope.spawn(|| {
                     let _ = std::fs::remove_dir_all(self.staging);
-                    self.extract(plan, &|key| wanted.contains(key))
+                    self.extract(plan, &|key| wanted.contains(key), bucket)
                 })
             });
             let snapshot = self.run.copy_snapshot(self.target, plan, snapshot_target);
@@ -46,50 +49,102 @@ impl ComponentStep<'_, '_> {
         Ok(snapshot)
     }
 
-    /// Lists the bucket again and finds every planned object that moved
-    /// since planning, to be left out of this round (its extracted file is
-    /// removed, so the tool cannot upload it).
+    /// Lists the planned keys again and finds every planned object that
+    /// moved since planning (`found`: the bucket as the plan found it), to
+    /// be left out of this round (its extracted file is removed, so the
+    /// tool cannot upload it).
     pub(super) fn confirm_plan(
         &self,
         plan: &ComponentPlan,
         snapshot: Option<&Location>,
         wanted: &HashSet<&str>,
+        found: &Inventory,
     ) -> Result<ConfirmedPlan> {
-        let mut current = list_bucket(&self.target.component, self.target.plugin)?;
+        let planned = planned_keys(plan);
+        let (mut current, bucket_exists) = self.list_planned_keys(&planned, found.len())?;
         if !plan.etags_are_md5s {
-            forget_listed_md5s(&mut current.inventory);
+            forget_listed_md5s(&mut current);
         }
         let snapshot_listing = match snapshot {
             Some(location) => Some(self.run.list_snapshot(self.target, location)?),
             None => None,
         };
-        let moved = moved_since_planning(
-            plan,
-            self.found_at_planning,
-            &current.inventory,
-            snapshot_listing.as_ref(),
-        )?;
+        let moved = moved_since_planning(plan, found, &current, snapshot_listing.as_ref())?;
         for key in &moved {
             if wanted.contains(&**key) {
                 let file = self.staging.join(key_to_relative_path(key)?);
                 remove_file_and_empty_parents(self.staging, &file)?;
             }
         }
-        Ok(ConfirmedPlan { current, moved })
+        Ok(ConfirmedPlan {
+            planned,
+            current,
+            bucket_exists,
+            moved,
+        })
+    }
+
+    /// The planned keys as the bucket holds them now, and whether the
+    /// bucket exists (of a bucket of `objects`).
+    fn list_planned_keys(&self, planned: &[Key], objects: usize) -> Result<(Inventory, bool)> {
+        let component = &self.target.component;
+        let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
+        match inventory_of_keys(
+            self.target.plugin,
+            &component.bucket,
+            planned,
+            objects,
+            &excludes,
+        ) {
+            Ok(current) => Ok((current, true)),
+            Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => {
+                Ok((Inventory::new(), false))
+            }
+            Err(e) => Err(e.context(format!("component {}", component.name))),
+        }
     }
 }
 
-/// The bucket as listed after the snapshot, and the planned keys that
-/// moved since planning.
+/// Every key the plan may upload or delete.
+fn planned_keys(plan: &ComponentPlan) -> Vec<Key> {
+    let plan = &plan.plan;
+    plan.transfer
+        .iter()
+        .chain(&plan.possibly_changed)
+        .chain(&plan.delete)
+        .map(|o| o.key.clone())
+        .collect()
+}
+
+/// The planned keys as listed after the snapshot, whether the bucket
+/// exists, and the planned keys that moved since planning.
 pub(super) struct ConfirmedPlan {
-    pub(super) current: Listing,
+    planned: Vec<Key>,
+    current: Inventory,
+    pub(super) bucket_exists: bool,
     moved: Vec<Key>,
 }
 
 impl ConfirmedPlan {
-    /// What the restore may still change: the plan without what moved.
-    pub(super) fn planned_changes<'p>(&'p self, plan: &'p ComponentPlan) -> PlannedChanges<'p> {
-        let mut planned = PlannedChanges::of(&plan.plan, &self.current.inventory, true);
+    /// Brings the planned keys of `bucket` (as the plan found it) up to
+    /// date: as they were listed again.
+    pub(super) fn bring_up_to_date(&self, bucket: &mut Inventory) {
+        for key in &self.planned {
+            match self.current.get(key) {
+                Some(now) => bucket.insert(key.clone(), now.clone()),
+                None => bucket.remove(key),
+            };
+        }
+    }
+
+    /// What the restore may still change: the plan without what moved,
+    /// against `bucket` brought up to date.
+    pub(super) fn planned_changes<'p>(
+        &'p self,
+        plan: &'p ComponentPlan,
+        bucket: &'p Inventory,
+    ) -> PlannedChanges<'p> {
+        let mut planned = PlannedChanges::of(&plan.plan, bucket, true);
         planned.listed_md5s = plan.etags_are_md5s;
         for key in &self.moved {
             planned.transfers.remove(&**key);

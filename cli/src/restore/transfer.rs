@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
-use stowage_plugin_api::{ActionKind, Location, SyncOptions};
+use stowage_plugin_api::{ActionKind, CompareMode, Location, SyncOptions};
 
 use crate::archive::read::extract_component;
 use crate::progress::ProgressBarSink;
@@ -18,17 +18,19 @@ use crate::store::fetch::FetchedArchive;
 use crate::sync::plan::{Inventory, SyncPlan};
 
 impl ComponentStep<'_, '_> {
-    /// Extracts the component's files whose keys `wanted` accepts into the staging directory.
+    /// Extracts the component's files whose keys `wanted` accepts into the
+    /// staging directory (`bucket`: the bucket's objects as last listed).
     pub(super) fn extract(
         &self,
         plan: &ComponentPlan,
         wanted: &dyn Fn(&str) -> bool,
+        bucket: &Inventory,
     ) -> Result<()> {
         extract(
             self.target,
             wanted,
             &plan.plan,
-            self.found_at_planning,
+            bucket,
             self.run.archive,
             self.run.request,
             self.staging,
@@ -78,7 +80,10 @@ impl RestoreRun<'_> {
         planned: usize,
     ) -> Result<(u64, u64)> {
         let bucket = &target.component.bucket;
+        // Staging holds exactly the planned files: the plugin need not list
+        // the bucket to compare (verification proves the result).
         let options = SyncOptions {
+            compare: CompareMode::Planned,
             excludes: target
                 .component
                 .excludes

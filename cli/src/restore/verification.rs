@@ -10,7 +10,7 @@ use stowage_plugin_api::Location;
 
 use crate::restore::planning::ComponentPlan;
 use crate::restore::{ComponentStep, RestorePoint};
-use crate::sync::plan::Key;
+use crate::sync::plan::{Inventory, Key};
 use crate::sync::verify::{verify_and_finish, FinishHooks, PlannedChanges, Verification};
 
 impl ComponentStep<'_, '_> {
@@ -21,6 +21,7 @@ impl ComponentStep<'_, '_> {
         plan: &ComponentPlan,
         source: &Location,
         planned: &PlannedChanges<'_>,
+        bucket: &Inventory,
     ) -> Result<Verification> {
         let component = &self.target.component;
         let observer = &self.run.request.observer;
@@ -35,7 +36,7 @@ impl ComponentStep<'_, '_> {
             &FinishHooks {
                 prepare: &|keys: &[Key]| {
                     let keys: HashSet<&str> = keys.iter().map(|k| &**k).collect();
-                    self.extract(plan, &|key| keys.contains(key))
+                    self.extract(plan, &|key| keys.contains(key), bucket)
                 },
                 before_changes: &|| observer.tell(&component.name, RestorePoint::Verifying),
             },

@@ -2,7 +2,7 @@
 //! tool's own idea of "changed" (aws compares size and mtime, s3cmd size and
 //! MD5, gsutil mtime then checksum).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use stowage_plugin_api::{Location, ObjectEntry};
 use crate::memory::release_free_memory;
 use crate::plugin::LoadedPlugin;
 use crate::sync::md5_digest::Md5Digest;
+use crate::sync::verify::owned_keys;
 
 /// What is known about one object's content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -110,6 +111,32 @@ pub fn inventory_of(
             Ok(listed_inventory(entries, excludes))
         }
     }
+}
+
+/// Asking for keys one by one (a request each) pays when they are fewer than
+/// one in this many of the objects a listing returns (1,000 a request): 50
+/// single-key requests, several at once, for each listing page saved.
+pub const OBJECTS_PER_KEY_WORTH_ASKING: usize = 20;
+
+/// The entries of `keys` below `location`, those that exist: asked for one
+/// by one (the plugin's `list_keys`) when they are few next to the
+/// `objects` a whole listing would return, else taken from a whole listing.
+/// Either way they are exactly what a listing shows of them.
+pub fn inventory_of_keys(
+    provider: &LoadedPlugin,
+    location: &Location,
+    keys: &[Key],
+    objects: usize,
+    excludes: &ExcludeMatcher,
+) -> Result<Inventory> {
+    if keys.len() * OBJECTS_PER_KEY_WORTH_ASKING <= objects {
+        let entries = provider.list_keys(location, &owned_keys(keys))?;
+        return Ok(listed_inventory(entries, excludes));
+    }
+    let mut inventory = listed_inventory(provider.list(location)?, excludes);
+    let asked: HashSet<&str> = keys.iter().map(|k| &**k).collect();
+    inventory.retain(|key, _| asked.contains(&**key));
+    Ok(inventory)
 }
 
 /// Whether the MD5s listed for `location` are its objects' content MD5s.

@@ -27,8 +27,8 @@ use stowage_plugin_api::Location;
 
 use crate::plugin::LoadedPlugin;
 use crate::sync::plan::{
-    compare, forget_listed_md5s, inventory_of, listed_md5s_are_content, Comparison, Fingerprint,
-    Inventory, Key, SyncPlan,
+    compare, forget_listed_md5s, inventory_of, inventory_of_keys, listed_md5s_are_content,
+    Comparison, Fingerprint, Inventory, Key, SyncPlan,
 };
 
 /// What verification found and did.
@@ -189,8 +189,8 @@ impl FinishHooks<'_> {
 
 /// After the tool's transfer (which never deletes): lists `destination`,
 /// compares it with `source_inventory`, repairs the planned objects the
-/// tool got wrong, deletes the planned deletions, and lists once more to
-/// prove both. Objects that moved after planning are left and reported.
+/// tool got wrong, deletes the planned deletions, and lists what it
+/// repaired and deleted once more to prove both. Objects that moved after planning are left and reported.
 ///
 /// Repaired objects that still differ, and deleted ones still there
 /// unchanged, fail the call.
@@ -258,7 +258,13 @@ pub fn verify_and_finish(
     transfer_again(provider, source, destination, &repair)?;
     remove(provider, destination, &delete)?;
 
-    let mut after = inventory_of(destination, provider, excludes)?;
+    let mut after = match destination {
+        Location::Remote { .. } => {
+            let changed: Vec<Key> = repair.iter().chain(&delete).cloned().collect();
+            inventory_of_keys(provider, destination, &changed, listed.len(), excludes)?
+        }
+        Location::Local { .. } => inventory_of(destination, provider, excludes)?,
+    };
     if verification.etags_not_md5s {
         forget_listed_md5s(&mut after);
     }
