@@ -53,6 +53,10 @@
 //! own, and refuses another major with one line naming both versions. It
 //! also loads plugins built against stowage-core 0.1, the API before 1.0.
 //!
+//! API 1.1 added [`StorageProvider::list_keys`], [`StorageProvider::get_range`]
+//! with [`StorageProvider::reads_ranges`], and [`CompareMode::Planned`];
+//! API 1.0's types are frozen in the loader's `core/legacy-1.0`.
+//!
 //! - **Additive (a minor release, 1.x):** a new provider method after the
 //!   last one, with a default body, so that plugins written earlier compile
 //!   unchanged; a new variant of a growing enum ([`ErrorKind`],
@@ -60,7 +64,9 @@
 //!   loads a library with *more* methods than the host knows but refuses one
 //!   with fewer, so each minor release keeps the previous vtable and the
 //!   host's loader falls back to it, answering the newer methods with their
-//!   defaults.
+//!   defaults. The previous release's crate is frozen as it was released
+//!   (`core/legacy-1.0` for 1.0: a package of another name compiled under
+//!   this one's, as docs/PLUGINS.md, "Compatibility", explains).
 //! - **Breaking (a major release):** changing or removing a method, a field
 //!   of a type that travels by value, or the meaning of a value.
 //! - A patch release changes nothing that crosses the boundary.

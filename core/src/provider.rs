@@ -19,6 +19,11 @@
 //!
 //! Keys in every call are relative to the location given; the host never
 //! passes a key with a leading `/` or a `..` segment.
+//!
+//! The first nine methods are the whole job; the rest have defaults that
+//! are always correct, and a plugin overrides them where its store does
+//! better: a real conditional create, looking up chosen keys without a
+//! full listing, reading a byte range.
 
 use crate::types::{
     ErrorKind, Location, ObjectEntry, PluginError, PluginInfo, Progress, SyncOptions, SyncReport,

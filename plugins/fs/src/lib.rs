@@ -396,7 +396,7 @@ impl StorageProvider for FsProvider {
             _ => from_io(with_path("cannot open", &object, e)),
         })?;
         let size = reader.metadata().map_err(from_io)?.len();
-        range_end(source, key, offset, length, size)?;
+        range_end(&format!("{key} in {source}"), offset, length, size)?;
         reader
             .seek(SeekFrom::Start(offset))
             .map_err(|e| from_io(with_path("cannot seek", &object, e)))?;

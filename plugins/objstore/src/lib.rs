@@ -22,6 +22,12 @@
 //!   a listing takes the MD5 from the ETag when it is one, and from a HEAD
 //!   of the object otherwise. Azure ETags never are: its backend lists
 //!   `Content-MD5` and metadata in one List Blobs request of its own.
+//! - `list_keys` looks each key up by itself, `concurrency` at a time: a
+//!   HEAD (ETag, size, time and the metadata MD5 at once), or on Azure a
+//!   List Blobs request with the key as prefix and room for one blob, so
+//!   each entry is exactly what the listing gives. `get_range` is one
+//!   ranged GET. A `Planned` sync that deletes nothing does not list its
+//!   destination.
 //! - `create_if_absent` is a conditional PUT: `If-None-Match: *` on S3 and
 //!   Azure, `x-goog-if-generation-match: 0` on GCS.
 //! - Credentials: the plugin's table names files and a profile, never a
@@ -56,6 +62,7 @@ mod config;
 mod memory_budget;
 mod store;
 mod sync;
+mod targeted;
 
 use std::collections::HashMap;
 use std::path::{Path as LocalPath, PathBuf};
@@ -206,13 +213,27 @@ impl ObjstoreProvider {
             &self.errors,
         ))?;
         // A missing bucket lists as an error, but an empty prefix as empty.
-        Ok(listed
-            .into_iter()
-            .filter_map(|mut object| {
-                object.key = remote.url.relative_key(&object.key)?.to_string();
-                Some(object)
-            })
-            .collect())
+        Ok(relative_to(remote, listed))
+    }
+
+    /// The objects of `keys` (relative to a remote location) that exist,
+    /// each as [`ObjstoreProvider::remote_entries`] gives it.
+    fn remote_entries_of(
+        &self,
+        remote: &Remote<'_>,
+        keys: &[String],
+    ) -> Result<Vec<store::Listed>, PluginError> {
+        let store = self.store(remote)?;
+        let full_keys: Vec<String> = keys.iter().map(|k| remote.url.key_for(k)).collect();
+        let listed = self.runtime.block_on(remote.backend.list_keys(
+            store.as_ref(),
+            &remote.url.bucket,
+            &full_keys,
+            &self.clients.http,
+            self.concurrency,
+            &self.errors,
+        ))?;
+        Ok(relative_to(remote, listed))
     }
 
     /// A listing of a remote location as sync entries.
@@ -318,17 +339,8 @@ impl StorageProvider for ObjstoreProvider {
 
     fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
         let remote = self.remote(location)?;
-        Ok(self
-            .remote_entries(&remote)?
-            .into_iter()
-            .map(|o| ObjectEntry {
-                key: o.key,
-                size: o.size,
-                md5: o.md5,
-                etag: o.etag,
-                last_modified: Some(o.last_modified),
-            })
-            .collect())
+        let listed = self.remote_entries(&remote)?;
+        Ok(listed.into_iter().map(object_entry).collect())
     }
 
     fn sync(
@@ -345,7 +357,11 @@ impl StorageProvider for ObjstoreProvider {
             Location::Remote { .. } => self.sync_entries(&self.remote(location)?),
         };
         let sources = entries(source, true)?;
-        let destinations = entries(destination, false)?;
+        let destinations = if sync::lists_destination(options) {
+            entries(destination, false)?
+        } else {
+            Vec::new()
+        };
         let plan = SyncPlan::new(sources, destinations, destination, options, |s, d| {
             unchanged(s, d, options.compare)
         })?;
@@ -502,9 +518,65 @@ impl StorageProvider for ObjstoreProvider {
         ))
     }
 
+    fn list_keys(
+        &self,
+        location: &Location,
+        keys: &[String],
+    ) -> Result<Vec<ObjectEntry>, PluginError> {
+        let remote = self.remote(location)?;
+        let listed = self.remote_entries_of(&remote, keys)?;
+        Ok(listed.into_iter().map(object_entry).collect())
+    }
+
+    fn get_range(
+        &self,
+        source: &Location,
+        key: &str,
+        offset: u64,
+        length: u64,
+        file: &str,
+    ) -> Result<(), PluginError> {
+        let from = self.remote(source)?;
+        let store = self.store(&from)?;
+        self.runtime.block_on(targeted::download_range(
+            store.as_ref(),
+            &format!("{key} in {source}"),
+            &from.url.key_for(key),
+            (offset, length),
+            PathBuf::from(file),
+            &self.errors,
+        ))
+    }
+
+    fn reads_ranges(&self) -> bool {
+        true
+    }
+
     fn conditional_create(&self) -> bool {
         // Every provider served has a conditional PUT (store::create_if_absent).
         true
+    }
+}
+
+/// Listed objects with their keys made relative to `remote`, those below it.
+fn relative_to(remote: &Remote<'_>, listed: Vec<store::Listed>) -> Vec<store::Listed> {
+    listed
+        .into_iter()
+        .filter_map(|mut object| {
+            object.key = remote.url.relative_key(&object.key)?.to_string();
+            Some(object)
+        })
+        .collect()
+}
+
+/// A listed object as the API reports it.
+fn object_entry(listed: store::Listed) -> ObjectEntry {
+    ObjectEntry {
+        key: listed.key,
+        size: listed.size,
+        md5: listed.md5,
+        etag: listed.etag,
+        last_modified: Some(listed.last_modified),
     }
 }
 

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
-    PutOptions, PutPayload, WriteMultipart,
+    Attribute, Attributes, GetOptions, GetResult, ObjectStore, ObjectStoreExt, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
 };
 use stowage_local_tree::{hex, md5_file_digest, write_atomically};
 use stowage_plugin_api::{ErrorKind, PluginError};
@@ -178,7 +178,7 @@ fn md5_attributes(md5: &[u8; 16]) -> Attributes {
 }
 
 /// The hex MD5 held in `attributes`, if any and well-formed.
-fn metadata_md5(attributes: &Attributes) -> Option<String> {
+pub fn metadata_md5(attributes: &Attributes) -> Option<String> {
     base64_md5(attributes.get(&Attribute::Metadata(MD5_METADATA.into()))?)
 }
 
@@ -376,6 +376,12 @@ pub async fn download(
         .await
         .map_err(|e| errors.convert(&what, e))?;
     let size = result.meta.size;
+    write_to_file(result, file).await?;
+    Ok(size)
+}
+
+/// Writes the bytes of a GET's answer into the local `file`, atomically.
+pub async fn write_to_file(result: GetResult, file: PathBuf) -> Result<(), PluginError> {
     let mut stream = result.into_stream();
     let handle = tokio::runtime::Handle::current();
     blocking(move || {
@@ -389,8 +395,7 @@ pub async fn download(
             })
         })
     })
-    .await?;
-    Ok(size)
+    .await
 }
 
 /// The object a copy reads: its store, key, listed size and listed MD5.

@@ -87,11 +87,19 @@ pub fn unchanged(source: &Entry, there: &Entry, mode: CompareMode) -> Result<boo
             // An object whose MD5 nobody knows is transferred again.
             _ => Ok(false),
         },
+        // The host planned this transfer: make it.
+        CompareMode::Planned => Ok(false),
         newer => Err(PluginError::new(
             ErrorKind::InvalidInput,
             format!("plugin objstore does not know the compare mode {newer:?}"),
         )),
     }
+}
+
+/// Whether a sync must list its destination: not for a planned one that
+/// deletes nothing, which transfers every source object.
+pub fn lists_destination(options: &SyncOptions) -> bool {
+    options.delete || options.compare != CompareMode::Planned
 }
 
 /// Where the deletes of a sync go.

@@ -284,6 +284,11 @@ impl StorageProvider for MemdirProvider {
         // link(2) refuses a name that exists, atomically.
         true
     }
+
+    // `list_keys`, `get_range` and `reads_ranges` (API 1.1) keep their
+    // defaults: `list` filtered to the keys, and no byte ranges (the host
+    // then downloads whole objects). Implement them when the store can
+    // look up one object, or read part of one, cheaply.
 }
 
 /// `path` with a leading `~/` replaced by the home directory, as

@@ -102,6 +102,9 @@ fn unchanged(object: &Object, there: &Object, mode: CompareMode) -> Result<bool,
         CompareMode::Checksum => Ok(md5_hex(&object.path)? == md5_hex(&there.path)?),
         CompareMode::SizeMtime => Ok(there.modified >= object.modified),
         CompareMode::Size => Ok(true),
+        // The host compared already and planned this transfer: make it.
+        // (A plugin may skip listing the destination for it, too.)
+        CompareMode::Planned => Ok(false),
         // A mode added to the API after this plugin was built.
         newer => Err(PluginError::new(
             ErrorKind::InvalidInput,

@@ -19,6 +19,7 @@ use stowage_plugin_api::PluginError;
 
 use crate::config::ObjstoreConfig;
 use crate::store::{self, Errors, Listed};
+use crate::targeted;
 
 /// One provider.
 pub trait Backend: Send + Sync {
@@ -73,6 +74,28 @@ pub trait Backend: Send + Sync {
         Box::pin(store::list(
             store,
             prefix,
+            move |etag: &str| self.etag_md5(etag),
+            concurrency,
+            errors,
+        ))
+    }
+
+    /// The objects of `keys` (full keys in `bucket`) that exist, each as
+    /// [`Backend::list`] gives it: a HEAD each, `concurrency` at a time, its
+    /// MD5 from the ETag or the metadata as `list` takes it. A provider that
+    /// lists with requests of its own looks keys up with them too.
+    fn list_keys<'a>(
+        &'a self,
+        store: &'a dyn ObjectStore,
+        _bucket: &'a str,
+        keys: &'a [String],
+        _http: &'a reqwest::Client,
+        concurrency: usize,
+        errors: &'a Errors,
+    ) -> BoxFuture<'a, Result<Vec<Listed>, PluginError>> {
+        Box::pin(targeted::head_each(
+            store,
+            keys,
             move |etag: &str| self.etag_md5(etag),
             concurrency,
             errors,

@@ -248,6 +248,21 @@ impl Backend for AzureBackend {
             account.list(bucket, prefix).await
         })
     }
+
+    fn list_keys<'a>(
+        &'a self,
+        _store: &'a dyn ObjectStore,
+        bucket: &'a str,
+        keys: &'a [String],
+        http: &'a reqwest::Client,
+        concurrency: usize,
+        errors: &'a Errors,
+    ) -> BoxFuture<'a, Result<Vec<Listed>, PluginError>> {
+        Box::pin(async move {
+            let account = self.account(bucket, http, errors).await?;
+            account.list_keys(bucket, keys, concurrency).await
+        })
+    }
 }
 
 #[cfg(test)]

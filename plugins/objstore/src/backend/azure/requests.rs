@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::azure::{AzureAuthorizer, AzureCredential};
 use object_store::client::{HttpRequest, HttpRequestBody};
 use reqwest::Method;
@@ -161,28 +162,68 @@ impl Account<'_> {
         let mut listed = Vec::new();
         let mut marker = None::<String>;
         loop {
-            let mut query = vec![
-                ("restype", "container"),
-                ("comp", "list"),
-                ("include", "metadata"),
-            ];
-            if !prefix.is_empty() {
-                query.push(("prefix", prefix));
-            }
-            if let Some(marker) = &marker {
-                query.push(("marker", marker));
-            }
-            let answer = self.send(Method::GET, container, &query).await?;
-            if answer.status != 200 {
-                return Err(answer.refused("cannot list", container));
-            }
-            let page = listing::parse(&answer.body)?;
+            let page = self
+                .page(container, prefix, marker.as_deref(), None)
+                .await?;
             listed.extend(page.objects);
             match page.next_marker {
                 Some(next) => marker = Some(next),
                 None => return Ok(listed),
             }
         }
+    }
+
+    /// The blobs of `keys` (full names) that exist in `container`, each as
+    /// [`Account::list`] lists it: a List Blobs request each, with the
+    /// name as prefix and room for one blob (a name sorts before every
+    /// longer name it begins), `concurrency` at a time.
+    pub async fn list_keys(
+        &self,
+        container: &str,
+        keys: &[String],
+        concurrency: usize,
+    ) -> Result<Vec<Listed>, PluginError> {
+        // Owned keys: a future borrowing from the slice's items is not Send here.
+        let found: Vec<Option<Listed>> = futures_util::stream::iter(keys.to_vec())
+            .map(|key| async move {
+                let page = self.page(container, &key, None, Some("1")).await?;
+                Ok::<_, PluginError>(page.objects.into_iter().find(|blob| blob.key == key))
+            })
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// One page of List Blobs with metadata: below `prefix`, from `marker`,
+    /// at most `max_results` blobs (the server's 5,000 when `None`).
+    async fn page(
+        &self,
+        container: &str,
+        prefix: &str,
+        marker: Option<&str>,
+        max_results: Option<&str>,
+    ) -> Result<listing::Page, PluginError> {
+        let mut query = vec![
+            ("restype", "container"),
+            ("comp", "list"),
+            ("include", "metadata"),
+        ];
+        let optional = [
+            ("prefix", Some(prefix).filter(|p| !p.is_empty())),
+            ("marker", marker),
+            ("maxresults", max_results),
+        ];
+        query.extend(
+            optional
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value?))),
+        );
+        let answer = self.send(Method::GET, container, &query).await?;
+        if answer.status != 200 {
+            return Err(answer.refused("cannot list", container));
+        }
+        listing::parse(&answer.body)
     }
 
     /// Creates `container` unless it exists: Get Container Properties,
