@@ -17,7 +17,7 @@ pub const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 16;
 
 /// MiB of file content all transfers together hold in memory at once, by
 /// default.
-pub const DEFAULT_TRANSFER_MEMORY_MIB: u32 = 48;
+pub const DEFAULT_TRANSFER_MEMORY_MIB: u32 = 32;
 
 /// The plugin's config table.
 #[derive(Debug, Default, Deserialize)]

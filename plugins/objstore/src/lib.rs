@@ -246,7 +246,7 @@ impl ObjstoreProvider {
                 size: o.size,
                 mtime: o.last_modified,
                 md5: o.md5,
-                path: None,
+                root: None,
             })
             .collect())
     }
@@ -385,7 +385,7 @@ impl StorageProvider for ObjstoreProvider {
                     concurrency,
                     progress,
                     |entry| async move {
-                        let file = entry.path.clone().expect("local entries have paths");
+                        let file = entry.path().expect("local entries have a root");
                         store::upload(store, file, &to.key_for(&entry.key), limits, errors).await?;
                         Ok(entry)
                     },

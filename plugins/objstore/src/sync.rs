@@ -3,8 +3,9 @@
 //! taken, then the transfers, `concurrency` at a time, and — only once all
 //! of them succeeded — the deletes, batched.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use stowage_local_tree::{is_missing_root, md5_file, remove_file_and_empty_parents, walk};
@@ -26,8 +27,9 @@ pub struct Entry {
     pub mtime: i64,
     /// The content's MD5 when known without reading it (a bucket's listing).
     pub md5: Option<String>,
-    /// The local file, for a local side.
-    pub path: Option<PathBuf>,
+    /// For a local side: the directory synced, which holds the file at the
+    /// key (shared by every entry: a path each was ~16 MiB at 100,000).
+    pub root: Option<Arc<Path>>,
 }
 
 impl PlanEntry for Entry {
@@ -40,11 +42,16 @@ impl PlanEntry for Entry {
 }
 
 impl Entry {
+    /// The local file, for an entry of a local side.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.root.as_ref().map(|root| root.join(&self.key))
+    }
+
     /// Its MD5: from the listing, or read from the local file.
     fn md5(&self) -> Result<Option<String>, PluginError> {
-        match (&self.md5, &self.path) {
+        match (&self.md5, self.path()) {
             (Some(md5), _) => Ok(Some(md5.clone())),
-            (None, Some(path)) => md5_file(path).map(Some).map_err(from_io),
+            (None, Some(path)) => md5_file(&path).map(Some).map_err(from_io),
             (None, None) => Ok(None),
         }
     }
@@ -53,7 +60,8 @@ impl Entry {
 /// The files of a local directory as entries. A missing directory is
 /// empty when it is the destination (a restore creates it) and an error
 /// when it is the source: read as empty, it would empty the bucket.
-pub fn local_entries(dir: &std::path::Path, is_source: bool) -> Result<Vec<Entry>, PluginError> {
+pub fn local_entries(dir: &Path, is_source: bool) -> Result<Vec<Entry>, PluginError> {
+    let root: Arc<Path> = Arc::from(dir);
     match walk(dir) {
         Ok(files) => Ok(files
             .into_iter()
@@ -62,7 +70,7 @@ pub fn local_entries(dir: &std::path::Path, is_source: bool) -> Result<Vec<Entry
                 size: f.size,
                 mtime: f.mtime,
                 md5: None,
-                path: Some(f.path),
+                root: Some(root.clone()),
             })
             .collect()),
         Err(e) if is_missing_root(&e) && !is_source => Ok(Vec::new()),
@@ -105,7 +113,7 @@ pub fn lists_destination(options: &SyncOptions) -> bool {
 /// Where the deletes of a sync go.
 pub enum DeleteSide<'a> {
     /// A local directory: files removed, with the directories they empty.
-    Local(&'a std::path::Path),
+    Local(&'a Path),
     /// A bucket: the full keys are given to the function, in batches.
     Remote,
 }
@@ -157,8 +165,8 @@ where
     match delete_side {
         DeleteSide::Local(root) => {
             for entry in &plan.deletes {
-                let path = entry.path.as_deref().expect("local entries have paths");
-                remove_file_and_empty_parents(root, path).map_err(from_io)?;
+                let path = entry.path().expect("local entries have a root");
+                remove_file_and_empty_parents(root, &path).map_err(from_io)?;
             }
         }
         DeleteSide::Remote => {
@@ -189,7 +197,7 @@ mod tests {
             size,
             mtime,
             md5: md5.map(str::to_string),
-            path: None,
+            root: None,
         }
     }
 
