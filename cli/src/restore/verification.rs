@@ -38,6 +38,7 @@ impl ComponentStep<'_, '_> {
                     self.extract(plan, &|key| keys.contains(key))
                 },
                 before_changes: &|| observer.tell(&component.name, RestorePoint::Verifying),
+                answers_for: &|key| self.run.request.shard.owns(&component.name, key),
             },
         )
     }
