@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output, Stdio};
 
 use common::s3::s3_test_server;
-use common::{plugin_dir, stderr};
+use common::{stderr, stowage_configured_in};
 use serde_json::Value;
 use stowage::restore::{Shard, JOB_COMPLETION_INDEX};
 use stowage::store::lock::{hostname, lock_name};
@@ -90,17 +90,10 @@ impl Instance {
     /// `stowage ARGS` with this instance's config files, staging in
     /// `staging` (each pod has its own), no input.
     fn stowage(&self, staging: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_stowage"));
+        let mut command = stowage_configured_in(self.dir.path(), args);
         command
-            .args(args)
-            .arg("--config")
-            .arg(self.dir.path().join("stowage.toml"))
-            .arg("--plugins")
-            .arg(self.dir.path().join("plugins.toml"))
-            .env("STOWAGE_PLUGIN_PATH", plugin_dir())
             .env("STOWAGE_STAGING_DIR", self.dir.path().join(staging))
             .env_remove(JOB_COMPLETION_INDEX)
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         command
