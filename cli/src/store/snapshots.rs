@@ -209,7 +209,8 @@ impl<'r> TmpBucket<'r> {
 /// given keeps it.
 #[derive(Clone, Debug, Default)]
 pub struct PruneRules {
-    /// Keep the newest N snapshots of each component.
+    /// Keep the newest N snapshots of each component (of each shard of a
+    /// sharded restore: see the module docs).
     pub keep: Option<usize>,
     /// Keep the snapshots younger than this.
     pub older_than: Option<Duration>,
@@ -500,6 +501,30 @@ mod tests {
         assert_eq!(deleted(&decisions), ["uploads.800", "uploads.100"]);
         assert_eq!(decisions[3].reason, "not among the newest 1");
         assert_eq!(decisions[1].reason, "one of the newest 1");
+    }
+
+    #[test]
+    fn keep_n_counts_each_shard_of_a_sharded_restore_on_its_own() {
+        let of_shard = |shard: &str, timestamp| Snapshot {
+            shard: Some(shard.to_string()),
+            ..snapshot("uploads", timestamp)
+        };
+        let newest_first = vec![
+            of_shard("1-of-2", 1000),
+            of_shard("0-of-2", 999),
+            snapshot("uploads", 900),
+            of_shard("1-of-2", 500),
+            of_shard("0-of-2", 499),
+        ];
+        let rules = PruneRules {
+            keep: Some(1),
+            older_than: None,
+        };
+        let decisions = decide(newest_first, &rules, 1000);
+        assert_eq!(
+            deleted(&decisions),
+            ["uploads.shard-1-of-2.500", "uploads.shard-0-of-2.499"]
+        );
     }
 
     #[test]
