@@ -45,7 +45,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use stowage_plugin_api::Location;
 
-use crate::exit::Refused;
+use crate::exit::{NotFound, Refused};
 use crate::restore::Shard;
 use crate::store::backup_store::BackupStore;
 use crate::unix_time::{now, rfc3339};
@@ -138,11 +138,15 @@ fn shard_count_of(base: &str, name: &str) -> Option<u32> {
 }
 
 /// The restore locks of `bucket` in `store`, each with the shard count of
-/// its run (see [`shard_count_of`]).
+/// its run (see [`shard_count_of`]); none in a store that does not exist.
 fn locks_of(store: &BackupStore<'_>, bucket: &Location) -> Result<Vec<(String, u32)>> {
     let base = lock_name(bucket);
-    Ok(store
-        .file_names_starting_with(&base)?
+    let names = match store.file_names_starting_with(&base) {
+        Ok(names) => names,
+        Err(e) if e.is::<NotFound>() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(names
         .into_iter()
         .filter_map(|name| {
             let count = shard_count_of(&base, &name)?;
