@@ -141,9 +141,9 @@ impl RestoreRun<'_> {
         Ok(Some(snapshot))
     }
 
-    /// `<tmp>/<series>.<restore time>/` (see [`snapshot_location`]), or the next second that holds
-    /// no snapshot: a restore run again within the same second never
-    /// writes into the snapshot of the one before.
+    /// `<tmp>/<series>.<restore time>/` (see [`snapshot_location`]), or
+    /// the next second that holds no snapshot: a restore run again within
+    /// the same second never writes into the snapshot of the one before.
     fn free_snapshot_location(&self, target: &Target<'_>, tmp: &Location) -> Result<Location> {
         let mut time = self.restore_time;
         let series = self.request.shard.snapshot_series(&target.component.name);
