@@ -10,6 +10,7 @@ use common::{
     output_with_stdout_closed, plugin_dir, plugins_file, repo_root, stderr, stdout, stowage,
     stowage_command, stowage_without_drop_ins, FsInstance,
 };
+use stowage::restore::Shard;
 use stowage_conformance::data::partial_writes;
 use stowage_plugin_loader::host_api_version;
 
@@ -861,4 +862,55 @@ fn each_shard_says_which_it_was_and_together_they_restore() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["shard"], serde_json::json!({"index": 0, "count": 2}));
     assert!((0..20).all(restored), "the two shards left a file changed");
+}
+
+#[test]
+fn safety_rules_apply_per_shard_and_a_shard_owning_no_key_is_not_an_empty_component() {
+    let instance = FsInstance::new("{work}/backups");
+    let timestamp = instance.backup(&[]); // the archive holds only a.txt
+    let extras: Vec<String> = (0..12).map(|i| format!("extra {i}.txt")).collect();
+    for key in &extras {
+        std::fs::write(instance.bucket().join(key), "not in the backup").unwrap();
+    }
+    let without_a = 1 - Shard::of_key("uploads", "a.txt", 2);
+    let its_extras = extras
+        .iter()
+        .filter(|key| Shard::of_key("uploads", key, 2) == without_a)
+        .count();
+    assert!(its_extras > 0 && its_extras < extras.len());
+    let shard = format!("{without_a}/2");
+
+    // --max-delete counts this shard's deletions, not the run's.
+    let below = (its_extras - 1).to_string();
+    let out = restore_as_shard(
+        &instance,
+        &timestamp,
+        &["--shard", &shard, "--yes", "--max-delete", &below],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("would delete {its_extras} object")),
+        "{}",
+        stderr(&out)
+    );
+
+    // This shard owns none of the archive's keys: its share of the
+    // component is empty, the component is not, so it goes on.
+    let exactly = its_extras.to_string();
+    let out = restore_as_shard(
+        &instance,
+        &timestamp,
+        &["--shard", &shard, "--yes", "--max-delete", &exactly],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let left: Vec<&String> = extras
+        .iter()
+        .filter(|k| instance.bucket().join(k).exists())
+        .collect();
+    assert_eq!(left.len(), extras.len() - its_extras, "{left:?}");
+    assert!(left
+        .iter()
+        .all(|k| Shard::of_key("uploads", k, 2) != without_a));
 }
