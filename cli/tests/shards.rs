@@ -2,7 +2,9 @@
 //! machine: three `stowage restore --shards 3` processes at once, each with
 //! its own `JOB_COMPLETION_INDEX` and staging directory, restore a
 //! 4-component archive over buckets with changed, missing and extraneous
-//! objects on the S3 test server (s3cmd plugin). The buckets, read back
+//! objects on the S3 test server (the objstore plugin, as in
+//! `deploy/kubernetes/`: no tool process per request keeps it quick). The
+//! buckets, read back
 //! with the independent client, equal the archive; the shards together did
 //! exactly the unsharded plan, each change once; the snapshots hold what
 //! was overwritten or deleted; a second run changes nothing; one shard run
@@ -14,14 +16,13 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output, Stdio};
 
-use common::s3::s3_test_server;
 use common::{stderr, stowage_configured_in};
 use serde_json::Value;
 use stowage::restore::{Shard, JOB_COMPLETION_INDEX};
 use stowage::store::lock::{hostname, lock_name};
 use stowage_conformance::data::{content, LocalTree};
 use stowage_conformance::scratch::{ScratchStore, ScratchStores};
-use stowage_conformance::BucketToolStores;
+use stowage_conformance::{infrastructure_missing, BucketToolStores};
 use stowage_plugin_api::Location;
 
 /// The archive's components.
@@ -45,8 +46,35 @@ struct Instance {
 /// A component's bucket as the independent client lists it: key → MD5.
 type Contents = BTreeMap<String, String>;
 
+/// The S3 test server's stores, and the objstore plugin's config table for
+/// it (the test environment's AWS config and credentials files); `None`
+/// (after saying so, or failing under CI) without the test environment.
+fn s3_test_server() -> Option<(BucketToolStores, String)> {
+    let variables = [
+        "STOWAGE_TEST_AWS_CONFIG",
+        "STOWAGE_TEST_AWS_CREDENTIALS",
+        "STOWAGE_TEST_S3_ENDPOINT",
+    ];
+    let values: Vec<String> = variables
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .collect();
+    let (Some(stores), [config, credentials, endpoint]) =
+        (BucketToolStores::from_env("s3"), values.as_slice())
+    else {
+        return infrastructure_missing(&format!(
+            "the S3 test server (STOWAGE_TEST_VENV, {})",
+            variables.join(", ")
+        ));
+    };
+    let table = format!(
+        "s3_config_file = {config:?}\ns3_credentials_file = {credentials:?}\ns3_endpoint = {endpoint:?}\n"
+    );
+    Some((stores, table))
+}
+
 impl Instance {
-    fn new(stores: &BucketToolStores, s3cfg: &str) -> Instance {
+    fn new(stores: &BucketToolStores, objstore_config: &str) -> Instance {
         let dir = tempfile::tempdir().unwrap();
         let backups = stores.new_store("shard-backups");
         backups.create().unwrap();
@@ -76,7 +104,7 @@ impl Instance {
         std::fs::write(dir.path().join("stowage.toml"), config).unwrap();
         std::fs::write(
             dir.path().join("plugins.toml"),
-            format!("[schemes]\ns3 = \"s3cmd\"\n[plugins.s3cmd]\nlibrary = \"stowage_plugin_s3cmd\"\n[plugins.s3cmd.config]\nconfig_file = {s3cfg:?}\n"),
+            format!("[schemes]\ns3 = \"objstore\"\n[plugins.objstore]\nlibrary = \"stowage_plugin_objstore\"\n[plugins.objstore.config]\n{objstore_config}"),
         )
         .unwrap();
         Instance {
@@ -228,10 +256,10 @@ fn owned_by(component: &str, key: &str) -> u32 {
 
 #[test]
 fn three_pods_restore_a_four_component_archive_together_as_one_would() {
-    let Some((stores, s3cfg)) = s3_test_server() else {
+    let Some((stores, objstore_config)) = s3_test_server() else {
         return;
     };
-    let instance = Instance::new(&stores, &s3cfg);
+    let instance = Instance::new(&stores, &objstore_config);
     let timestamp = instance.backup();
     let archive = instance.contents();
     let replaced = instance.live_application_writes(&archive, 1);
