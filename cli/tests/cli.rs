@@ -10,6 +10,7 @@ use common::{
     output_with_stdout_closed, plugin_dir, plugins_file, repo_root, stderr, stdout, stowage,
     stowage_command, stowage_without_drop_ins, FsInstance,
 };
+use stowage::restore::Shard;
 use stowage_conformance::data::partial_writes;
 use stowage_plugin_loader::host_api_version;
 
@@ -744,4 +745,172 @@ fn two_backups_started_in_the_same_second_are_both_kept_and_listed() {
             .map(|name| (name.clone(), serde_json::json!(["uploads"])))
             .collect::<Vec<_>>()
     );
+}
+
+/// `stowage restore TIMESTAMP ARGS` of `instance`, with
+/// `JOB_COMPLETION_INDEX` set to `job_index`, or unset.
+fn restore_as_shard(
+    instance: &FsInstance,
+    timestamp: &str,
+    args: &[&str],
+    job_index: Option<&str>,
+) -> std::process::Output {
+    let home = tempfile::tempdir().unwrap();
+    let config = instance.config();
+    let args = [
+        &["restore", timestamp, "--config", config.to_str().unwrap()],
+        args,
+    ]
+    .concat();
+    let mut command = stowage_command(&repo_root(), &args, &plugin_dir(), home.path());
+    match job_index {
+        Some(index) => command.env("JOB_COMPLETION_INDEX", index),
+        None => command.env_remove("JOB_COMPLETION_INDEX"),
+    };
+    command.output().unwrap()
+}
+
+#[test]
+fn a_bad_shard_is_one_line_with_exit_code_3() {
+    let instance = FsInstance::new("{work}/backups");
+    let timestamp = instance.backup(&[]);
+    let cases: [(&[&str], Option<&str>, &str); 6] = [
+        (
+            &["--shard", "3/3"],
+            None,
+            "shard index 3 is not below the shard count 3",
+        ),
+        (&["--shard", "2"], None, "--shard \"2\": expected I/N"),
+        (
+            &["--shards", "3"],
+            None,
+            "from JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job), which is not set",
+        ),
+        (
+            &["--shards", "3"],
+            Some("x"),
+            "JOB_COMPLETION_INDEX \"x\" is not a whole number",
+        ),
+        (&["--shards", "0"], Some("0"), "shard count 0"),
+        (
+            &["--shard", "0/2", "--shards", "2"],
+            Some("0"),
+            "both given",
+        ),
+    ];
+    for (args, job_index, part) in cases {
+        let out = restore_as_shard(&instance, &timestamp, args, job_index);
+        let message = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {message}");
+        assert!(
+            message.contains(part),
+            "{args:?}: {part:?} not in {message}"
+        );
+        assert_eq!(message.trim().lines().count(), 1, "{args:?}: {message}");
+    }
+    assert_eq!(
+        std::fs::read(instance.bucket().join("a.txt")).unwrap(),
+        b"backed up"
+    );
+}
+
+#[test]
+fn each_shard_says_which_it_was_and_together_they_restore() {
+    let instance = FsInstance::new("{work}/backups");
+    for i in 0..20 {
+        std::fs::write(
+            instance.bucket().join(format!("file {i}.txt")),
+            format!("v1 {i}"),
+        )
+        .unwrap();
+    }
+    let timestamp = instance.backup(&[]);
+    for i in 0..20 {
+        std::fs::write(instance.bucket().join(format!("file {i}.txt")), "changed").unwrap();
+    }
+    let out = restore_as_shard(
+        &instance,
+        &timestamp,
+        &["--shards", "2", "--yes"],
+        Some("1"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "shard 1/2: this restore planned, changed and verified only the keys of shard 1 of 2"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let restored = |i: u32| {
+        std::fs::read_to_string(instance.bucket().join(format!("file {i}.txt"))).unwrap()
+            == format!("v1 {i}")
+    };
+    let by_shard_1: Vec<u32> = (0..20).filter(|&i| restored(i)).collect();
+    assert!(
+        !by_shard_1.is_empty() && by_shard_1.len() < 20,
+        "{by_shard_1:?}"
+    );
+
+    let out = restore_as_shard(
+        &instance,
+        &timestamp,
+        &["--shard", "0/2", "--yes", "--json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["shard"], serde_json::json!({"index": 0, "count": 2}));
+    assert!((0..20).all(restored), "the two shards left a file changed");
+}
+
+#[test]
+fn safety_rules_apply_per_shard_and_a_shard_owning_no_key_is_not_an_empty_component() {
+    let instance = FsInstance::new("{work}/backups");
+    let timestamp = instance.backup(&[]); // the archive holds only a.txt
+    let extras: Vec<String> = (0..12).map(|i| format!("extra {i}.txt")).collect();
+    for key in &extras {
+        std::fs::write(instance.bucket().join(key), "not in the backup").unwrap();
+    }
+    let without_a = 1 - Shard::of_key("uploads", "a.txt", 2);
+    let its_extras = extras
+        .iter()
+        .filter(|key| Shard::of_key("uploads", key, 2) == without_a)
+        .count();
+    assert!(its_extras > 0 && its_extras < extras.len());
+    let shard = format!("{without_a}/2");
+
+    // --max-delete counts this shard's deletions, not the run's.
+    let below = (its_extras - 1).to_string();
+    let out = restore_as_shard(
+        &instance,
+        &timestamp,
+        &["--shard", &shard, "--yes", "--max-delete", &below],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("would delete {its_extras} object")),
+        "{}",
+        stderr(&out)
+    );
+
+    // This shard owns none of the archive's keys: its share of the
+    // component is empty, the component is not, so it goes on.
+    let exactly = its_extras.to_string();
+    let out = restore_as_shard(
+        &instance,
+        &timestamp,
+        &["--shard", &shard, "--yes", "--max-delete", &exactly],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let left: Vec<&String> = extras
+        .iter()
+        .filter(|k| instance.bucket().join(k).exists())
+        .collect();
+    assert_eq!(left.len(), extras.len() - its_extras, "{left:?}");
+    assert!(left
+        .iter()
+        .all(|k| Shard::of_key("uploads", k, 2) != without_a));
 }

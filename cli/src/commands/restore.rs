@@ -10,8 +10,8 @@ use crate::confirm::confirm_on_terminal;
 use crate::exit::Drifted;
 use crate::registry::Registry;
 use crate::restore::{
-    run_restore, ComponentPlan, PlanViewer, RestoreReport, RestoreRequest, SnapshotMode, StepTime,
-    DEFAULT_JOBS,
+    run_restore, ComponentPlan, PlanViewer, RestoreReport, RestoreRequest, Shard, SnapshotMode,
+    StepTime, DEFAULT_JOBS, JOB_COMPLETION_INDEX,
 };
 use crate::store::fetch::ArchiveSource;
 
@@ -63,6 +63,17 @@ pub struct RestoreArgs {
     /// Refuse a component whose content decompresses to more than this many bytes.
     #[arg(long, default_value_t = 1 << 40, value_name = "BYTES")]
     max_component_bytes: u64,
+    /// Restore only shard I of N (0-based) of every component's keys: run N
+    /// restores with I = 0..N-1, on as many machines, and together they do
+    /// what one restore does. A key's shard is a stable hash of its
+    /// component and key, mod N. Shards of one run share the buckets'
+    /// locks; --max-delete counts each shard's deletions.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Restore shard I of N, taking I from JOB_COMPLETION_INDEX (set in
+    /// each pod of a Kubernetes Indexed Job); see docs/KUBERNETES.md.
+    #[arg(long, value_name = "N")]
+    shards: Option<String>,
 }
 
 /// Runs the restore and prints its report: as text, the plan first (with
@@ -72,6 +83,11 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool, verbose: bool) -
     let needs = Needs {
         tmp_bucket: args.snapshot != SnapshotMode::None,
     };
+    let shard = Shard::chosen(
+        args.shard.as_deref(),
+        args.shards.as_deref(),
+        std::env::var(JOB_COMPLETION_INDEX).ok().as_deref(),
+    )?;
     let settings = Settings::resolve_needing(&args.config, needs)?;
     settings.remove_abandoned_partials();
     let source = match (&args.file, args.timestamp) {
@@ -94,6 +110,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool, verbose: bool) -
             max_component_bytes: args.max_component_bytes,
         },
         break_lock: args.break_lock,
+        shard,
         plan_viewer: plan_viewer(json, verbose),
         ..RestoreRequest::new(source)
     };
@@ -223,6 +240,13 @@ fn print_plan(plans: &[&ComponentPlan], verbose: bool) {
 }
 
 fn print_human(report: &RestoreReport) {
+    if let Some(shard) = report.shard {
+        outln!(
+            "shard {shard}: this restore planned, changed and verified only the keys of shard {} of {}",
+            shard.index,
+            shard.count
+        );
+    }
     for entry in &report.ignored_entries {
         outln!(
             "note: {entry} in {} is not object storage; skipped",

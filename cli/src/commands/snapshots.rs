@@ -52,8 +52,9 @@ enum SnapshotsCommand {
 struct PruneArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Keep the newest N snapshots of each component; delete the others
-    /// (with --older-than: those also older than DURATION).
+    /// Keep the newest N snapshots of each component (of each shard of a
+    /// sharded restore); delete the others (with --older-than: those also
+    /// older than DURATION).
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
     /// Delete the snapshots older than DURATION, e.g. 30d, 12h, 1w (with

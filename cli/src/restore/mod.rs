@@ -21,7 +21,9 @@
 //!    (`verification.rs`);
 //! 6. **report** (`report.rs`).
 //!
-//! What a restore can be asked is in `request.rs`.
+//! What a restore can be asked is in `request.rs`; a sharded restore
+//! (`--shard I/N`) answers for its share of the keys only (`shard.rs`):
+//! they are cut where the archive and the listing meet, before planning.
 //!
 //! A re-run after a crash converges: every step reads the bucket afresh,
 //! and a second identical restore plans nothing and changes nothing.
@@ -29,6 +31,7 @@
 mod planning;
 mod report;
 mod request;
+mod shard;
 mod snapshot;
 mod transfer;
 mod verification;
@@ -38,6 +41,7 @@ pub use report::{ComponentOutcome, RestoreReport, StepTime};
 pub use request::{
     PlanViewer, RestoreObserver, RestorePoint, RestoreRequest, SnapshotMode, DEFAULT_JOBS,
 };
+pub use shard::{Shard, WholeComponent, JOB_COMPLETION_INDEX};
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -103,7 +107,12 @@ pub fn run_restore(
     let buckets: Vec<Location> = in_archive.iter().map(|c| c.bucket.clone()).collect();
     let locks = match request.dry_run {
         true => None,
-        false => Some(RestoreLocks::take(&store, &buckets, request.break_lock)?),
+        false => Some(RestoreLocks::take(
+            &store,
+            &buckets,
+            request.shard,
+            request.break_lock,
+        )?),
     };
     let validating = ByteProgress::new(
         &format!("validate {}", archive.file_name),
@@ -156,6 +165,7 @@ pub fn run_restore(
     check_rules(settings, request, &targets, &plans)?;
     let mut report = RestoreReport {
         archive: archive.file_name.clone(),
+        shard: request.shard.is_sharded().then_some(request.shard),
         dry_run: request.dry_run,
         ignored_entries,
         not_restored,

@@ -18,7 +18,7 @@ use crate::output::counted;
 use crate::parallel::map_in_parallel;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::registry::Registry;
-use crate::restore::{RestoreRequest, SnapshotMode};
+use crate::restore::{RestoreRequest, SnapshotMode, WholeComponent};
 use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::sync::plan::{
     forget_listed_md5s, listed_inventory, listed_md5s_are_content, Inventory, Key, PlannedObject,
@@ -62,6 +62,8 @@ pub(super) struct Target<'r> {
     pub(super) inventory: Inventory,
     /// Its bucket's listing, until the plan takes it over.
     listing: Option<Listing>,
+    /// How many objects the archive and the bucket hold, all shards.
+    whole: WholeComponent,
 }
 
 /// A bucket as its listing found it.
@@ -124,14 +126,18 @@ pub(super) fn targets<'r>(
         let mut inventory = found.inventory;
         inventory.retain(|key, _| !excludes.is_excluded(key));
         let plugin = registry.for_location(&component.bucket, None)?;
-        let listing = listings
+        let mut listing = listings
             .remove(&component.name)
             .expect("a component in the archive was listed")?;
+        let whole = request
+            .shard
+            .keep_own(&component.name, &mut inventory, &mut listing.inventory);
         targets.push(Target {
             component,
             plugin,
             inventory,
             listing: Some(listing),
+            whole,
         });
     }
     Ok((targets, not_restored))
@@ -270,7 +276,7 @@ pub(super) fn check_rules(
                 .to_string()
         ));
     }
-    for (target, Planned { plan, bucket }) in targets.iter().zip(plans) {
+    for (target, Planned { plan, .. }) in targets.iter().zip(plans) {
         if let Some(tmp) = settings
             .tmp_bucket
             .as_ref()
@@ -283,12 +289,15 @@ pub(super) fn check_rules(
                 )));
             }
         }
-        if target.inventory.is_empty() && !bucket.is_empty() && !request.allow_empty {
+        // Whole, not this shard's share: a shard may own no key of a
+        // small component.
+        let whole = target.whole;
+        if whole.archive_objects == 0 && whole.bucket_objects > 0 && !request.allow_empty {
             bail!(Refused(format!(
                 "component {} is empty in the archive but its bucket {} holds {}; restoring would empty it (add --allow-empty to do that)",
                 plan.component,
                 plan.bucket,
-                counted(bucket.len() as u64, "object")
+                counted(whole.bucket_objects as u64, "object")
             )));
         }
         if let Some(max) = request.max_delete {

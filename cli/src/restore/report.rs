@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::restore::planning::ComponentPlan;
+use crate::restore::Shard;
 use crate::sync::verify::Verification;
 
 /// What a restore did (or, in a dry run, would do).
@@ -11,6 +12,9 @@ use crate::sync::verify::Verification;
 pub struct RestoreReport {
     /// The archive's file name.
     pub archive: String,
+    /// The shard this restore was, if it was one of several: it planned,
+    /// changed and verified only that shard's keys.
+    pub shard: Option<Shard>,
     /// Whether this was a dry run.
     pub dry_run: bool,
     /// Top-level archive entries that are not object storage.

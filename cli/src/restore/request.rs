@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::archive::read::Limits;
 use crate::restore::planning::ComponentPlan;
+use crate::restore::Shard;
 use crate::store::fetch::ArchiveSource;
 
 /// What the snapshot before a restore holds.
@@ -47,6 +48,8 @@ pub struct RestoreRequest {
     pub limits: Limits,
     /// Take over restore locks even when their holder may be alive.
     pub break_lock: bool,
+    /// The share of the keys this restore answers for (all by default).
+    pub shard: Shard,
     /// Told at each point of each component's restore.
     pub observer: RestoreObserver,
     /// Shown every component's plan as soon as it is made: before the
@@ -73,6 +76,7 @@ impl RestoreRequest {
             quiet: false,
             limits: Limits::default(),
             break_lock: false,
+            shard: Shard::WHOLE,
             observer: RestoreObserver::default(),
             plan_viewer: PlanViewer::default(),
         }

@@ -196,13 +196,14 @@ impl RestoreRun<'_> {
         Ok(Some(snapshot))
     }
 
-    /// `<tmp>/<component>.<restore time>/`, or the next second that holds
-    /// no snapshot: a restore run again within the same second never
-    /// writes into the snapshot of the one before.
+    /// `<tmp>/<series>.<restore time>/` (see [`snapshot_location`]), or
+    /// the next second that holds no snapshot: a restore run again within
+    /// the same second never writes into the snapshot of the one before.
     fn free_snapshot_location(&self, target: &Target<'_>, tmp: &Location) -> Result<Location> {
         let mut time = self.restore_time;
+        let series = self.request.shard.snapshot_series(&target.component.name);
         loop {
-            let candidate = snapshot_location(tmp, &target.component.name, time);
+            let candidate = snapshot_location(tmp, &series, time);
             match target.plugin.list(&candidate) {
                 Ok(objects) if !objects.is_empty() => time += 1,
                 Ok(_) => return Ok(candidate),
@@ -226,9 +227,11 @@ impl RestoreRun<'_> {
     }
 }
 
-/// Where a component's snapshot goes: `<tmp>/<component>.<restore time>/`.
-fn snapshot_location(tmp: &Location, component: &str, restore_time: u64) -> Location {
-    tmp.join(&snapshot_name(component, restore_time))
+/// Where a component's snapshot goes: `<tmp>/<series>.<restore time>/`,
+/// the series being the component (or its shard, see
+/// [`crate::restore::Shard::snapshot_series`]).
+fn snapshot_location(tmp: &Location, series: &str, restore_time: u64) -> Location {
+    tmp.join(&snapshot_name(series, restore_time))
 }
 
 fn snapshot_context(target: &Target<'_>, snapshot: &Location) -> String {

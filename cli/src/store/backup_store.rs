@@ -95,6 +95,16 @@ impl<'r> BackupStore<'r> {
             .collect())
     }
 
+    /// The names of the files at the top level that begin with `prefix`.
+    pub fn file_names_starting_with(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .files()?
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with(prefix))
+            .collect())
+    }
+
     /// Every archive in the store, oldest first.
     pub fn archives(&self) -> Result<Vec<StoredArchive>> {
         let mut archives: Vec<StoredArchive> = self

@@ -25,6 +25,19 @@
 //! conditional create, taking over is itself claimed first (an object
 //! named after the stale lock's token), so of two restores taking over the
 //! same stale lock one goes on.
+//!
+//! **Sharded restores.** Shard I of N (`stowage restore --shard I/N`)
+//! takes its own lock, `.stowage-lock.<bucket>@shard-<I>-of-<N>`, by the
+//! same protocol: two processes of one shard exclude each other. Shards of
+//! one run (the same N) do not block each other; anything else must not
+//! run beside them — an unsharded restore, or shards of a run with another
+//! N, which split the keys differently. So every restore, once its lock is
+//! written, lists the bucket's locks in the destination and refuses if a
+//! live one belongs to another kind of run (a write, then a read: of two
+//! such restores racing, the later reader always sees the other's lock, so
+//! at most one goes on — both may refuse, and are then run again). This
+//! needs a destination whose listing shows a finished write, as S3, GCS,
+//! Azure and a local directory do.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,7 +45,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use stowage_plugin_api::Location;
 
-use crate::exit::Refused;
+use crate::exit::{NotFound, Refused};
+use crate::restore::Shard;
 use crate::store::backup_store::BackupStore;
 use crate::unix_time::{now, rfc3339};
 
@@ -88,6 +102,59 @@ pub fn lock_name(bucket: &Location) -> String {
     format!(".stowage-lock.{safe}")
 }
 
+/// What separates a shard's lock name from its bucket's: never part of
+/// [`lock_name`], which keeps only letters, digits, `-`, `.` and `_`.
+const SHARD_MARK: &str = "@shard-";
+
+/// The lock object's name for `shard` of a restore into `bucket`: the
+/// bucket's [`lock_name`], and for one shard of several
+/// `<lock name>@shard-<I>-of-<N>`.
+pub fn shard_lock_name(bucket: &Location, shard: Shard) -> String {
+    match shard.is_sharded() {
+        true => format!(
+            "{}{SHARD_MARK}{}-of-{}",
+            lock_name(bucket),
+            shard.index,
+            shard.count
+        ),
+        false => lock_name(bucket),
+    }
+}
+
+/// How many shards the run holding the lock `name` of the bucket whose
+/// [`lock_name`] is `base` has (1 for an unsharded restore); `None` when
+/// `name` is not such a lock (another bucket's, a takeover claim).
+fn shard_count_of(base: &str, name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(base)?;
+    if rest.is_empty() {
+        return Some(1);
+    }
+    let (index, count) = rest.strip_prefix(SHARD_MARK)?.split_once("-of-")?;
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !digits(index) || !digits(count) {
+        return None;
+    }
+    count.parse().ok()
+}
+
+/// The restore locks of `bucket` in `store`, each with the shard count of
+/// its run (see [`shard_count_of`]); none in a store that does not exist.
+fn locks_of(store: &BackupStore<'_>, bucket: &Location) -> Result<Vec<(String, u32)>> {
+    let base = lock_name(bucket);
+    let names = match store.file_names_starting_with(&base) {
+        Ok(names) => names,
+        Err(e) if e.is::<NotFound>() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(names
+        .into_iter()
+        .filter_map(|name| {
+            let count = shard_count_of(&base, &name)?;
+            Some((name, count))
+        })
+        .collect())
+}
+
 impl LockRecord {
     fn ours() -> LockRecord {
         let nanos = SystemTime::now()
@@ -119,26 +186,28 @@ impl LockRecord {
 }
 
 impl<'s, 'r> RestoreLocks<'s, 'r> {
-    /// Takes the lock of every bucket, or refuses naming the holder:
-    /// [`RestoreLocks::take`], then [`RestoreLocks::confirm`].
+    /// Takes the lock of every bucket for an unsharded restore, or refuses
+    /// naming the holder: [`RestoreLocks::take`], then [`RestoreLocks::confirm`].
     pub fn acquire(
         store: &'s BackupStore<'r>,
         buckets: &[Location],
         break_lock: bool,
     ) -> Result<Self> {
-        let locks = Self::take(store, buckets, break_lock)?;
+        let locks = Self::take(store, buckets, Shard::WHOLE, break_lock)?;
         locks.confirm()?;
         Ok(locks)
     }
 
-    /// Takes this restore's lock for every bucket, refusing if a live lock
-    /// is there: by conditional create where the store can, else by writing
-    /// it (see the module docs). Nothing may change a bucket before
+    /// Takes this restore's lock (of `shard`) for every bucket, refusing if
+    /// a live lock is there or a live lock of another kind of run is beside
+    /// it: by conditional create where the store can, else by writing it
+    /// (see the module docs). Nothing may change a bucket before
     /// [`RestoreLocks::confirm`] has passed; reading them meanwhile
     /// (listing, planning) is what the pause before confirming is for.
     pub fn take(
         store: &'s BackupStore<'r>,
         buckets: &[Location],
+        shard: Shard,
         break_lock: bool,
     ) -> Result<Self> {
         let mut locks = RestoreLocks {
@@ -149,7 +218,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
             written: Instant::now(),
         };
         for bucket in buckets {
-            let name = lock_name(bucket);
+            let name = shard_lock_name(bucket, shard);
             let record = LockRecord::ours();
             if locks.conditional {
                 locks.create(&name, bucket, &record, break_lock)?;
@@ -162,9 +231,46 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
                 store.put_bytes(&name, &serde_json::to_vec(&record)?)?;
             }
             locks.held.push((name, bucket.clone(), record));
+            locks.refuse_other_runs(bucket, shard, break_lock)?;
         }
         locks.written = Instant::now();
         Ok(locks)
+    }
+
+    /// Refuses if a live lock of `bucket` belongs to a run that must not
+    /// go on beside shard `shard` (see the module docs); with
+    /// `break_lock`, removes such locks instead.
+    fn refuse_other_runs(&self, bucket: &Location, shard: Shard, break_lock: bool) -> Result<()> {
+        for (name, count) in locks_of(self.store, bucket)? {
+            if count == shard.count {
+                // This shard's own lock, or another shard's of this run.
+                continue;
+            }
+            let holder = read(self.store, &name)?;
+            if holder.as_ref().is_some_and(LockRecord::is_stale) {
+                continue;
+            }
+            if break_lock {
+                self.store.delete(std::slice::from_ref(&name))?;
+                continue;
+            }
+            let kind = match count {
+                1 => "an unsharded restore".to_string(),
+                n => format!("a restore in {n} shards"),
+            };
+            let holder = holder.map_or("holder unreadable".to_string(), |h| {
+                format!(
+                    "host {}, pid {}, since {}",
+                    h.host,
+                    h.pid,
+                    rfc3339(h.started)
+                )
+            });
+            bail!(Refused(format!(
+                "{kind} into {bucket} is running ({holder}; lock {name}); only the shards of one run share a bucket; if it is not running, add --break-lock"
+            )));
+        }
+        Ok(())
     }
 
     /// Creates the lock `name` holding `record` if it is absent; if a
@@ -277,13 +383,22 @@ impl Drop for RestoreLocks<'_, '_> {
     }
 }
 
-/// The restore lock of `bucket` while a restore into it may still be
-/// running — there and not stale (an unreadable lock counts as live) — as
-/// a phrase naming the lock object and its holder; `None` when there is
-/// no such lock.
+/// A restore lock of `bucket` (its own or a shard's) while a restore into
+/// it may still be running — there and not stale (an unreadable lock
+/// counts as live) — as a phrase naming the lock object and its holder;
+/// `None` when there is no such lock.
 pub fn running_restore(store: &BackupStore<'_>, bucket: &Location) -> Result<Option<String>> {
-    let name = lock_name(bucket);
-    let Some(bytes) = store.get_bytes(&name)? else {
+    for (name, _) in locks_of(store, bucket)? {
+        if let Some(running) = live_lock(store, &name)? {
+            return Ok(Some(running));
+        }
+    }
+    Ok(None)
+}
+
+/// The lock `name`, if it is there and live, as [`running_restore`] says it.
+fn live_lock(store: &BackupStore<'_>, name: &str) -> Result<Option<String>> {
+    let Some(bytes) = store.get_bytes(name)? else {
         return Ok(None);
     };
     Ok(match serde_json::from_slice::<LockRecord>(&bytes) {
@@ -303,4 +418,36 @@ fn read(store: &BackupStore<'_>, name: &str) -> Result<Option<LockRecord>> {
     Ok(store
         .get_bytes(name)?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_name_tells_the_shard_count_of_its_run() {
+        let bucket = Location::parse("s3://gitlab-uploads");
+        let base = lock_name(&bucket);
+        assert_eq!(base, ".stowage-lock.s3___gitlab-uploads");
+        let shard = Shard::new(2, 3).unwrap();
+        assert_eq!(
+            shard_lock_name(&bucket, shard),
+            ".stowage-lock.s3___gitlab-uploads@shard-2-of-3"
+        );
+        assert_eq!(shard_lock_name(&bucket, Shard::WHOLE), base);
+        assert_eq!(shard_count_of(&base, &base), Some(1));
+        assert_eq!(
+            shard_count_of(&base, &shard_lock_name(&bucket, shard)),
+            Some(3)
+        );
+        for other in [
+            format!("{base}.taken-over.abc"),
+            format!("{base}@shard-2-of-3.taken-over.abc"),
+            format!("{base}-more"),
+            format!("{base}@shard-x-of-3"),
+            ".stowage-lock.s3___gitlab".to_string(),
+        ] {
+            assert_eq!(shard_count_of(&base, &other), None, "{other}");
+        }
+    }
 }

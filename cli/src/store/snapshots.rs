@@ -2,10 +2,13 @@
 //!
 //! Before a restore changes a bucket it copies what it will overwrite or
 //! delete to `<tmp bucket>/<component>.<unix-ts>/` (GitLab's backup-utility
-//! names its copies the same way). Those snapshots are the way back, so a
-//! prune:
-//! - deletes only objects below a `<component>.<unix-ts>/` prefix of the
-//!   tmp bucket — anything else there is neither listed nor touched;
+//! names its copies the same way); shard I of N of a sharded restore to
+//! `<tmp bucket>/<component>.shard-<I>-of-<N>.<unix-ts>/`, so no two shards
+//! write into one snapshot. Those snapshots are the way back, so a prune:
+//! - deletes only objects below such a prefix of the tmp bucket — anything
+//!   else there is neither listed nor touched;
+//! - counts `--keep N` per component and shard: each shard's snapshots are
+//!   a series of their own;
 //! - keeps every snapshot of a component while a restore into its bucket
 //!   may be running (its restore lock is in the backup destination, see
 //!   [`crate::store::lock`]), and says so;
@@ -33,6 +36,8 @@ use crate::unix_time::{now, rfc3339};
 pub struct Snapshot {
     /// The component whose bucket it copies.
     pub component: String,
+    /// The shard of a sharded restore that took it (`I-of-N`), if one did.
+    pub shard: Option<String>,
     /// When its restore started (seconds since the epoch).
     pub timestamp: u64,
     /// The same, as RFC 3339.
@@ -49,29 +54,63 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Its name in the tmp bucket: `<component>.<unix-ts>`.
+    /// Its name in the tmp bucket: `<component>.<unix-ts>`, or
+    /// `<component>.shard-<I>-of-<N>.<unix-ts>`.
     pub fn name(&self) -> String {
-        snapshot_name(&self.component, self.timestamp)
+        snapshot_name(&self.series(), self.timestamp)
+    }
+
+    /// The series it belongs to: its component, and its shard if any.
+    fn series(&self) -> String {
+        match &self.shard {
+            Some(shard) => format!("{}{SHARD_MARK}{shard}", self.component),
+            None => self.component.clone(),
+        }
     }
 }
 
-/// The name of a snapshot in the tmp bucket: `<component>.<unix-ts>`, the
-/// unix time its restore started.
-pub fn snapshot_name(component: &str, timestamp: u64) -> String {
-    format!("{component}.{timestamp}")
+/// What separates a component from its shard in a snapshot's name.
+const SHARD_MARK: &str = ".shard-";
+
+/// The snapshot series of shard `index` of `count` of a sharded restore of
+/// `component`: `<component>.shard-<I>-of-<N>`.
+pub fn shard_series(component: &str, index: u32, count: u32) -> String {
+    format!("{component}{SHARD_MARK}{index}-of-{count}")
 }
 
-/// The component and timestamp of the snapshot `key` (relative to the tmp
-/// bucket) is in, if its first segment is `<component>.<unix-ts>` and
-/// something follows it.
-fn snapshot_of(key: &str) -> Option<(&str, u64)> {
+/// A series name split into its component and shard (`I-of-N`), if it is
+/// one: a valid component name, optionally followed by a shard.
+fn series_of(series: &str) -> Option<(&str, Option<&str>)> {
+    let (component, shard) = match series.split_once(SHARD_MARK) {
+        Some((component, shard)) => (component, Some(shard)),
+        None => (series, None),
+    };
+    let shard_ok = shard.is_none_or(|s| {
+        s.split_once("-of-").is_some_and(|(i, n)| {
+            [i, n]
+                .iter()
+                .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+    });
+    (valid_component_name(component) && shard_ok).then_some((component, shard))
+}
+
+/// The name of a snapshot in the tmp bucket: `<series>.<unix-ts>`, the
+/// unix time its restore started; the series is the component's name (see
+/// [`shard_series`] for a shard's).
+pub fn snapshot_name(series: &str, timestamp: u64) -> String {
+    format!("{series}.{timestamp}")
+}
+
+/// The component, shard and timestamp of the snapshot `key` (relative to
+/// the tmp bucket) is in, if its first segment is `<component>.<unix-ts>`
+/// or `<component>.shard-<I>-of-<N>.<unix-ts>` and something follows it.
+fn snapshot_of(key: &str) -> Option<(&str, Option<&str>, u64)> {
     let (first, _) = key.split_once('/')?;
-    let (component, timestamp) = first.rsplit_once('.')?;
+    let (series, timestamp) = first.rsplit_once('.')?;
     let digits = !timestamp.is_empty() && timestamp.bytes().all(|b| b.is_ascii_digit());
-    if !valid_component_name(component) || !digits {
-        return None;
-    }
-    Some((component, timestamp.parse().ok()?))
+    let (component, shard) = series_of(series).filter(|_| digits)?;
+    Some((component, shard, timestamp.parse().ok()?))
 }
 
 /// The tmp bucket and the plugin that serves it.
@@ -109,15 +148,16 @@ impl<'r> TmpBucket<'r> {
         };
         let mut found: BTreeMap<(u64, String), Snapshot> = BTreeMap::new();
         for entry in entries {
-            let Some((component, timestamp)) = snapshot_of(&entry.key) else {
+            let Some((component, shard, timestamp)) = snapshot_of(&entry.key) else {
                 continue;
             };
             if !only.is_empty() && !only.iter().any(|c| c == component) {
                 continue;
             }
+            let series = entry.key.split_once('/').map_or("", |(first, _)| first);
             let snapshot = found
-                .entry((timestamp, component.to_string()))
-                .or_insert_with(|| self.empty_snapshot(component, timestamp));
+                .entry((timestamp, series.to_string()))
+                .or_insert_with(|| self.empty_snapshot(component, shard, timestamp));
             snapshot.objects += 1;
             snapshot.bytes += entry.size;
             snapshot.keys.push(entry.key);
@@ -125,19 +165,19 @@ impl<'r> TmpBucket<'r> {
         Ok(found.into_values().rev().collect())
     }
 
-    fn empty_snapshot(&self, component: &str, timestamp: u64) -> Snapshot {
-        Snapshot {
+    fn empty_snapshot(&self, component: &str, shard: Option<&str>, timestamp: u64) -> Snapshot {
+        let mut snapshot = Snapshot {
             component: component.to_string(),
+            shard: shard.map(str::to_string),
             timestamp,
             time: rfc3339(timestamp),
             objects: 0,
             bytes: 0,
-            location: self
-                .location
-                .join(&format!("{component}.{timestamp}"))
-                .to_string(),
+            location: String::new(),
             keys: Vec::new(),
-        }
+        };
+        snapshot.location = self.location.join(&snapshot.name()).to_string();
+        snapshot
     }
 
     /// Deletes every object of `snapshots` through the plugin, then lists
@@ -169,7 +209,8 @@ impl<'r> TmpBucket<'r> {
 /// given keeps it.
 #[derive(Clone, Debug, Default)]
 pub struct PruneRules {
-    /// Keep the newest N snapshots of each component.
+    /// Keep the newest N snapshots of each component (of each shard of a
+    /// sharded restore: see the module docs).
     pub keep: Option<usize>,
     /// Keep the snapshots younger than this.
     pub older_than: Option<Duration>,
@@ -204,7 +245,7 @@ pub fn decide(snapshots: Vec<Snapshot>, rules: &PruneRules, now: u64) -> Vec<Pru
     snapshots
         .into_iter()
         .map(|snapshot| {
-            let newer = newer_of.entry(snapshot.component.clone()).or_default();
+            let newer = newer_of.entry(snapshot.series()).or_default();
             let age = Duration::from_secs(now.saturating_sub(snapshot.timestamp));
             let verdicts = rules.verdicts(*newer, age);
             *newer += 1;
@@ -395,6 +436,7 @@ mod tests {
     fn snapshot(component: &str, timestamp: u64) -> Snapshot {
         Snapshot {
             component: component.to_string(),
+            shard: None,
             timestamp,
             time: rfc3339(timestamp),
             objects: 1,
@@ -426,10 +468,17 @@ mod tests {
     fn only_keys_below_a_component_and_timestamp_prefix_are_snapshots() {
         assert_eq!(
             snapshot_of("uploads.1700000000/a/b"),
-            Some(("uploads", 1_700_000_000))
+            Some(("uploads", None, 1_700_000_000))
         );
-        assert_eq!(snapshot_of("my-comp_2.5/x"), Some(("my-comp_2", 5)));
+        assert_eq!(snapshot_of("my-comp_2.5/x"), Some(("my-comp_2", None, 5)));
+        assert_eq!(
+            snapshot_of("uploads.shard-1-of-3.17/a"),
+            Some(("uploads", Some("1-of-3"), 17))
+        );
         for key in [
+            "uploads.shard-1.17/a",
+            "uploads.shard-x-of-3.17/a",
+            "uploads.shard-1-of-3/a",
             "uploads.1700000000",
             "uploads.17x/a",
             "uploads./a",
@@ -452,6 +501,30 @@ mod tests {
         assert_eq!(deleted(&decisions), ["uploads.800", "uploads.100"]);
         assert_eq!(decisions[3].reason, "not among the newest 1");
         assert_eq!(decisions[1].reason, "one of the newest 1");
+    }
+
+    #[test]
+    fn keep_n_counts_each_shard_of_a_sharded_restore_on_its_own() {
+        let of_shard = |shard: &str, timestamp| Snapshot {
+            shard: Some(shard.to_string()),
+            ..snapshot("uploads", timestamp)
+        };
+        let newest_first = vec![
+            of_shard("1-of-2", 1000),
+            of_shard("0-of-2", 999),
+            snapshot("uploads", 900),
+            of_shard("1-of-2", 500),
+            of_shard("0-of-2", 499),
+        ];
+        let rules = PruneRules {
+            keep: Some(1),
+            older_than: None,
+        };
+        let decisions = decide(newest_first, &rules, 1000);
+        assert_eq!(
+            deleted(&decisions),
+            ["uploads.shard-1-of-2.500", "uploads.shard-0-of-2.499"]
+        );
     }
 
     #[test]

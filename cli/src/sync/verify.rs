@@ -175,6 +175,9 @@ pub struct FinishHooks<'a> {
     /// Called once the destination was listed, before anything is repaired
     /// or deleted.
     pub before_changes: &'a dyn Fn(),
+    /// Whether a destination key is this sync's to answer for: one shard of
+    /// a sharded restore neither deletes nor reports the others' keys.
+    pub answers_for: &'a dyn Fn(&str) -> bool,
 }
 
 impl FinishHooks<'_> {
@@ -183,6 +186,7 @@ impl FinishHooks<'_> {
         FinishHooks {
             prepare: &|_| Ok(()),
             before_changes: &|| {},
+            answers_for: &|_| true,
         }
     }
 }
@@ -209,6 +213,7 @@ pub fn verify_and_finish(
         ..Verification::default()
     };
     let mut listed = inventory_of(destination, provider, excludes)?;
+    listed.retain(|key, _| (hooks.answers_for)(key));
     if !verification.etags_not_md5s
         && !listed_md5s_are_content(provider, destination, &listed, source_inventory)?
     {

@@ -70,6 +70,21 @@ pub fn stowage_command(cwd: &Path, args: &[&str], plugin_path: &Path, home: &Pat
     command
 }
 
+/// `stowage ARGS` with the `stowage.toml` and `plugins.toml` in `dir`,
+/// plugins built by `cargo test`, and no input.
+pub fn stowage_configured_in(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stowage"));
+    command
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("stowage.toml"))
+        .arg("--plugins")
+        .arg(dir.join("plugins.toml"))
+        .env("STOWAGE_PLUGIN_PATH", plugin_dir())
+        .stdin(std::process::Stdio::null());
+    command
+}
+
 /// Runs `command` with its standard output closed before it writes, as
 /// when the reader of `stowage ... | head -1` has already gone away.
 pub fn output_with_stdout_closed(mut command: Command) -> Output {

@@ -3,13 +3,13 @@
 //! destination on the server) served by the s3cmd plugin.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use stowage_conformance::data::{partial_writes, LocalTree};
 use stowage_conformance::scratch::{ScratchStore, ScratchStores};
 use stowage_conformance::{infrastructure_missing, BucketToolStores};
 
-use super::plugin_dir;
+use super::stowage_configured_in;
 
 /// The S3 test server's stores and its s3cmd config file; `None` (after
 /// saying so, or failing under CI) when the test environment is not set up.
@@ -83,16 +83,7 @@ impl Instance {
 
     /// `stowage ARGS` with this instance's config files and no input.
     pub fn stowage(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_stowage"));
-        command
-            .args(args)
-            .arg("--config")
-            .arg(self.dir.path().join("stowage.toml"))
-            .arg("--plugins")
-            .arg(self.dir.path().join("plugins.toml"))
-            .env("STOWAGE_PLUGIN_PATH", plugin_dir())
-            .stdin(Stdio::null());
-        command
+        stowage_configured_in(self.dir.path(), args)
     }
 
     /// Backs the instance up and returns the backup's timestamp.
