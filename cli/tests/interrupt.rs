@@ -234,7 +234,9 @@ fn a_tool_that_stalls_is_killed_and_the_restore_fails_in_one_line_releasing_its_
         return;
     };
     let mut restore = hanging.restore();
-    restore.env("STOWAGE_STALL_TIMEOUT", "2");
+    // Long enough that no tool run that does answer (a listing, a lock
+    // write) stalls this long on a loaded machine.
+    restore.env("STOWAGE_STALL_TIMEOUT", "6");
     let (status, stderr) = finish(hanging.start_hanging(restore));
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -242,7 +244,7 @@ fn a_tool_that_stalls_is_killed_and_the_restore_fails_in_one_line_releasing_its_
     assert!(
         stderr.starts_with("error: restore failed for uploads; uploads: plugin s3cmd: cannot sync ")
             && stderr.contains(&format!(
-                "{} stalled: no output for 2 s during `sync`; killed it (raise stall_timeout of plugin s3cmd in plugins.toml, or STOWAGE_STALL_TIMEOUT)",
+                "{} stalled: no output for 6 s during `sync`; killed it (raise stall_timeout of plugin s3cmd in plugins.toml, or STOWAGE_STALL_TIMEOUT)",
                 wrapper.display()
             )),
         "{stderr}"
