@@ -64,9 +64,11 @@ use stowage_plugin_api::{
     ToolStatus,
 };
 use stowage_plugin_support::bucket::{ensure_bucket, BucketCommands};
+use stowage_plugin_support::byte_range::range_end;
 use stowage_plugin_support::config::{
     conditional_create_option, parse_config, program_option, stall_timeout_option,
 };
+use stowage_plugin_support::io_errors::from_io;
 use stowage_plugin_support::paths::{
     check_sync_sides, expand_home, object_url, served_remote, sync_root,
 };
@@ -76,7 +78,7 @@ use stowage_plugin_support::tool_config::{secret_values, secret_variables, AWS_S
 use stowage_plugin_support::tool_input::temporary_file_with;
 
 use crate::config_files::{with_max_concurrent_requests, SECRET_KEYS};
-use crate::s3api::{delete_failures, parse_listing};
+use crate::s3api::{content_length, delete_failures, parse_listing};
 use crate::sync_command::AwsSync;
 
 export_plugin!(AwsProvider::from_config);
@@ -383,6 +385,16 @@ fn is_not_found(error: &PluginError) -> bool {
     error.kind == ErrorKind::BucketMissing || error.message.contains(HEAD_NOT_FOUND)
 }
 
+/// The error of a read of one object, as `NotFound` when it says the
+/// object (or its bucket) is not there.
+fn not_found(error: PluginError) -> PluginError {
+    if is_not_found(&error) {
+        PluginError::new(ErrorKind::NotFound, error.message)
+    } else {
+        error
+    }
+}
+
 impl StorageProvider for AwsProvider {
     fn describe(&self) -> PluginInfo {
         PluginInfo::new(
@@ -478,6 +490,43 @@ impl StorageProvider for AwsProvider {
         call.tool.run(&args).map(drop)
     }
 
+    /// `s3api head-object` for the size (a range past the end is refused
+    /// before anything is fetched), then `s3api get-object --range`.
+    fn get_range(
+        &self,
+        source: &Location,
+        key: &str,
+        offset: u64,
+        length: u64,
+        file: &str,
+    ) -> Result<(), PluginError> {
+        let url = s3_url(source)?;
+        let s3api = |command: &str| {
+            vec![
+                "s3api".to_string(),
+                command.to_string(),
+                format!("--bucket={}", url.bucket),
+                format!("--key={}", url.key_for(key)),
+                "--output=json".to_string(),
+            ]
+        };
+        let head = self.tool.run(&s3api("head-object")).map_err(not_found)?;
+        let size = content_length(&head.stdout)?;
+        let end = range_end(&format!("{key} in {source}"), offset, length, size)?;
+        if length == 0 {
+            return std::fs::File::create(file).map(drop).map_err(from_io);
+        }
+        let mut args = s3api("get-object");
+        args.push(format!("--range=bytes={offset}-{}", end - 1));
+        args.push(local_argument(file));
+        let call = self.transfer_tool(0)?;
+        call.tool.run(&args).map(drop).map_err(not_found)
+    }
+
+    fn reads_ranges(&self) -> bool {
+        true
+    }
+
     fn get(&self, source: &Location, key: &str, file: &str) -> Result<(), PluginError> {
         let url = s3_url(source)?;
         let args = if key.ends_with('/') {
@@ -500,13 +549,7 @@ impl StorageProvider for AwsProvider {
             ]
         };
         let call = self.transfer_tool(0)?;
-        call.tool.run(&args).map(drop).map_err(|e| {
-            if is_not_found(&e) {
-                PluginError::new(ErrorKind::NotFound, e.message)
-            } else {
-                e
-            }
-        })
+        call.tool.run(&args).map(drop).map_err(not_found)
     }
 
     fn copy(

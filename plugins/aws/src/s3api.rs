@@ -1,6 +1,6 @@
 //! What `aws s3api` prints with `--output json`, read back: object listings
-//! (`list-objects-v2`, all pages merged by aws) and the outcome of
-//! `delete-objects`.
+//! (`list-objects-v2`, all pages merged by aws), an object's size
+//! (`head-object`) and the outcome of `delete-objects`.
 
 use serde::Deserialize;
 use stowage_plugin_api::{ErrorKind, ObjectEntry, PluginError, RemoteUrl};
@@ -61,6 +61,23 @@ pub fn parse_listing(json: &str, url: &RemoteUrl) -> Result<Vec<ObjectEntry>, Pl
             })
         })
         .collect())
+}
+
+#[derive(Deserialize)]
+struct HeadObjectOutput {
+    #[serde(rename = "ContentLength")]
+    content_length: u64,
+}
+
+/// The size of an object in `head-object` output.
+pub fn content_length(json: &str) -> Result<u64, PluginError> {
+    let output: HeadObjectOutput = serde_json::from_str(json).map_err(|e| {
+        PluginError::new(
+            ErrorKind::ToolFailed,
+            format!("aws s3api head-object printed unexpected JSON: {e}"),
+        )
+    })?;
+    Ok(output.content_length)
 }
 
 /// Seconds since the epoch of an S3 timestamp as aws prints it
@@ -200,5 +217,13 @@ mod tests {
             error.message.as_str(),
             "aws s3api delete-objects could not delete 2 object(s), e.g. \"p/b c\": AccessDenied Access Denied"
         );
+    }
+
+    #[test]
+    fn the_size_of_an_object_comes_from_head_object_output() {
+        let head = r#"{"AcceptRanges": "bytes", "ContentLength": 100000, "ETag": "\"x\""}"#;
+        assert_eq!(content_length(head).unwrap(), 100_000);
+        let error = content_length("not json").unwrap_err();
+        assert_eq!(error.kind, ErrorKind::ToolFailed);
     }
 }

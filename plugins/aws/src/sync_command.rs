@@ -172,9 +172,13 @@ impl SyncCommand for AwsSync {
             self.refuse_class_in_root(source)?;
             self.refuse_class_in_root(destination)?;
         }
+        // A planned sync's transfers are every source file: `aws s3 sync`
+        // would skip a same-size file older than its object, `cp` copies
+        // them all. Deletes (the driver's second pass) stay with sync.
+        let copies_all = options.compare == CompareMode::Planned && !delete;
         let mut args: Vec<OsString> = vec![
             "s3".into(),
-            "sync".into(),
+            if copies_all { "cp" } else { "sync" }.into(),
             sync_root(source).into(),
             sync_root(destination).into(),
             "--no-progress".into(),
@@ -184,6 +188,9 @@ impl SyncCommand for AwsSync {
             // Unfinished downloads of the host are not objects either.
             format!("--exclude=*{PARTIAL_SUFFIX}").into(),
         ];
+        if copies_all {
+            args.push("--recursive".into());
+        }
         if delete {
             args.push("--delete".into());
         }
@@ -191,11 +198,11 @@ impl SyncCommand for AwsSync {
             args.push("--dryrun".into());
         }
         match options.compare {
+            _ if copies_all => {}
             CompareMode::Size => args.push("--size-only".into()),
             // Closest to comparing content that aws has, and only for
             // downloads: a same-size file comes down unless its time matches.
-            // A planned sync compares as a checksum one (the tool cannot skip
-            // its own comparison).
+            // (A planned sync's delete pass compares as a checksum one.)
             CompareMode::Checksum | CompareMode::Planned
                 if matches!(destination, Location::Local { .. }) =>
             {
@@ -407,5 +414,35 @@ mod tests {
         assert_eq!(arguments("/srv/st", "s3://b/p").unwrap(), expected);
         let err = arguments("/srv/x[1]", "s3://b").unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_planned_transfer_pass_copies_every_file_and_its_delete_pass_syncs() {
+        let sync = AwsSync::in_directory("/");
+        let planned = SyncOptions {
+            compare: CompareMode::Planned,
+            ..SyncOptions::default()
+        };
+        let arguments = |delete: bool| {
+            let args = sync
+                .arguments(
+                    &Location::parse("/srv/st"),
+                    &Location::parse("s3://b"),
+                    &planned,
+                    delete,
+                    false,
+                )
+                .unwrap();
+            args.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let transfers = arguments(false);
+        assert_eq!(transfers[..2], ["s3", "cp"]);
+        assert!(transfers.contains(&"--recursive".to_string()));
+        let deletes = arguments(true);
+        assert_eq!(deletes[..2], ["s3", "sync"]);
+        assert!(deletes.contains(&"--delete".to_string()));
+        assert!(!deletes.contains(&"--recursive".to_string()));
     }
 }
