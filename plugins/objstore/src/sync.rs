@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
-use stowage_local_tree::{is_missing_root, md5_file, remove_file_and_empty_parents, walk};
+use stowage_local_tree::{is_missing_root, md5_file, remove_file_and_empty_parents, walk_each};
 use stowage_plugin_api::{
     ActionKind, CompareMode, ErrorKind, PluginError, Progress, ProgressSink, SyncOptions,
     SyncReport,
@@ -60,19 +60,27 @@ impl Entry {
 /// The files of a local directory as entries. A missing directory is
 /// empty when it is the destination (a restore creates it) and an error
 /// when it is the source: read as empty, it would empty the bucket.
+///
+/// The tree is walked a file at a time, each file's path dropped as soon as
+/// its entry is made (holding them all cost ~16 MiB at 100,000 files).
 pub fn local_entries(dir: &Path, is_source: bool) -> Result<Vec<Entry>, PluginError> {
     let root: Arc<Path> = Arc::from(dir);
-    match walk(dir) {
-        Ok(files) => Ok(files
-            .into_iter()
-            .map(|f| Entry {
-                key: f.key,
-                size: f.size,
-                mtime: f.mtime,
-                md5: None,
-                root: Some(root.clone()),
-            })
-            .collect()),
+    let mut entries = Vec::new();
+    let walked = walk_each(dir, |file| {
+        entries.push(Entry {
+            key: file.key,
+            size: file.size,
+            mtime: file.mtime,
+            md5: None,
+            root: Some(root.clone()),
+        });
+        Ok(())
+    });
+    match walked {
+        Ok(()) => {
+            entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            Ok(entries)
+        }
         Err(e) if is_missing_root(&e) && !is_source => Ok(Vec::new()),
         Err(e) if is_missing_root(&e) => Err(PluginError::new(
             ErrorKind::NotFound,
