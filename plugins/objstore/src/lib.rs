@@ -254,12 +254,15 @@ impl ObjstoreProvider {
     /// Carries out `plan` from the bucket location `from` to `to`:
     /// server-side copies within one bucket, streamed ones between two
     /// (of one provider or two).
+    /// `listed`: whether the plan's entries carry their objects' listed
+    /// sizes and MD5s (else each copy finds them out).
     fn copy_plan(
         &self,
         plan: SyncPlan<Entry>,
         from: &Remote<'_>,
         to: &Remote<'_>,
         concurrency: usize,
+        listed: bool,
         progress: &dyn ProgressSink,
     ) -> Result<SyncReport, PluginError> {
         let (from_store, to_store) = (self.store(from)?, self.store(to)?);
@@ -276,11 +279,11 @@ impl ObjstoreProvider {
                 let source = store::CopySource {
                     store: from_store.as_ref(),
                     key: &from.key_for(&entry.key),
-                    size: entry.size,
-                    md5: entry.md5.as_deref(),
+                    size: listed.then_some(entry.size),
+                    md5: entry.md5.as_deref().filter(|_| listed),
                 };
                 let to_key = to.key_for(&entry.key);
-                store::copy(
+                let size = store::copy(
                     source,
                     to_store.as_ref(),
                     &to_key,
@@ -289,7 +292,7 @@ impl ObjstoreProvider {
                     errors,
                 )
                 .await?;
-                Ok(entry)
+                Ok(Entry { size, ..entry })
             },
             DeleteSide::Remote,
             |keys| async move {
@@ -417,7 +420,7 @@ impl StorageProvider for ObjstoreProvider {
             }
             _ => {
                 let (from, to) = (self.remote(source)?, self.remote(destination)?);
-                self.copy_plan(plan, &from, &to, concurrency, progress)
+                self.copy_plan(plan, &from, &to, concurrency, true, progress)
             }
         }
     }
@@ -454,30 +457,25 @@ impl StorageProvider for ObjstoreProvider {
         keys: &[String],
     ) -> Result<SyncReport, PluginError> {
         let (from, to) = (self.remote(source)?, self.remote(destination)?);
-        // One listing gives every size (and MD5) for the report, instead
-        // of a HEAD per key.
-        let listed: HashMap<String, Entry> = self
-            .sync_entries(&from)?
-            .into_iter()
-            .map(|e| (e.key.clone(), e))
-            .collect();
+        // No listing of the source: each copy's GET tells its size and
+        // stored MD5 (a listing of a large bucket costs more than the few
+        // keys a snapshot copies).
         let entries = keys
             .iter()
-            .map(|key| {
-                listed.get(key).cloned().ok_or_else(|| {
-                    PluginError::new(
-                        ErrorKind::NotFound,
-                        format!("object {key} not found in {source}"),
-                    )
-                })
+            .map(|key| Entry {
+                key: key.clone(),
+                size: 0,
+                mtime: 0,
+                md5: None,
+                root: None,
             })
-            .collect::<Result<Vec<Entry>, _>>()?;
+            .collect();
         let plan = SyncPlan {
             skips: Vec::new(),
             transfers: entries,
             deletes: Vec::new(),
         };
-        self.copy_plan(plan, &from, &to, self.concurrency, &IgnoreProgress)
+        self.copy_plan(plan, &from, &to, self.concurrency, false, &IgnoreProgress)
     }
 
     fn delete(&self, location: &Location, keys: &[String]) -> Result<SyncReport, PluginError> {

@@ -398,23 +398,26 @@ pub async fn write_to_file(result: GetResult, file: PathBuf) -> Result<(), Plugi
     .await
 }
 
-/// The object a copy reads: its store, key, listed size and listed MD5.
+/// The object a copy reads: its store and key, and its size and MD5 when
+/// a listing gave them.
 pub struct CopySource<'a> {
     /// The store of its bucket.
     pub store: &'a dyn ObjectStore,
     /// Its full key.
     pub key: &'a str,
-    /// Its size, from the listing.
-    pub size: u64,
-    /// Its MD5, from the listing, if known.
+    /// Its size, from a listing (else the copy finds it out).
+    pub size: Option<u64>,
+    /// Its MD5, from a listing, if known.
     pub md5: Option<&'a str>,
 }
 
-/// Copies `from` to `to_key` of `to`: server-side within one bucket
-/// (metadata and all); between buckets through this process, in one GET
-/// and one PUT (which stores the MD5 of the bytes, and whose ETag is that
-/// MD5 too) below the multipart threshold, else part by part keeping the
-/// listed MD5; within the memory budget.
+/// Copies `from` to `to_key` of `to`, and returns its size: server-side
+/// within one bucket (metadata and all; a HEAD first when no listing gave
+/// the size); between buckets through this process, in one GET (which
+/// tells the size and the stored MD5 too) and one PUT (which stores the
+/// MD5 of the bytes, and whose ETag is that MD5 too) below the multipart
+/// threshold, else part by part keeping the MD5 listed or stored; within
+/// the memory budget.
 pub async fn copy(
     from: CopySource<'_>,
     to: &dyn ObjectStore,
@@ -422,23 +425,35 @@ pub async fn copy(
     same_bucket: bool,
     limits: &TransferLimits,
     errors: &Errors,
-) -> Result<(), PluginError> {
+) -> Result<u64, PluginError> {
     let what = format!("cannot copy {}", from.key);
     let (from_path, to_path) = (object_path(from.key)?, object_path(to_key)?);
     if same_bucket {
+        let size = match from.size {
+            Some(size) => size,
+            None => {
+                from.store
+                    .head(&from_path)
+                    .await
+                    .map_err(|e| errors.convert(&what, e))?
+                    .size
+            }
+        };
         return from
             .store
             .copy(&from_path, &to_path)
             .await
+            .map(|()| size)
             .map_err(|e| errors.convert(&what, e));
     }
-    let _held = limits.hold_for(from.size).await;
     let source = from
         .store
         .get(&from_path)
         .await
         .map_err(|e| errors.convert(&what, e))?;
-    if from.size < limits.multipart_threshold {
+    let size = source.meta.size;
+    let _held = limits.hold_for(size).await;
+    if size < limits.multipart_threshold {
         let bytes = source.bytes().await.map_err(|e| errors.convert(&what, e))?;
         let options = PutOptions {
             attributes: md5_attributes(&md5_digest(&bytes)),
@@ -447,11 +462,13 @@ pub async fn copy(
         return to
             .put_opts(&to_path, PutPayload::from(bytes), options)
             .await
-            .map(|_| ())
+            .map(|_| size)
             .map_err(|e| errors.convert(&what, e));
     }
+    let stored_md5 = metadata_md5(&source.attributes);
     let attributes = from
         .md5
+        .or(stored_md5.as_deref())
         .and_then(|hex| {
             let bytes: Vec<u8> = (0..hex.len())
                 .step_by(2)
@@ -490,7 +507,7 @@ pub async fn copy(
     writer
         .finish()
         .await
-        .map(|_| ())
+        .map(|_| size)
         .map_err(|e| errors.convert(&what, e))
 }
 
