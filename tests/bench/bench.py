@@ -637,12 +637,15 @@ class Bench:
         for rc, _, _, _ in results:
             if rc != 0:
                 raise RuntimeError(f"stowage restore exited {rc}; see {self.log_file}")
-        components = [c for _, _, stdout, _ in results for c in json.loads(stdout)["components"]]
+        reports = [json.loads(stdout) for _, _, stdout, _ in results]
+        components = [c for report in reports for c in report["components"]]
         return {
             "shards": shards,
             "rss_mib": round(max(peak for _, peak, _, _ in results) / 1024, 1),
             "process_rss_mib": [round(peak / 1024, 1) for _, peak, _, _ in results],
             "process_wall_s": [round(seconds, 2) for _, _, _, seconds in results],
+            # Each process's own step times (fetch, validate and list, plan).
+            "process_steps": [{s["step"]: round(s["seconds"], 2) for s in report.get("steps", [])} for report in reports],
             "uploaded": sum(c["uploaded"] for c in components),
             "deleted": sum(c["deleted"] for c in components),
             "repaired": sum(len((c.get("verification") or {}).get("repaired", [])) for c in components),
