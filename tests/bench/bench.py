@@ -23,6 +23,13 @@ native objstore plugin and with the s3cmd and aws plugins, `s5cmd sync
 --delete` and `rclone sync --checksum`; its results end with the native
 plugin's targets (scenario walls against legacy and the peers, PUTs against
 the plan, LIST pages per listing, peak RSS from 100,000 objects).
+
+`--shards 1,2,4` runs each Stowage contender once per N: N `restore --shards
+N` processes at once (JOB_COMPLETION_INDEX 0..N-1), as the pods of a
+Kubernetes Indexed Job, named `objstore×2` and so on. The wall time is from
+the start of the first to the end of the last, client CPU is summed over
+the shards, peak RSS is the largest shard's; the table gains the speed-up
+over the unsharded restore (N = 1) of the same run.
 """
 
 import argparse
@@ -41,7 +48,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +70,19 @@ STOWAGE_PLUGINS = ["objstore", "s3cmd", "aws"]
 # rclone's S3 remote, configured through its environment (no config file,
 # no secret in argv: env_auth reads the AWS credentials file).
 RCLONE_REMOTE = "bench"
+# `--shards 1,2,4`: a Stowage contender run as N shard processes at once is
+# named `<contender>×N` (objstore×2); with N = 1 it is the unsharded restore.
+SHARD_MARK = "×"
+
+
+def shard_contender(name, shards):
+    """The contender's name for a run of `shards` processes."""
+    return name if shards == 1 else f"{name}{SHARD_MARK}{shards}"
+
+
+def unsharded_contender(name):
+    """The unsharded restore a sharded contender is compared with."""
+    return name.split(SHARD_MARK, 1)[0]
 
 
 def env(name):
@@ -342,32 +361,46 @@ def run(cmd, envs, log_file, check=True):
     return result.returncode
 
 
-def run_sampling_rss(cmd, envs, log_file):
-    """Runs cmd, sampling VmHWM of that process (not its children). Returns (rc, peak KiB, stdout)."""
+def vm_hwm_kib(pid):
+    """The process's peak RSS so far (VmHWM), or 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_sampling_rss(commands, log_file):
+    """Starts every (cmd, envs) of `commands` at once and waits for all,
+    sampling each process's VmHWM (not its children's) every 10 ms. Returns
+    per command (rc, peak KiB, stdout, seconds from the start to its exit)."""
     with open(log_file, "ab") as err:
-        err.write(("$ " + " ".join(cmd) + "\n").encode())
+        for cmd, _ in commands:
+            err.write(("$ " + " ".join(cmd) + "\n").encode())
         err.flush()
-        proc = subprocess.Popen(cmd, env=envs, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-        peak = [0]
-        done = threading.Event()
-
-        def sample():
-            while not done.is_set():
-                try:
-                    with open(f"/proc/{proc.pid}/status") as f:
-                        for line in f:
-                            if line.startswith("VmHWM:"):
-                                peak[0] = max(peak[0], int(line.split()[1]))
-                except (OSError, ValueError):
-                    pass
-                done.wait(0.01)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        stdout, _ = proc.communicate()
-        done.set()
-        sampler.join()
-    return proc.returncode, peak[0], stdout.decode(errors="replace")
+        # Reports go to files, not pipes: a process whose pipe is full would
+        # wait while another is read.
+        outs = [tempfile.TemporaryFile() for _ in commands]
+        started = time.monotonic()
+        procs = [subprocess.Popen(cmd, env=envs, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+                 for (cmd, envs), out in zip(commands, outs)]
+        peaks, ended = [0] * len(procs), [None] * len(procs)
+        while None in ended:
+            for i, proc in enumerate(procs):
+                if ended[i] is None:
+                    peaks[i] = max(peaks[i], vm_hwm_kib(proc.pid))
+                    if proc.poll() is not None:
+                        ended[i] = time.monotonic() - started
+            time.sleep(0.01)
+    results = []
+    for proc, peak, out, seconds in zip(procs, peaks, outs, ended):
+        out.seek(0)
+        results.append((proc.returncode, peak, out.read().decode(errors="replace"), seconds))
+        out.close()
+    return results
 
 
 def server_cpu_s(pid):
@@ -588,24 +621,51 @@ class Bench:
             ["rclone", "sync", "--checksum", f"{staged}/", f"{RCLONE_REMOTE}:{buckets[c]}/"], e, self.log_file))
         return {}
 
-    def stowage(self, plugin, buckets, tmp):
-        """`stowage restore` of the archive with `plugin` serving s3:// (gs://)."""
+    def stowage(self, plugin, shards, buckets, tmp):
+        """`stowage restore` of the archive with `plugin` serving s3:// (gs://);
+        with `shards` above 1, that many `restore --shards N` processes at
+        once, as the pods of a Kubernetes Indexed Job run them."""
         cmd = [
             f"{self.bin}/stowage", "--plugins", self.plugins_toml(plugin), "--json", "restore",
             "--config", self.stowage_toml(plugin, buckets, tmp), "--file", self.archive, "--yes",
         ]
-        rc, peak_kib, stdout = run_sampling_rss(cmd, self.tool_env(plugin), self.log_file)
-        if rc != 0:
-            raise RuntimeError(f"stowage restore exited {rc}; see {self.log_file}")
-        report = json.loads(stdout)
+        if shards == 1:
+            processes = [(cmd, self.tool_env(plugin))]
+        else:
+            processes = [self.shard_process(cmd, plugin, shards, index) for index in range(shards)]
+        results = run_sampling_rss(processes, self.log_file)
+        for rc, _, _, _ in results:
+            if rc != 0:
+                raise RuntimeError(f"stowage restore exited {rc}; see {self.log_file}")
+        reports = [json.loads(stdout) for _, _, stdout, _ in results]
+        components = [c for report in reports for c in report["components"]]
         return {
-            "rss_mib": round(peak_kib / 1024, 1),
-            "uploaded": sum(c["uploaded"] for c in report["components"]),
-            "deleted": sum(c["deleted"] for c in report["components"]),
-            "repaired": sum(len((c.get("verification") or {}).get("repaired", [])) for c in report["components"]),
-            "size_only": sum(len((c.get("verification") or {}).get("size_only", [])) for c in report["components"]),
-            "snapshot_keys": sum(len(c.get("snapshot_keys", [])) for c in report["components"]),
+            "shards": shards,
+            "rss_mib": round(max(peak for _, peak, _, _ in results) / 1024, 1),
+            "process_rss_mib": [round(peak / 1024, 1) for _, peak, _, _ in results],
+            "process_wall_s": [round(seconds, 2) for _, _, _, seconds in results],
+            # Each process's own step times (fetch, validate and list, plan).
+            "process_steps": [{s["step"]: round(s["seconds"], 2) for s in report.get("steps", [])} for report in reports],
+            "uploaded": sum(c["uploaded"] for c in components),
+            "deleted": sum(c["deleted"] for c in components),
+            "repaired": sum(len((c.get("verification") or {}).get("repaired", [])) for c in components),
+            "size_only": sum(len((c.get("verification") or {}).get("size_only", [])) for c in components),
+            "snapshot_keys": sum(len(c.get("snapshot_keys", [])) for c in components),
         }
+
+    def shard_process(self, cmd, plugin, shards, index):
+        """Shard `index` of `shards`: the restore command with `--shards N`
+        and a staging directory of its own, JOB_COMPLETION_INDEX set to the
+        index (a pod of the Indexed Job in deploy/kubernetes/)."""
+        staging = os.path.join(self.work, f"staging-{plugin}-shard-{index}")
+        os.makedirs(staging, exist_ok=True)
+        envs = {**self.tool_env(plugin), "JOB_COMPLETION_INDEX": str(index)}
+        return cmd + ["--shards", str(shards), "--staging-dir", staging], envs
+
+    def sharded(self, name, plugin):
+        """The Stowage contender `name` (with `plugin`) once per shard count
+        asked for: `name` for 1, the unsharded restore; `name×N` for N."""
+        return {shard_contender(name, n): functools.partial(self.stowage, plugin, n) for n in self.args.shards}
 
     # -- one plugin -----------------------------------------------------------
 
@@ -621,7 +681,13 @@ class Bench:
             methods = [m for m in self.args.methods or METHODS if m != "stowage" or self.plugin_available(plugin)]
             if "stowage" in (self.args.methods or METHODS) and "stowage" not in methods:
                 log(f"{plugin}: the stowage plugin does not load (see {self.log_file}); stowage not measured")
-            return {m: functools.partial(getattr(self, m), plugin) for m in methods}
+            runs = {}
+            for m in methods:
+                if m == "stowage":
+                    runs.update(self.sharded(m, plugin))
+                else:
+                    runs[m] = functools.partial(getattr(self, m), plugin)
+            return runs
         runs = {}
         for m in self.args.methods or PEER_CONTENDERS:
             if m == "legacy":
@@ -629,7 +695,7 @@ class Bench:
             elif m in STOWAGE_PLUGINS:
                 if not self.plugin_available(m):
                     sys.exit(f"bench: the {m} plugin does not load; see {self.log_file}")
-                runs[m] = functools.partial(self.stowage, m)
+                runs.update(self.sharded(m, m))
             elif m in ("s5cmd", "rclone"):
                 if shutil.which(m) is None:
                     sys.exit(f"bench: {m} is not on PATH (scripts/bench installs it)")
@@ -693,6 +759,7 @@ class Bench:
                         + f" (CPU: client {client_cpu:.1f}s" + (f", server {server_cpu:.1f}s)" if server_cpu is not None else ")")
                         + (f", {stats['total']['requests']} requests" if stats else "")
                         + (f", rss {extra['rss_mib']} MiB" if "rss_mib" in extra else "")
+                        + (f", shards ended at {extra['process_wall_s']} s" if extra.get("shards", 1) > 1 else "")
                         + (f", WRONG {wrong_by_kind(problems)} e.g. {problems[:2]}" if problems else ", verified")
                     )
                     if problems:
@@ -776,11 +843,14 @@ def table(records, plugin, n):
     rows = [r for r in records if r["plugin"] == plugin and r["objects"] == n]
     if not rows:
         return ""
+    # A column for the speed-up of N shards when the run has some.
+    sharded = any(r.get("shards", 1) > 1 for r in rows)
     out = [
         f"#### {plugin}, {n} objects",
         "",
-        "| scenario | method | wall s (median) | × legacy | runs | client CPU s | server CPU s | PUT | MP create | parts | COPY | DELETE | multi-DEL | LIST | HEAD | GET | OTHER | requests | MiB up | MiB down | peak RSS MiB | result |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| scenario | method | wall s (median) | × legacy | " + ("speed-up over 1 shard | " if sharded else "")
+        + "runs | client CPU s | server CPU s | PUT | MP create | parts | COPY | DELETE | multi-DEL | LIST | HEAD | GET | OTHER | requests | MiB up | MiB down | peak RSS MiB | result |",
+        "|---|---|--:|--:|" + ("--:|" if sharded else "") + "--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     for scenario in sorted({r["scenario"] for r in rows}):
@@ -802,12 +872,26 @@ def table(records, plugin, n):
                 count_cells = ["n/a"] * 13
             rss = f"{median([r['rss_mib'] for r in cell]):.1f}" if "rss_mib" in cell[0] else ""
             cpu = lambda k: f"{median([r[k] for r in cell]):.1f}" if all(r.get(k) is not None for r in cell) else "n/a"
-            out.append(f"| {scenario} | {method} | {median(walls):.2f} | {ratio} | {len(cell)} | {cpu('client_cpu_s')} | {cpu('server_cpu_s')} | "
+            speedup = f"{shard_speedup(rows, scenario, method)} | " if sharded else ""
+            out.append(f"| {scenario} | {method} | {median(walls):.2f} | {ratio} | {speedup}{len(cell)} | {cpu('client_cpu_s')} | {cpu('server_cpu_s')} | "
                        + " | ".join(count_cells) + f" | {rss} | {wrong_cell(cell)} |")
     out.append("")
     if plugin == PEERS:
         out += peer_targets(rows)
     return "\n".join(out)
+
+
+def shard_speedup(rows, scenario, method):
+    """How many times faster the sharded contender `method` restored than its
+    unsharded run in the scenario (the median over runs of the unsharded wall
+    of the same run / the sharded wall); empty for what is not Stowage."""
+    cell = [r for r in rows if r["scenario"] == scenario and r["method"] == method]
+    if "shards" not in cell[0]:
+        return ""
+    unsharded = {r["run"]: r["wall_s"] for r in rows
+                 if r["scenario"] == scenario and r["method"] == unsharded_contender(method) and r["shards"] == 1}
+    speedups = [unsharded[r["run"]] / r["wall_s"] for r in cell if r["run"] in unsharded]
+    return f"{median(speedups):.2f}" if speedups else "–"
 
 
 def list_pages(objects_per_bucket):
@@ -827,7 +911,9 @@ def peer_targets(rows, native="objstore"):
     if not cell(1, native) and not cell(3, native):
         return []
     out = ["Targets (native = %s, medians):" % native, "", "| target | measured | met |", "|---|---|---|"]
-    others = [m for m in dict.fromkeys(r["method"] for r in rows) if m not in ("legacy", native)]
+    # Peers, not Stowage's own sharded runs.
+    others = [m for m in dict.fromkeys(r["method"] for r in rows)
+              if m not in ("legacy", native) and unsharded_contender(m) == m]
     if cell(1, native) and others:
         fastest = min(others, key=lambda m: wall(1, m))
         out.append(f"| scenario 1 wall ≤ the fastest peer's | {native} {wall(1, native):.2f} s, fastest peer {fastest} {wall(1, fastest):.2f} s "
@@ -882,6 +968,10 @@ def main():
     parser.add_argument("--latency-ms", type=int, default=0,
                         help="delay the proxy adds before forwarding every request (S3 plugins only; a stand-in for "
                              "the round trip to a remote S3; default 0). Preparing and checking the buckets bypass the proxy.")
+    parser.add_argument("--shards", default="1", metavar="N,N,...",
+                        help="run each Stowage contender once per N: N > 1 starts N `restore --shards N` processes at "
+                             "once (JOB_COMPLETION_INDEX 0..N-1, a staging directory each), named <contender>×N; "
+                             "1 is the unsharded restore (default 1)")
     parser.add_argument("--rss-fs", default=None, metavar="N,N,...",
                         help="instead of the benchmark: Stowage's peak RSS for a backup, a full restore and a no-op "
                              "restore of N small objects on the fs plugin (no servers; run bench.py directly)")
@@ -891,6 +981,7 @@ def main():
     args.plugins = [p for p in args.plugins.split(",") if p]
     args.methods = [m for m in (args.methods or "").split(",") if m]
     args.scenarios = [int(s) for s in args.scenarios.split(",") if s]
+    args.shards = [int(n) for n in args.shards.split(",") if n]
     args.legacy_runs = args.runs if args.legacy_runs is None else args.legacy_runs
     gs_n = args.gsutil_objects or max(100, args.objects // 5)
     if args.rss_fs:
@@ -971,7 +1062,7 @@ def rss_fs(args):
                     cmd = [f"{bin_dir}/stowage", "--plugins", plugins, "--json", "restore", "--config", restore_cfg,
                            "--file", os.path.join(work, "backups", archive), "--yes"]
                 started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
-                rc, peak_kib, stdout = run_sampling_rss(cmd, dict(os.environ), log_file)
+                [(rc, peak_kib, stdout, _)] = run_sampling_rss([(cmd, dict(os.environ))], log_file)
                 wall, cpu_after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
                 # CPU of stowage and the processes it waited for: unlike the
                 # wall time, it does not depend on what else the machine runs.

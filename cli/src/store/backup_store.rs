@@ -71,12 +71,18 @@ impl<'r> BackupStore<'r> {
                 std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
             {
                 let entry = entry?;
-                if entry.file_type()?.is_file() {
-                    files.push((
-                        entry.file_name().to_string_lossy().into_owned(),
-                        entry.metadata()?.len(),
-                    ));
+                if !entry.file_type()?.is_file() {
+                    continue;
                 }
+                // Restores beside this one (the shards of a run) create and
+                // remove lock files here: one gone since the directory was
+                // read is not listed.
+                let size = match entry.metadata() {
+                    Ok(metadata) => metadata.len(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                files.push((entry.file_name().to_string_lossy().into_owned(), size));
             }
             return Ok(files);
         }
@@ -259,4 +265,41 @@ fn is_not_found(error: &anyhow::Error) -> bool {
             e.downcast_ref::<std::io::Error>()
                 .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_local_listing_leaves_out_files_removed_while_it_reads() {
+        // The shards of one run list the destination while the others
+        // create and remove files there (a lock's partial file, a released
+        // lock): a file gone between the directory read and its size is
+        // not in the listing, and not an error.
+        let dir = tempfile::tempdir().unwrap();
+        let store = BackupStore {
+            location: Location::parse(dir.path().to_str().unwrap()),
+            plugin: None,
+        };
+        std::fs::write(dir.path().join("archive.tar"), b"kept").unwrap();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let churned = dir.path().join(".stowage-lock.partial");
+                while !done.load(Ordering::Relaxed) {
+                    std::fs::write(&churned, b"lock").unwrap();
+                    std::fs::remove_file(&churned).unwrap();
+                }
+            });
+            let listings: Vec<_> = (0..20_000).map(|_| store.files()).collect();
+            done.store(true, Ordering::Relaxed);
+            for files in listings {
+                let files = files.expect("a listing while files come and go");
+                assert!(files.contains(&("archive.tar".to_string(), 4)));
+            }
+        });
+    }
 }
