@@ -122,6 +122,34 @@ impl LoadedPlugin {
             .map_err(|e| self.failure(format_args!("cannot download {key} from {source}"), e))
     }
 
+    /// Downloads the bytes `[offset, offset + length)` of `key` below
+    /// `source` into the local `file`.
+    pub fn get_range(
+        &self,
+        source: &Location,
+        key: &str,
+        offset: u64,
+        length: u64,
+        file: &Path,
+    ) -> Result<()> {
+        self.provider
+            .get_range(source, key, offset, length, &file.to_string_lossy())
+            .map_err(|e| {
+                self.failure(
+                    format_args!(
+                        "cannot download {length} bytes at {offset} of {key} from {source}"
+                    ),
+                    e,
+                )
+            })
+    }
+
+    /// Whether [`LoadedPlugin::get_range`] reads a range (else only whole
+    /// objects can be downloaded).
+    pub fn reads_ranges(&self) -> bool {
+        self.provider.reads_ranges()
+    }
+
     /// Copies `keys` from below `source` to the same keys below `destination`.
     pub fn copy(
         &self,

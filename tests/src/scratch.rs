@@ -23,6 +23,12 @@ pub trait ScratchStore: Send + Sync {
     fn seed(&self, dir: &Path) -> Result<()>;
     /// Deletes one object.
     fn delete(&self, key: &str) -> Result<()>;
+    /// Reads one object's bytes. (The default cannot: a store written
+    /// before this method existed still compiles; the scenarios that read
+    /// objects back whole fail with this message.)
+    fn get(&self, key: &str) -> Result<Vec<u8>> {
+        bail!("this scratch store cannot read {key}: implement ScratchStore::get")
+    }
     /// Key → hex MD5 of the bytes actually stored (read back, not from ETags).
     fn contents(&self) -> Result<BTreeMap<String, String>>;
     /// Whether the bucket exists.
@@ -113,6 +119,9 @@ impl ScratchStore for LocalDirStore {
         Ok(std::fs::remove_file(
             self.dir.join(key_to_relative_path(key)?),
         )?)
+    }
+    fn get(&self, key: &str) -> Result<Vec<u8>> {
+        Ok(std::fs::read(self.dir.join(key_to_relative_path(key)?))?)
     }
     fn contents(&self) -> Result<BTreeMap<String, String>> {
         walk(&self.dir)?
@@ -221,6 +230,12 @@ impl ScratchStore for BucketToolStore {
     }
     fn delete(&self, key: &str) -> Result<()> {
         self.run_ok(&["rm", &self.bucket, key]).map(drop)
+    }
+    fn get(&self, key: &str) -> Result<Vec<u8>> {
+        let file = tempfile::NamedTempFile::new()?;
+        let path = file.path().to_string_lossy();
+        self.run_ok(&["get", &self.bucket, key, &path])?;
+        Ok(std::fs::read(file.path())?)
     }
     fn contents(&self) -> Result<BTreeMap<String, String>> {
         let out = self.run_ok(&["dump", &self.bucket])?;

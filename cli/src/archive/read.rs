@@ -64,6 +64,8 @@ pub struct ComponentIndex {
     pub inventory: Inventory,
     /// Whether a Stowage manifest was present (and matched).
     pub has_manifest: bool,
+    /// The MD5 of its tarball's bytes, as they were read.
+    pub tarball_md5: Option<Md5Digest>,
 }
 
 fn invalid(message: String) -> anyhow::Error {
@@ -85,16 +87,23 @@ fn tar_error(error: &std::io::Error) -> String {
     }
 }
 
-/// Refuses a file that does not start with a tar header: a POSIX or GNU
-/// header has "ustar" at offset 257. Says what it begins with instead, in
-/// hex, never as raw bytes.
-fn check_tar_magic(path: &Path, what: &str) -> Result<()> {
-    let mut header = Vec::with_capacity(512);
-    File::open(path)
-        .with_context(|| format!("cannot open archive {}", path.display()))?
-        .take(512)
-        .read_to_end(&mut header)
-        .with_context(|| format!("cannot read archive {}", path.display()))?;
+/// Refuses an archive that does not start with a tar header: a POSIX or
+/// GNU header has "ustar" at offset 257. Says what it begins with instead,
+/// in hex, never as raw bytes. Reads the first block of `archive`, then
+/// goes back to its start.
+fn check_tar_magic(archive: &mut (impl Read + Seek), what: &str) -> Result<()> {
+    let cannot_read = |e: io::Error| anyhow::anyhow!("cannot read archive {what}: {e}");
+    // One read of the block where it can (a read by ranges is a request).
+    let mut block = [0u8; BLOCK as usize];
+    let mut filled = 0;
+    while filled < block.len() {
+        match archive.read(&mut block[filled..]).map_err(cannot_read)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    let header = &block[..filled];
+    archive.seek(SeekFrom::Start(0)).map_err(cannot_read)?;
     if header.get(257..262) == Some(b"ustar".as_slice()) {
         return Ok(());
     }
@@ -132,6 +141,20 @@ impl<R: Read> Read for Reporting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         (self.on_read)(n as u64);
+        Ok(n)
+    }
+}
+
+/// Hashes the bytes read through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Md5,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
         Ok(n)
     }
 }
@@ -350,17 +373,36 @@ struct Span {
 /// archive still fails, at its end.
 fn walk_outer(
     path: &Path,
-    mut on_entry: impl FnMut(&str, Span, &mut dyn Read) -> Result<bool>,
+    on_entry: impl FnMut(&str, Span, &mut dyn Read) -> Result<bool>,
 ) -> Result<bool> {
-    let what = path.file_name().map_or_else(
+    walk_outer_of(open_archive(path)?, &archive_name(path), on_entry)
+}
+
+/// How messages name the archive at `path`: its file name.
+fn archive_name(path: &Path) -> String {
+    path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
-    );
-    check_tar_magic(path, &what)?;
+    )
+}
+
+/// The archive at `path`, opened for reading.
+fn open_archive(path: &Path) -> Result<BufReader<File>> {
     let file =
         File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
+    Ok(BufReader::new(file))
+}
+
+/// [`walk_outer`] over any reader of an archive (`what` names it): a local
+/// file, or one read by ranges from a bucket.
+fn walk_outer_of(
+    mut archive: impl Read + Seek,
+    what: &str,
+    mut on_entry: impl FnMut(&str, Span, &mut dyn Read) -> Result<bool>,
+) -> Result<bool> {
+    check_tar_magic(&mut archive, what)?;
     let mut counted = Counting {
-        inner: BufReader::new(file),
+        inner: archive,
         count: 0,
     };
     let mut seen = BTreeSet::new();
@@ -373,7 +415,7 @@ fn walk_outer(
         for entry in entries {
             let mut entry = entry.map_err(|e| invalid(format!("{what}: {}", tar_error(&e))))?;
             end = entry_end(&entry);
-            let name = match check_entry(&entry, &what)? {
+            let name = match check_entry(&entry, what)? {
                 Checked::File(key) => key,
                 Checked::Folder => continue,
             };
@@ -390,7 +432,7 @@ fn walk_outer(
         }
     }
     let consumed = counted.count;
-    check_end(&what, end, consumed, &mut counted, u64::MAX)?;
+    check_end(what, end, consumed, &mut counted, u64::MAX)?;
     Ok(true)
 }
 
@@ -410,16 +452,27 @@ pub struct OuterArchive {
 /// information, manifests). Quick: the component tarballs and the entries
 /// that are not object storage are skipped by seeking.
 pub fn read_outer(path: &Path) -> Result<OuterArchive> {
+    read_outer_of(open_archive(path)?, &archive_name(path))
+}
+
+/// [`read_outer`] over any reader of an archive (`what` names it in
+/// messages): what it reads of a bucket's archive by ranges (the headers,
+/// the small entries and the end) is all a sharded restore fetches before
+/// it knows which component tarballs are its own.
+pub fn read_outer_of(archive: impl Read + Seek, what: &str) -> Result<OuterArchive> {
     let mut outer = OuterArchive {
         information: None,
         manifests: BTreeMap::new(),
         tarballs: Vec::new(),
         ignored: BTreeSet::new(),
     };
-    walk_outer(path, |name, span, data| {
+    walk_outer_of(archive, what, |name, span, data| {
         if name == "backup_information.yml" {
             let mut text = String::new();
-            data.take(1 << 20)
+            // Buffered here, not below: the archive may be a bucket read by
+            // ranges, where every read is a request.
+            BufReader::new(data)
+                .take(1 << 20)
                 .read_to_string(&mut text)
                 .map_err(|e| invalid(format!("{name}: {e}")))?;
             outer.information = Some(text);
@@ -427,7 +480,7 @@ pub fn read_outer(path: &Path) -> Result<OuterArchive> {
             .strip_prefix("manifests/")
             .and_then(|n| n.strip_suffix(".json"))
         {
-            let mut manifest: Manifest = serde_json::from_reader(data)
+            let mut manifest: Manifest = serde_json::from_reader(BufReader::new(data))
                 .map_err(|e| invalid(format!("{name}: not a valid manifest: {e}")))?;
             if manifest.component != component {
                 bail!(invalid(format!(
@@ -458,11 +511,25 @@ pub fn read_outer(path: &Path) -> Result<OuterArchive> {
     Ok(outer)
 }
 
+/// A component tarball's place in the outer tar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TarballSpan<'a> {
+    /// The component it holds.
+    pub component: &'a str,
+    /// Where its bytes begin in the outer tar.
+    pub start: u64,
+    /// How many bytes it has.
+    pub len: u64,
+}
+
 impl OuterArchive {
-    /// The compressed bytes [`OuterArchive::validate`] reads: every
-    /// component tarball's.
-    pub fn tarball_bytes(&self) -> u64 {
-        self.tarballs.iter().map(|(_, span)| span.len).sum()
+    /// Every component tarball, in archive order.
+    pub fn tarballs(&self) -> impl Iterator<Item = TarballSpan<'_>> {
+        self.tarballs.iter().map(|(component, span)| TarballSpan {
+            component,
+            start: span.start,
+            len: span.len,
+        })
     }
 
     /// Whether the archive holds `component`'s tarball.
@@ -470,14 +537,40 @@ impl OuterArchive {
         self.tarballs.iter().any(|(name, _)| name == component)
     }
 
-    /// Reads every component tarball of the archive at `path` to its end
-    /// and checks the rest of what the module docs list. Nothing is written
-    /// anywhere. The tarballs are decompressed and hashed in parallel, one
-    /// core each; `on_read` is told every count of compressed bytes read.
+    /// A digest of where the archive keeps what a restore reads: every
+    /// tarball's and manifest's name and span. Two readers of one archive
+    /// (the shards of a run) compute the same.
+    pub fn layout_digest(&self) -> Md5Digest {
+        let mut hasher = Md5::new();
+        let manifests = self
+            .manifests
+            .iter()
+            .map(|(component, m)| (format!("manifests/{component}.json"), m.span));
+        let tarballs = self
+            .tarballs
+            .iter()
+            .map(|(component, span)| (format!("{component}.tar.gz"), *span));
+        for (name, span) in manifests.chain(tarballs) {
+            hasher.update((name.len() as u64).to_le_bytes());
+            hasher.update(name.as_bytes());
+            hasher.update(span.start.to_le_bytes());
+            hasher.update(span.len.to_le_bytes());
+        }
+        hasher.into()
+    }
+
+    /// Reads the component tarballs `validating` accepts (all of them for
+    /// a whole restore; a shard's own when the others validate the rest)
+    /// of the archive at `path` to their ends, and checks the rest of what
+    /// the module docs list for them and their manifests. Nothing is
+    /// written anywhere. The tarballs are decompressed and hashed in
+    /// parallel, one core each; `on_read` is told every count of
+    /// compressed bytes read. The index holds the components validated.
     pub fn validate(
         self,
         path: &Path,
         limits: Limits,
+        validating: &dyn Fn(&str) -> bool,
         on_read: &(dyn Fn(u64) + Sync),
     ) -> Result<ArchiveIndex> {
         let mut index = ArchiveIndex {
@@ -485,21 +578,30 @@ impl OuterArchive {
             components: BTreeMap::new(),
             ignored: self.ignored,
         };
-        let inventories = map_in_parallel(self.tarballs, cores(), |(component, span)| {
+        let (read, skipped): (Vec<_>, Vec<_>) = self
+            .tarballs
+            .into_iter()
+            .partition(|(component, _)| validating(component));
+        let inventories = map_in_parallel(read, cores(), |(component, span)| {
             let inventory = component_inventory(path, &component, span, limits, on_read);
             (component, inventory)
         });
         for (component, inventory) in inventories {
+            let (inventory, tarball_md5) = inventory?;
             index.components.insert(
                 component,
                 ComponentIndex {
-                    inventory: inventory?,
+                    inventory,
                     has_manifest: false,
+                    tarball_md5: Some(tarball_md5),
                 },
             );
         }
         for (component, manifest) in self.manifests {
             let Some(found) = index.components.get_mut(&component) else {
+                if skipped.iter().any(|(name, _)| *name == component) {
+                    continue;
+                }
                 bail!(invalid(format!(
                     "manifests/{component}.json has no {component}.tar.gz"
                 )));
@@ -575,32 +677,44 @@ fn read_span(path: &Path, span: Span, buffer: usize) -> Result<io::Take<BufReade
 }
 
 /// Reads one component's tarball, at `span` of the archive at `path`, to
-/// its end: every object's size and MD5 from its bytes.
+/// its end: every object's size and MD5 from its bytes, and the MD5 of
+/// the tarball's own bytes.
 fn component_inventory(
     path: &Path,
     component: &str,
     span: Span,
     limits: Limits,
     on_read: &(dyn Fn(u64) + Sync),
-) -> Result<Inventory> {
-    let data = Reporting {
-        inner: read_span(path, span, 256 * 1024)?,
-        on_read,
+) -> Result<(Inventory, Md5Digest)> {
+    let mut data = Hashing {
+        inner: Reporting {
+            inner: read_span(path, span, 256 * 1024)?,
+            on_read,
+        },
+        hasher: Md5::new(),
     };
     // Collected first, then built in one go: a map built from a sorted list
     // has full nodes, one grown by insertion half-empty ones.
     let mut objects = Vec::new();
-    read_component(data, component, limits, |key, size, _mtime, content| {
-        let md5 = hash_exactly(
-            content,
-            size,
-            &mut io::sink(),
-            &format!("{component}.tar.gz: {key}"),
-        )?;
-        objects.push((Key::from(key), Fingerprint::content(size, md5)));
-        Ok(())
-    })?;
-    Ok(Inventory::from_iter(objects))
+    read_component(
+        &mut data,
+        component,
+        limits,
+        |key, size, _mtime, content| {
+            let md5 = hash_exactly(
+                content,
+                size,
+                &mut io::sink(),
+                &format!("{component}.tar.gz: {key}"),
+            )?;
+            objects.push((Key::from(key), Fingerprint::content(size, md5)));
+            Ok(())
+        },
+    )?;
+    // Whatever the gzip reader left of the span counts too.
+    io::copy(&mut data, &mut io::sink())
+        .map_err(|e| invalid(format!("{component}.tar.gz: {e}")))?;
+    Ok((Inventory::from_iter(objects), data.hasher.into()))
 }
 
 /// The first object where `manifest` and what the tarball holds differ, described.

@@ -63,17 +63,25 @@ pub struct RestoreArgs {
     /// Refuse a component whose content decompresses to more than this many bytes.
     #[arg(long, default_value_t = 1 << 40, value_name = "BYTES")]
     max_component_bytes: u64,
-    /// Restore only shard I of N (0-based) of every component's keys: run N
-    /// restores with I = 0..N-1, on as many machines, and together they do
-    /// what one restore does. A key's shard is a stable hash of its
-    /// component and key, mod N. Shards of one run share the buckets'
-    /// locks; --max-delete counts each shard's deletions.
+    /// Restore only shard I of N (0-based): run N restores with I =
+    /// 0..N-1, on as many machines, and together they do what one restore
+    /// does. Components are dealt out whole by their size, and only the
+    /// big ones split by a stable hash of the key; from an archive in a
+    /// bucket, each shard fetches only its components' part of it and
+    /// waits for the others to validate the rest before it changes
+    /// anything. Shards of one run share the buckets' locks; --max-delete
+    /// counts each shard's deletions.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
     /// Restore shard I of N, taking I from JOB_COMPLETION_INDEX (set in
     /// each pod of a Kubernetes Indexed Job); see docs/KUBERNETES.md.
     #[arg(long, value_name = "N")]
     shards: Option<String>,
+    /// How long a shard that fetched only its part of the archive waits for
+    /// the other shards to validate theirs before it changes anything
+    /// (e.g. 30m, 2h); then it stops, having changed nothing.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    shard_wait: std::time::Duration,
 }
 
 /// Runs the restore and prints its report: as text, the plan first (with
@@ -111,6 +119,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool, verbose: bool) -
         },
         break_lock: args.break_lock,
         shard,
+        shard_wait: args.shard_wait,
         plan_viewer: plan_viewer(json, verbose),
         ..RestoreRequest::new(source)
     };
@@ -246,6 +255,13 @@ fn print_human(report: &RestoreReport) {
             shard.index,
             shard.count
         );
+    }
+    for (component, owners) in report.shard_pieces.iter().flatten() {
+        let whose = match owners.as_slice() {
+            [owner] => format!("shard {owner}"),
+            many => format!("{} pieces, shards {many:?}", many.len()),
+        };
+        outln!("shard: {component} is restored by {whose}");
     }
     for entry in &report.ignored_entries {
         outln!(

@@ -32,6 +32,8 @@ mod planning;
 mod report;
 mod request;
 mod shard;
+mod shared_validation;
+mod shares;
 mod snapshot;
 mod transfer;
 mod verification;
@@ -40,8 +42,10 @@ pub use planning::ComponentPlan;
 pub use report::{ComponentOutcome, RestoreReport, StepTime};
 pub use request::{
     PlanViewer, RestoreObserver, RestorePoint, RestoreRequest, SnapshotMode, DEFAULT_JOBS,
+    DEFAULT_SHARD_WAIT,
 };
 pub use shard::{Shard, WholeComponent, JOB_COMPLETION_INDEX};
+pub use shares::ShardShares;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -51,9 +55,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Result};
 use stowage_plugin_api::Location;
 
-use crate::archive::read::read_outer;
+use crate::archive::read::{read_outer, ArchiveIndex, OuterArchive};
 use crate::config::{Component, Settings};
-use crate::exit::Refused;
+use crate::exit::{InvalidArchive, Refused};
 use crate::memory::release_free_memory;
 use crate::parallel::map_in_parallel;
 use crate::progress::{ByteProgress, Spinner};
@@ -62,9 +66,12 @@ use crate::restore::planning::{
     check_rules, list_bucket, plan_components, summary, targets, Planned, Target,
 };
 use crate::restore::report::{outcome_of, StepClock};
+use crate::restore::shared_validation::SharedValidation;
 use crate::store::backup_store::BackupStore;
-use crate::store::fetch::{fetch_archive, FetchedArchive};
+use crate::store::fetch::{locate_archive, ArchiveAt, FetchedArchive};
 use crate::store::lock::RestoreLocks;
+use crate::store::ranged::{fetch_outer, fetch_tarballs};
+use crate::sync::md5_digest::Md5Digest;
 use crate::sync::plan::Inventory;
 use crate::sync::verify::Verification;
 
@@ -80,30 +87,30 @@ pub fn run_restore(
     let work = settings.staging_dir.join("restore");
     let mut clock = StepClock::default();
 
-    // 1. Fetch.
-    let archive = clock.time("fetch", || {
-        fetch_archive(
-            &request.source,
-            &settings.destination,
-            registry,
-            &work.join("archives"),
-            request.quiet,
-        )
+    // 1. Fetch: the whole archive, or a shard's part of it (by ranges).
+    let store = BackupStore::open(&settings.destination, registry)?;
+    let OpenedArchive {
+        archive,
+        outer,
+        shares,
+        shared_validation,
+    } = clock.time("fetch", || {
+        open_archive(settings, registry, request, &store, &work)
     })?;
 
-    // 2. Validate the whole archive while the buckets are listed: both only
+    // 2. Validate the archive (a shard reading by ranges: its part, the
+    //    other shards the rest) while the buckets are listed: both only
     //    read, and nothing below changes a bucket before validation passed.
-    //    The outer tar comes first (quick): only the buckets of components
-    //    the archive holds are locked and listed. The listings are taken
-    //    under the locks (unless nothing will change), so that no other
-    //    restore moves the buckets meanwhile.
-    let outer = read_outer(&archive.path)?;
+    //    The outer tar was read first (quick): only the buckets of
+    //    components the archive holds (and this shard has a part of) are
+    //    locked and listed. The listings are taken under the locks (unless
+    //    nothing will change), so that no other restore moves the buckets
+    //    meanwhile.
     let selected = settings.select(&request.only, &request.skip)?;
     let in_archive: Vec<&Component> = selected
         .iter()
-        .filter(|c| outer.has_component(&c.name))
+        .filter(|c| outer.has_component(&c.name) && !shares.is_others(&c.name))
         .collect();
-    let store = BackupStore::open(&settings.destination, registry)?;
     let buckets: Vec<Location> = in_archive.iter().map(|c| c.bucket.clone()).collect();
     let locks = match request.dry_run {
         true => None,
@@ -111,19 +118,35 @@ pub fn run_restore(
             &store,
             &buckets,
             request.shard,
+            &archive.file_name,
             request.break_lock,
         )?),
     };
-    let validating = ByteProgress::new(
+    let validates_all = shared_validation.is_none();
+    let validating = |component: &str| validates_all || shares.has_part_of(component);
+    let own: Vec<String> = outer
+        .tarballs()
+        .filter(|t| validating(t.component))
+        .map(|t| t.component.to_string())
+        .collect();
+    let shown = ByteProgress::new(
         &format!("validate {}", archive.file_name),
-        Some(outer.tarball_bytes()),
+        Some(
+            outer
+                .tarballs()
+                .filter(|t| validating(t.component))
+                .map(|t| t.len)
+                .sum(),
+        ),
         request.quiet,
     );
     let validation_started = std::time::Instant::now();
     let (index, listings) = std::thread::scope(|scope| {
         let validation = scope.spawn(|| {
-            let index = outer.validate(&archive.path, request.limits, &|n| validating.add(n));
-            validating.finish();
+            let index = outer.validate(&archive.path, request.limits, &validating, &|n| {
+                shown.add(n)
+            });
+            shown.finish();
             index
         });
         let listings = map_in_parallel(in_archive, request.jobs, |component| {
@@ -142,7 +165,10 @@ pub fn run_restore(
             listings,
         )
     });
-    let index = index?;
+    let index = match &shared_validation {
+        Some(shared) if !request.dry_run => share_validation(shared, index, &own, request)?,
+        _ => index?,
+    };
     clock.steps.push(StepTime {
         step: "validate and list",
         seconds: validation_started.elapsed().as_secs_f64(),
@@ -151,7 +177,8 @@ pub fn run_restore(
     let ignored_entries = index.ignored.iter().cloned().collect();
 
     // 3. Plan every component from its listing and the archive.
-    let (mut targets, not_restored) = targets(registry, request, index, selected, listings)?;
+    let (mut targets, not_restored) =
+        targets(registry, request, &shares, index, selected, listings)?;
     let plans = clock.time("plan", || {
         plan_components(&mut targets, request, &archive.path)
     })?;
@@ -166,6 +193,7 @@ pub fn run_restore(
     let mut report = RestoreReport {
         archive: archive.file_name.clone(),
         shard: request.shard.is_sharded().then_some(request.shard),
+        shard_pieces: request.shard.is_sharded().then(|| shares.pieces().clone()),
         dry_run: request.dry_run,
         ignored_entries,
         not_restored,
@@ -192,6 +220,7 @@ pub fn run_restore(
         settings,
         request,
         restore_time,
+        shares: &shares,
         work: &work,
         tmp_bucket_creation: Mutex::new(()),
     };
@@ -214,6 +243,117 @@ pub fn run_restore(
     Ok(report)
 }
 
+/// The archive a restore reads, on this machine (whole, or a shard's part
+/// of it), its outer tar, and this restore's share of it.
+struct OpenedArchive<'s, 'r> {
+    archive: FetchedArchive,
+    outer: OuterArchive,
+    shares: ShardShares,
+    /// Set when this shard validates only its part (it read by ranges).
+    shared_validation: Option<SharedValidation<'s, 'r>>,
+}
+
+/// Brings the archive onto this machine and reads its outer tar. A shard
+/// of an archive in a bucket whose plugin reads ranges fetches only its
+/// part ([`crate::store::ranged`]); anything else fetches all of it.
+fn open_archive<'s, 'r>(
+    settings: &Settings,
+    registry: &'r Registry,
+    request: &RestoreRequest,
+    store: &'s BackupStore<'r>,
+    work: &Path,
+) -> Result<OpenedArchive<'s, 'r>> {
+    let download_dir = work.join("archives");
+    let located = locate_archive(
+        &request.source,
+        &settings.destination,
+        registry,
+        &download_dir,
+        request.quiet,
+    )?;
+    let shares_of = |outer: &OuterArchive| match request.shard.is_sharded() {
+        true => ShardShares::deal(
+            request.shard,
+            outer.tarballs().map(|t| (t.component, t.len)),
+        ),
+        false => ShardShares::whole(),
+    };
+    let remote = match located {
+        ArchiveAt::InBucket(remote)
+            if request.shard.is_sharded() && remote.plugin.reads_ranges() =>
+        {
+            remote
+        }
+        located => {
+            let archive = match located {
+                ArchiveAt::Here(archive) => archive,
+                ArchiveAt::InBucket(remote) => remote.download(&download_dir, request.quiet)?,
+            };
+            let outer = read_outer(&archive.path)?;
+            return Ok(OpenedArchive {
+                shares: shares_of(&outer),
+                archive,
+                outer,
+                shared_validation: None,
+            });
+        }
+    };
+    let path = download_dir.join(&remote.file_name);
+    let outer = fetch_outer(&remote, &path)?;
+    let shares = shares_of(&outer);
+    let own = outer
+        .tarballs()
+        .filter(|t| shares.has_part_of(t.component))
+        .collect();
+    fetch_tarballs(&remote, &path, own, request.jobs, request.quiet)?;
+    let shared_validation = SharedValidation::new(
+        store,
+        &remote.file_name,
+        &remote.identity(),
+        &outer,
+        request.shard,
+    );
+    Ok(OpenedArchive {
+        archive: FetchedArchive {
+            path,
+            file_name: remote.file_name.clone(),
+            downloaded: true,
+        },
+        outer,
+        shares,
+        shared_validation: Some(shared_validation),
+    })
+}
+
+/// Records what this shard's validation of its part (`own`) found, then
+/// waits until the other shards have validated the rest: the index when
+/// the whole archive passed.
+fn share_validation(
+    shared: &SharedValidation<'_, '_>,
+    validated: Result<ArchiveIndex>,
+    own: &[String],
+    request: &RestoreRequest,
+) -> Result<ArchiveIndex> {
+    let index = match validated {
+        Ok(index) => index,
+        Err(e) => {
+            if e.chain().any(|cause| cause.is::<InvalidArchive>()) {
+                // Best effort: the others stop waiting with this reason.
+                let _ = shared.record_failed(own, &format!("{e:#}"));
+            }
+            return Err(e);
+        }
+    };
+    let passed: Vec<(String, Md5Digest)> = index
+        .components
+        .iter()
+        .filter_map(|(component, found)| Some((component.clone(), found.tarball_md5?)))
+        .collect();
+    shared.record_passed(&passed)?;
+    shared.wait_for_all(own, request.shard_wait, request.quiet)?;
+    Ok(index)
+}
+
 /// What every component's restore shares.
 struct RestoreRun<'a> {
     archive: &'a FetchedArchive,
@@ -221,6 +361,8 @@ struct RestoreRun<'a> {
     request: &'a RestoreRequest,
     /// Names the snapshots: `<tmp>/<component>.<restore_time>/`.
     restore_time: u64,
+    /// This restore's share of the keys.
+    shares: &'a ShardShares,
     work: &'a Path,
     /// Held while the tmp bucket is created (by the first snapshot that
     /// finds it missing).

@@ -18,7 +18,7 @@ use crate::output::counted;
 use crate::parallel::map_in_parallel;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::registry::Registry;
-use crate::restore::{RestoreRequest, SnapshotMode, WholeComponent};
+use crate::restore::{RestoreRequest, ShardShares, SnapshotMode, WholeComponent};
 use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::sync::plan::{
     forget_listed_md5s, listed_inventory, listed_md5s_are_content, Inventory, Key, PlannedObject,
@@ -90,12 +90,14 @@ pub(super) fn list_bucket(component: &Component, plugin: &LoadedPlugin) -> Resul
     })
 }
 
-/// The components to restore: selected and in the archive, each with its
-/// bucket's listing (`listings`: component name and listing). Takes the
+/// The components to restore: selected, in the archive and not wholly
+/// other shards' (`shares`), each with its bucket's listing (`listings`:
+/// component name and listing) cut to this shard's keys. Takes the
 /// archive's inventories over (one copy of them in memory).
 pub(super) fn targets<'r>(
     registry: &'r Registry,
     request: &RestoreRequest,
+    shares: &ShardShares,
     mut index: ArchiveIndex,
     selected: Vec<Component>,
     listings: Vec<(String, Result<Listing>)>,
@@ -104,11 +106,14 @@ pub(super) fn targets<'r>(
     let mut not_restored: Vec<String> = index
         .components
         .keys()
-        .filter(|name| !selected.iter().any(|c| &c.name == *name))
+        .filter(|name| !selected.iter().any(|c| &c.name == *name) && !shares.is_others(name))
         .cloned()
         .collect();
     let mut targets = Vec::new();
     for component in selected {
+        if shares.is_others(&component.name) {
+            continue;
+        }
         let Some(found) = index.components.remove(&component.name) else {
             if !request.only.is_empty() {
                 bail!(ConfigError(format!(
@@ -129,9 +134,7 @@ pub(super) fn targets<'r>(
         let mut listing = listings
             .remove(&component.name)
             .expect("a component in the archive was listed")?;
-        let whole = request
-            .shard
-            .keep_own(&component.name, &mut inventory, &mut listing.inventory);
+        let whole = shares.keep_own(&component.name, &mut inventory, &mut listing.inventory);
         targets.push(Target {
             component,
             plugin,

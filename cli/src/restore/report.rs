@@ -1,6 +1,8 @@
 //! What a restore reports: per component, the plan it followed and what it
 //! did, verified and failed at.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::restore::planning::ComponentPlan;
@@ -15,6 +17,10 @@ pub struct RestoreReport {
     /// The shard this restore was, if it was one of several: it planned,
     /// changed and verified only that shard's keys.
     pub shard: Option<Shard>,
+    /// When sharded: per component of the archive, the shard of each of
+    /// its pieces (one piece: the component is that shard's whole; a key
+    /// of a cut component is in piece `Shard::of_key` mod the count).
+    pub shard_pieces: Option<BTreeMap<String, Vec<u32>>>,
     /// Whether this was a dry run.
     pub dry_run: bool,
     /// Top-level archive entries that are not object storage.

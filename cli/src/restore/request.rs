@@ -1,6 +1,7 @@
 //! What `stowage restore` can be asked, and who is told as it goes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -50,6 +51,9 @@ pub struct RestoreRequest {
     pub break_lock: bool,
     /// The share of the keys this restore answers for (all by default).
     pub shard: Shard,
+    /// How long a shard that read its part of the archive by ranges waits
+    /// for the other shards to validate theirs.
+    pub shard_wait: Duration,
     /// Told at each point of each component's restore.
     pub observer: RestoreObserver,
     /// Shown every component's plan as soon as it is made: before the
@@ -77,11 +81,15 @@ impl RestoreRequest {
             limits: Limits::default(),
             break_lock: false,
             shard: Shard::WHOLE,
+            shard_wait: DEFAULT_SHARD_WAIT,
             observer: RestoreObserver::default(),
             plan_viewer: PlanViewer::default(),
         }
     }
 }
+
+/// How long a shard waits for the others' validation unless asked otherwise.
+pub const DEFAULT_SHARD_WAIT: Duration = Duration::from_secs(3600);
 
 /// Components planned and restored at once unless asked otherwise.
 pub const DEFAULT_JOBS: usize = 4;

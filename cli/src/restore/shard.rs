@@ -3,13 +3,15 @@
 //! shard `I` of `N`, so that N processes on N machines together do what
 //! one process does.
 //!
-//! A key belongs to the shard `h mod N`, where `h` is the first 8 bytes
-//! (big-endian) of the MD5 of `<component> NUL <key>`: the same on every
-//! machine, Rust version and run (std's `DefaultHasher` promises none of
-//! that). The filter is applied once, where the archive's inventory and
-//! the bucket's listing meet ([`Shard::keep_own`]), and again where
-//! verification lists the bucket; everything between (plan, snapshot,
-//! upload, delete) only sees this shard's keys.
+//! Components are dealt out to the shards whole, and only the big ones cut
+//! by key (`shares.rs`); a key of a cut component goes by the first 8
+//! bytes (big-endian) of the MD5 of `<component> NUL <key>`
+//! ([`Shard::of_key`]): the same on every machine, Rust version and run
+//! (std's `DefaultHasher` promises none of that). The filter is applied
+//! once, where the archive's inventory and the bucket's listing meet
+//! (`ShardShares::keep_own`), and again where verification lists the
+//! bucket; everything between (plan, snapshot, upload, delete) only sees
+//! this shard's keys.
 
 use std::fmt;
 
@@ -19,7 +21,6 @@ use serde::Serialize;
 
 use crate::exit::ConfigError;
 use crate::store::snapshots::shard_series;
-use crate::sync::plan::Inventory;
 
 /// The environment variable a Kubernetes Indexed Job sets in each pod:
 /// the pod's index, `0` to `completions - 1`.
@@ -115,7 +116,7 @@ impl Shard {
         self.count > 1
     }
 
-    /// The shard `key` of `component` belongs to, of `count`.
+    /// Which of `count` pieces of `component` holds `key`.
     pub fn of_key(component: &str, key: &str, count: u32) -> u32 {
         let mut hasher = Md5::new();
         hasher.update(component.as_bytes());
@@ -124,30 +125,6 @@ impl Shard {
         let digest = hasher.finalize();
         let first = u64::from_be_bytes(digest[..8].try_into().expect("an MD5 has 16 bytes"));
         (first % u64::from(count)) as u32
-    }
-
-    /// Whether `key` of `component` is this shard's to restore.
-    pub fn owns(&self, component: &str, key: &str) -> bool {
-        self.count == 1 || Shard::of_key(component, key, self.count) == self.index
-    }
-
-    /// Cuts a component's archive inventory and bucket listing down to this
-    /// shard's keys; returns how many objects both held in whole.
-    pub fn keep_own(
-        &self,
-        component: &str,
-        archive: &mut Inventory,
-        bucket: &mut Inventory,
-    ) -> WholeComponent {
-        let whole = WholeComponent {
-            archive_objects: archive.len(),
-            bucket_objects: bucket.len(),
-        };
-        if self.is_sharded() {
-            archive.retain(|key, _| self.owns(component, key));
-            bucket.retain(|key, _| self.owns(component, key));
-        }
-        whole
     }
 
     /// What this shard's snapshots of `component` are named after: the
@@ -174,10 +151,8 @@ fn number(what: &str, text: &str) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     use crate::exit::exit_code_for;
-    use crate::sync::plan::{Fingerprint, Key, PlannedObject, SyncPlan};
 
     fn error_of(result: Result<Shard>) -> (u8, String) {
         let error = result.expect_err("refused");
@@ -212,70 +187,6 @@ mod tests {
             .map(|component| Shard::of_key(component, "same/key", 4))
             .collect();
         assert!(spread.len() > 1, "every component put the key in one shard");
-    }
-
-    #[test]
-    fn every_key_belongs_to_exactly_one_shard_and_one_shard_owns_all() {
-        for count in 1..=5 {
-            for i in 0..200 {
-                let key = format!("dir {i}/object-{i}.bin");
-                let owners = (0..count)
-                    .filter(|&index| Shard { index, count }.owns("uploads", &key))
-                    .count();
-                assert_eq!(owners, 1, "{key} of {count}");
-            }
-        }
-        assert!(Shard::WHOLE.owns("uploads", "anything"));
-    }
-
-    /// Archive keys 0..300; the bucket holds 150..400, the odd ones of
-    /// 150..300 changed: uploads, changes, deletions and unchanged objects.
-    fn archive_and_bucket() -> (Inventory, Inventory) {
-        let object = |i: u32, version: u8| {
-            let key: crate::sync::plan::Key = format!("dir {}/object {i}", i % 7).into();
-            (key, Fingerprint::content(100, [version; 16].into()))
-        };
-        let archive = (0..300).map(|i| object(i, 0)).collect();
-        let bucket = (150..400).map(|i| object(i, (i % 2) as u8)).collect();
-        (archive, bucket)
-    }
-
-    fn keys(objects: &[PlannedObject]) -> BTreeSet<Key> {
-        objects.iter().map(|o| o.key.clone()).collect()
-    }
-
-    #[test]
-    fn the_plans_of_the_shards_together_are_the_unsharded_plan() {
-        let (archive, bucket) = archive_and_bucket();
-        let whole_plan = SyncPlan::new(&archive, &bucket, true);
-        let (mut transfer, mut delete, mut unchanged) = (BTreeSet::new(), BTreeSet::new(), 0);
-        for index in 0..3 {
-            let (mut archive, mut bucket) = archive_and_bucket();
-            let whole =
-                Shard::new(index, 3)
-                    .unwrap()
-                    .keep_own("uploads", &mut archive, &mut bucket);
-            assert_eq!(
-                whole,
-                WholeComponent {
-                    archive_objects: 300,
-                    bucket_objects: 250
-                }
-            );
-            let plan = SyncPlan::new(&archive, &bucket, true);
-            let shard_transfer = keys(&plan.transfer);
-            assert!(
-                transfer.is_disjoint(&shard_transfer),
-                "two shards upload a key"
-            );
-            transfer.extend(shard_transfer);
-            delete.extend(keys(&plan.delete));
-            unchanged += plan.unchanged;
-        }
-        assert_eq!(transfer, keys(&whole_plan.transfer));
-        assert_eq!(delete, keys(&whole_plan.delete));
-        assert_eq!(unchanged, whole_plan.unchanged);
-        assert_eq!((transfer.len(), delete.len(), unchanged), (225, 100, 75));
     }
 
     #[test]

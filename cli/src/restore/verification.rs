@@ -39,7 +39,7 @@ impl ComponentStep<'_, '_> {
                     self.extract(plan, &|key| keys.contains(key), bucket)
                 },
                 before_changes: &|| observer.tell(&component.name, RestorePoint::Verifying),
-                answers_for: &|key| self.run.request.shard.owns(&component.name, key),
+                answers_for: &|key| self.run.shares.owns(&component.name, key),
             },
         )
     }

@@ -50,6 +50,11 @@ impl<'r> BackupStore<'r> {
         &self.location
     }
 
+    /// The plugin that serves it, when it is a bucket.
+    pub fn plugin(&self) -> Option<&'r LoadedPlugin> {
+        self.plugin
+    }
+
     fn local_dir(&self) -> Option<PathBuf> {
         match &self.location {
             Location::Local { path } => Some(PathBuf::from(path.as_str())),
@@ -226,6 +231,15 @@ impl<'r> BackupStore<'r> {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The content of `file_name`, which a listing just showed (unlike
+    /// [`BackupStore::get_bytes`], not listed again first).
+    pub fn get_listed(&self, file_name: &str) -> Result<Vec<u8>> {
+        let scratch = tempfile::tempdir()?;
+        let path = scratch.path().join("content");
+        self.download(file_name, &path)?;
+        Ok(std::fs::read(path)?)
     }
 
     /// The local path of `file_name` when the store is a local directory

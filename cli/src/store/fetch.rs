@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use stowage_local_tree::write_atomically;
-use stowage_plugin_api::{Location, RemoteUrl};
+use stowage_plugin_api::{ErrorKind, Location, ObjectEntry, RemoteUrl};
 
 use crate::exit::NotFound;
+use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::progress::{ByteProgress, Spinner};
 use crate::registry::Registry;
 use crate::store::backup_store::BackupStore;
@@ -35,6 +36,65 @@ pub struct FetchedArchive {
     pub downloaded: bool,
 }
 
+/// An archive in a bucket, found but not fetched.
+pub struct RemoteArchive<'r> {
+    /// The plugin that serves its bucket.
+    pub plugin: &'r LoadedPlugin,
+    /// Where it is: the folder of the bucket that holds it.
+    pub folder: Location,
+    /// Its file name (its key below `folder`).
+    pub file_name: String,
+    /// It, as its folder's listing shows it.
+    pub entry: ObjectEntry,
+}
+
+impl RemoteArchive<'_> {
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.entry.size
+    }
+
+    /// What tells this archive from another of the same name (one written
+    /// over it): its size, ETag and modification time as listed.
+    pub fn identity(&self) -> String {
+        let entry = &self.entry;
+        format!(
+            "{} {} {}",
+            entry.size,
+            entry
+                .etag
+                .as_deref()
+                .or(entry.md5.as_deref())
+                .unwrap_or("-"),
+            entry.last_modified.unwrap_or(0)
+        )
+    }
+
+    /// Downloads it whole into `download_dir`.
+    pub fn download(&self, download_dir: &Path, quiet: bool) -> Result<FetchedArchive> {
+        let path = download_dir.join(&self.file_name);
+        let shown = Spinner::new(
+            &format!("download {} from {}", self.file_name, self.folder),
+            quiet,
+        );
+        self.plugin.get(&self.folder, &self.file_name, &path)?;
+        drop(shown);
+        Ok(FetchedArchive {
+            path,
+            file_name: self.file_name.clone(),
+            downloaded: true,
+        })
+    }
+}
+
+/// Where the archive a restore reads is.
+pub enum ArchiveAt<'r> {
+    /// On this machine (a local file, or downloaded from a web server).
+    Here(FetchedArchive),
+    /// In a bucket: downloaded whole, or read by ranges.
+    InBucket(RemoteArchive<'r>),
+}
+
 /// How often an HTTP download is tried.
 const HTTP_ATTEMPTS: u32 = 3;
 
@@ -47,6 +107,21 @@ pub fn fetch_archive(
     download_dir: &Path,
     quiet: bool,
 ) -> Result<FetchedArchive> {
+    match locate_archive(source, destination, registry, download_dir, quiet)? {
+        ArchiveAt::Here(archive) => Ok(archive),
+        ArchiveAt::InBucket(archive) => archive.download(download_dir, quiet),
+    }
+}
+
+/// Finds the archive `source` names: a local file, one in a bucket (not
+/// fetched yet), or one downloaded into `download_dir` from a web server.
+pub fn locate_archive<'r>(
+    source: &ArchiveSource,
+    destination: &Location,
+    registry: &'r Registry,
+    download_dir: &Path,
+    quiet: bool,
+) -> Result<ArchiveAt<'r>> {
     std::fs::create_dir_all(download_dir)
         .with_context(|| format!("cannot create {}", download_dir.display()))?;
     match source {
@@ -68,36 +143,50 @@ pub fn fetch_archive(
                     many.iter().map(|a| a.file_name.as_str()).collect::<Vec<_>>().join(", ")
                 ))),
             };
-            if let Some(path) = store.local_path(&archive.file_name) {
-                return Ok(FetchedArchive {
+            match (store.local_path(&archive.file_name), store.plugin()) {
+                (Some(path), _) => Ok(ArchiveAt::Here(FetchedArchive {
                     path,
                     file_name: archive.file_name.clone(),
                     downloaded: false,
-                });
+                })),
+                (None, Some(plugin)) => {
+                    remote_archive(plugin, destination.clone(), &archive.file_name)
+                }
+                (None, None) => unreachable!("a store is a local directory or has a plugin"),
             }
-            let path = download_dir.join(&archive.file_name);
-            let shown = Spinner::new(
-                &format!("download {} from {destination}", archive.file_name),
-                quiet,
-            );
-            store.download(&archive.file_name, &path)?;
-            drop(shown);
-            Ok(FetchedArchive {
-                path,
-                file_name: archive.file_name.clone(),
-                downloaded: true,
-            })
         }
-        ArchiveSource::File(text) => fetch_file(text, registry, download_dir, quiet),
+        ArchiveSource::File(text) => locate_file(text, registry, download_dir, quiet),
     }
 }
 
-fn fetch_file(
+/// The archive `file_name` in `folder`, as the plugin lists it.
+fn remote_archive<'r>(
+    plugin: &'r LoadedPlugin,
+    folder: Location,
+    file_name: &str,
+) -> Result<ArchiveAt<'r>> {
+    let listed = plugin.list_keys(&folder, &[file_name.to_string()]);
+    let entry = match listed {
+        Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => None,
+        listed => listed?.into_iter().next(),
+    };
+    let Some(entry) = entry else {
+        bail!(NotFound(format!("{folder}/{file_name} does not exist")));
+    };
+    Ok(ArchiveAt::InBucket(RemoteArchive {
+        plugin,
+        folder,
+        file_name: file_name.to_string(),
+        entry,
+    }))
+}
+
+fn locate_file<'r>(
     text: &str,
-    registry: &Registry,
+    registry: &'r Registry,
     download_dir: &Path,
     quiet: bool,
-) -> Result<FetchedArchive> {
+) -> Result<ArchiveAt<'r>> {
     let url = RemoteUrl::parse(text);
     let file_name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
     match url.as_ref().map(|u| u.scheme.as_str()) {
@@ -115,11 +204,11 @@ fn fetch_file(
                     path.display()
                 )));
             }
-            Ok(FetchedArchive {
+            Ok(ArchiveAt::Here(FetchedArchive {
                 file_name: file_name(&path.to_string_lossy()),
                 path,
                 downloaded: false,
-            })
+            }))
         }
         Some("http") | Some("https") => {
             let name = file_name(text.split(['?', '#']).next().unwrap_or(text));
@@ -129,11 +218,11 @@ fn fetch_file(
                 &name
             });
             download_http(text, &path, quiet)?;
-            Ok(FetchedArchive {
+            Ok(ArchiveAt::Here(FetchedArchive {
                 path,
                 file_name: name,
                 downloaded: true,
-            })
+            }))
         }
         Some(_) => {
             let url = url.expect("matched a scheme");
@@ -146,15 +235,7 @@ fn fetch_file(
             }
             let parent = Location::parse(&format!("{}://{}/{parent}", url.scheme, url.bucket));
             let plugin = registry.for_location(&parent, None)?;
-            let path = download_dir.join(key);
-            let shown = Spinner::new(&format!("download {text}"), quiet);
-            plugin.get(&parent, key, &path)?;
-            drop(shown);
-            Ok(FetchedArchive {
-                path,
-                file_name: key.to_string(),
-                downloaded: true,
-            })
+            remote_archive(plugin, parent, key)
         }
     }
 }

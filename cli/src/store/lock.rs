@@ -29,9 +29,10 @@
 //! **Sharded restores.** Shard I of N (`stowage restore --shard I/N`)
 //! takes its own lock, `.stowage-lock.<bucket>@shard-<I>-of-<N>`, by the
 //! same protocol: two processes of one shard exclude each other. Shards of
-//! one run (the same N) do not block each other; anything else must not
-//! run beside them — an unsharded restore, or shards of a run with another
-//! N, which split the keys differently. So every restore, once its lock is
+//! one run (the same N and archive: the lock names the archive) do not
+//! block each other; anything else must not run beside them — an
+//! unsharded restore, or shards of a run with another N or archive, which
+//! split the keys differently. So every restore, once its lock is
 //! written, lists the bucket's locks in the destination and refuses if a
 //! live one belongs to another kind of run (a write, then a read: of two
 //! such restores racing, the later reader always sees the other's lock, so
@@ -63,6 +64,10 @@ struct LockRecord {
     pid: u32,
     started: u64,
     token: String,
+    /// The archive the restore reads: the shards of one run read one (the
+    /// split of the keys depends on it).
+    #[serde(default)]
+    archive: Option<String>,
 }
 
 /// Locks held by this process; released by [`RestoreLocks::release`] (also
@@ -156,7 +161,7 @@ fn locks_of(store: &BackupStore<'_>, bucket: &Location) -> Result<Vec<(String, u
 }
 
 impl LockRecord {
-    fn ours() -> LockRecord {
+    fn ours(archive: &str) -> LockRecord {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -165,6 +170,7 @@ impl LockRecord {
             pid: std::process::id(),
             started: now(),
             token: format!("{:x}-{:x}-{:x}", std::process::id(), now(), nanos),
+            archive: Some(archive.to_string()),
         }
     }
 
@@ -193,7 +199,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
         buckets: &[Location],
         break_lock: bool,
     ) -> Result<Self> {
-        let locks = Self::take(store, buckets, Shard::WHOLE, break_lock)?;
+        let locks = Self::take(store, buckets, Shard::WHOLE, "", break_lock)?;
         locks.confirm()?;
         Ok(locks)
     }
@@ -208,6 +214,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
         store: &'s BackupStore<'r>,
         buckets: &[Location],
         shard: Shard,
+        archive: &str,
         break_lock: bool,
     ) -> Result<Self> {
         let mut locks = RestoreLocks {
@@ -219,7 +226,7 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
         };
         for bucket in buckets {
             let name = shard_lock_name(bucket, shard);
-            let record = LockRecord::ours();
+            let record = LockRecord::ours(archive);
             if locks.conditional {
                 locks.create(&name, bucket, &record, break_lock)?;
             } else {
@@ -231,32 +238,46 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
                 store.put_bytes(&name, &serde_json::to_vec(&record)?)?;
             }
             locks.held.push((name, bucket.clone(), record));
-            locks.refuse_other_runs(bucket, shard, break_lock)?;
+            locks.refuse_other_runs(bucket, shard, archive, break_lock)?;
         }
         locks.written = Instant::now();
         Ok(locks)
     }
 
     /// Refuses if a live lock of `bucket` belongs to a run that must not
-    /// go on beside shard `shard` (see the module docs); with
-    /// `break_lock`, removes such locks instead.
-    fn refuse_other_runs(&self, bucket: &Location, shard: Shard, break_lock: bool) -> Result<()> {
+    /// go on beside shard `shard` of a restore of `archive` (see the module
+    /// docs); with `break_lock`, removes such locks instead.
+    fn refuse_other_runs(
+        &self,
+        bucket: &Location,
+        shard: Shard,
+        archive: &str,
+        break_lock: bool,
+    ) -> Result<()> {
+        let own = shard_lock_name(bucket, shard);
         for (name, count) in locks_of(self.store, bucket)? {
-            if count == shard.count {
-                // This shard's own lock, or another shard's of this run.
+            if name == own {
                 continue;
             }
             let holder = read(self.store, &name)?;
-            if holder.as_ref().is_some_and(LockRecord::is_stale) {
+            let same_run = count == shard.count
+                && holder
+                    .as_ref()
+                    .is_some_and(|h| h.archive.as_deref() == Some(archive));
+            if same_run || holder.as_ref().is_some_and(LockRecord::is_stale) {
                 continue;
             }
             if break_lock {
                 self.store.delete(std::slice::from_ref(&name))?;
                 continue;
             }
-            let kind = match count {
-                1 => "an unsharded restore".to_string(),
-                n => format!("a restore in {n} shards"),
+            let kind = match (count, &holder) {
+                (1, _) => "an unsharded restore".to_string(),
+                (n, Some(h)) if n == shard.count => format!(
+                    "a restore in {n} shards of another archive ({})",
+                    h.archive.as_deref().unwrap_or("unknown")
+                ),
+                (n, _) => format!("a restore in {n} shards"),
             };
             let holder = holder.map_or("holder unreadable".to_string(), |h| {
                 format!(

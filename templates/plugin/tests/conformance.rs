@@ -79,6 +79,10 @@ impl ScratchStore for Bucket {
         Ok(fs::remove_file(self.dir.join(key))?)
     }
 
+    fn get(&self, key: &str) -> Result<Vec<u8>> {
+        Ok(fs::read(self.dir.join(key))?)
+    }
+
     fn contents(&self) -> Result<BTreeMap<String, String>> {
         files_below(&self.dir)?
             .into_iter()

@@ -3,8 +3,8 @@
 //! An HTTP/1.1 reverse proxy on 127.0.0.1 in front of an S3 test server
 //! (moto). It classifies every request ([`Class`]: PUT, UPLOAD_PART, COPY,
 //! MULTI_DELETE, LIST, GET, HEAD, DELETE, ...), counts requests and body
-//! bytes each way per class (and requests per bucket and class, for
-//! path-style requests), and can inject faults ([`FaultConfig`]: 503
+//! bytes each way per class (and requests per bucket and class, and the
+//! byte range of every GET, for path-style requests), and can inject faults ([`FaultConfig`]: 503
 //! SlowDown, 500 InternalError, uploads reset mid-body, delays) drawn from
 //! a seeded generator, for every request or only those of some classes
 //! and paths. Bodies stream through; connections are kept alive.
@@ -107,6 +107,10 @@ pub struct Stats {
     /// Requests per bucket (the first path segment), per class name.
     #[serde(default)]
     pub buckets: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Every GET of an object, by path: the `Range` header of each (`-`
+    /// for a whole object), in the order they came.
+    #[serde(default)]
+    pub gets: BTreeMap<String, Vec<String>>,
     /// Faults injected.
     pub faults: InjectedFaults,
 }
@@ -129,6 +133,8 @@ struct Shared {
     delayed: AtomicU64,
     /// Requests per bucket and class, as [`Stats::buckets`].
     buckets: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
+    /// GETs by path, as [`Stats::gets`].
+    gets: Mutex<BTreeMap<String, Vec<String>>>,
     client: Client<HttpConnector, Counted<Incoming>>,
 }
 
@@ -151,6 +157,7 @@ impl Shared {
             reset_upload: AtomicU64::new(0),
             delayed: AtomicU64::new(0),
             buckets: Mutex::default(),
+            gets: Mutex::default(),
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
@@ -175,6 +182,15 @@ impl Shared {
             .or_default()
             .entry(class.name().to_string())
             .or_default() += 1;
+    }
+
+    fn record_get(&self, path: &str, range: Option<&HeaderValue>) {
+        let range = range
+            .and_then(|r| r.to_str().ok())
+            .unwrap_or("-")
+            .to_string();
+        let mut gets = self.gets.lock().expect("no panics while held");
+        gets.entry(path.to_string()).or_default().push(range);
     }
 
     fn stats(&self, reset: bool) -> Stats {
@@ -204,6 +220,12 @@ impl Shared {
             std::mem::take(&mut *buckets)
         } else {
             buckets.clone()
+        };
+        let mut gets = self.gets.lock().expect("no panics while held");
+        stats.gets = if reset {
+            std::mem::take(&mut *gets)
+        } else {
+            gets.clone()
         };
         stats.faults = InjectedFaults {
             slowdown: take(&self.slowdown),
@@ -380,6 +402,9 @@ async fn handle(
     let counters = shared.counters(class);
     counters.requests.fetch_add(1, Ordering::Relaxed);
     shared.count_bucket_request(request.uri().path(), class);
+    if class == Class::Get {
+        shared.record_get(request.uri().path(), request.headers().get("range"));
+    }
     let has_body = !request.body().is_end_stream();
     let path = request.uri().path();
     let (decision, delay, opaque_etags) = {
