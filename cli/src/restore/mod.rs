@@ -3,9 +3,13 @@
 //!
 //! The story, top to bottom — [`run_restore`] and, per component,
 //! `restore_into` below tell it; each step has its file in `restore/`:
-//! 1. **fetch** the archive onto this machine ([`crate::store::fetch`]);
+//! 1. **fetch** the archive onto this machine ([`crate::store::fetch`]; a
+//!    shard of an archive in a bucket fetches only its part,
+//!    [`crate::store::ranged`]);
 //! 2. **validate** all of it before any bucket is changed
-//!    ([`read_outer`], [`crate::archive::read::OuterArchive::validate`]),
+//!    ([`read_outer`], [`crate::archive::read::OuterArchive::validate`];
+//!    a shard that fetched its part validates that part and waits for
+//!    the other shards' verdicts on the rest, `shared_validation.rs`),
 //!    while the bucket of each component it holds is **listed** — under a
 //!    lock per bucket (one restore into a bucket at a time, see
 //!    [`crate::store::lock`]); both only read;
@@ -22,8 +26,9 @@
 //! 6. **report** (`report.rs`).
 //!
 //! What a restore can be asked is in `request.rs`; a sharded restore
-//! (`--shard I/N`) answers for its share of the keys only (`shard.rs`):
-//! they are cut where the archive and the listing meet, before planning.
+//! (`--shard I/N`, `shard.rs`) answers for its share of the components
+//! and keys only (`shares.rs`): they are cut where the archive and the
+//! listing meet, before planning.
 //!
 //! A re-run after a crash converges: every step reads the bucket afresh,
 //! and a second identical restore plans nothing and changes nothing.

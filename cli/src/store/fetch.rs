@@ -98,21 +98,6 @@ pub enum ArchiveAt<'r> {
 /// How often an HTTP download is tried.
 const HTTP_ATTEMPTS: u32 = 3;
 
-/// Brings the archive `source` names into `download_dir` if it is not a
-/// local file already.
-pub fn fetch_archive(
-    source: &ArchiveSource,
-    destination: &Location,
-    registry: &Registry,
-    download_dir: &Path,
-    quiet: bool,
-) -> Result<FetchedArchive> {
-    match locate_archive(source, destination, registry, download_dir, quiet)? {
-        ArchiveAt::Here(archive) => Ok(archive),
-        ArchiveAt::InBucket(archive) => archive.download(download_dir, quiet),
-    }
-}
-
 /// Finds the archive `source` names: a local file, one in a bucket (not
 /// fetched yet), or one downloaded into `download_dir` from a web server.
 pub fn locate_archive<'r>(

@@ -33,7 +33,7 @@ const MOST_PER_REQUEST: u64 = 8 << 20;
 /// Reads a [`RemoteArchive`] by ranges and writes what it fetched into the
 /// local copy at the same offsets. It fetches the bytes each read asks
 /// for, except inside the data of an entry whose header it fetched: a
-/// read there fetches the rest of that data (up to [`MOST_PER_REQUEST`])
+/// read there fetches the rest of that data (up to 8 MiB)
 /// and the next header with it, so an entry that is read (a manifest)
 /// costs one request, header and all. The last range fetched is kept, so
 /// reading it again costs nothing.
