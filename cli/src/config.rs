@@ -17,6 +17,9 @@
 //! component's bucket with `--bucket NAME=URL` / `STOWAGE_BUCKET_<NAME>`.
 //! Relative paths in the file are relative to the file.
 
+// The doc comments of the clap items are their --help text, where
+// `<component>` and the like are meant as written, not as HTML.
+#![allow(rustdoc::invalid_html_tags)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -199,8 +199,8 @@ pub struct SyncOptions {
     /// Delete destination objects that are not in the source (excluded keys
     /// are never deleted).
     pub delete: bool,
-    /// Globs relative to the sync root; see [`crate::ExcludeMatcher`] for
-    /// their meaning. Excluded keys are neither transferred nor deleted.
+    /// Globs relative to the sync root; see `stowage_exclude::ExcludeMatcher`
+    /// for their meaning. Excluded keys are neither transferred nor deleted.
     pub excludes: Vec<String>,
     /// Report the actions without performing any.
     pub dry_run: bool,

@@ -779,7 +779,7 @@ pub fn read_files(
 /// accepts (all, or only those a restore will upload) from the archive
 /// into `destination`, setting each file's mtime to `mtime_for(key)` or,
 /// when that is `None`, to the time in the archive. Every file must match
-/// `expected` (from [`validate_archive`]): the archive may not have changed
+/// `expected` (from [`OuterArchive::validate`]): the archive may not have changed
 /// since it was validated.
 pub fn extract_component(
     path: &Path,

@@ -1,5 +1,9 @@
 //! The command line: argument definitions and one module per command.
 
+// The doc comments of the clap items are their --help text, where
+// `<component>` and the like are meant as written, not as HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod backup;
 mod completions;
 mod gitlab;

@@ -14,7 +14,7 @@
 //! slow each write is; the others read the holder and refuse.
 //!
 //! Elsewhere (a plugin without the capability), the weaker protocol: refuse
-//! if a live lock is there; write ours; read it back after [`SETTLE`]; if
+//! if a live lock is there; write ours; read it back after half a second; if
 //! the token is not ours, another restore won the race and this one
 //! refuses. A write slower than the pause can let two restores through.
 //!
@@ -347,8 +347,8 @@ impl<'s, 'r> RestoreLocks<'s, 'r> {
         Ok(())
     }
 
-    /// With the weaker protocol, reads every lock back, at least [`SETTLE`]
-    /// after they were written: a restore that wrote at the same time has
+    /// With the weaker protocol, reads every lock back, at least half a
+    /// second after they were written: a restore that wrote at the same time has
     /// overwritten ours by then, and exactly one of us reads itself back;
     /// the other refuses. Locks created conditionally need no confirming.
     pub fn confirm(&self) -> Result<()> {

@@ -6,7 +6,7 @@
 //! Azurite) itself, over HTTP, from a
 //! tokio runtime of its own — two worker threads, created with the
 //! provider. The plugin boundary stays synchronous: every method is one
-//! `runtime.block_on(...)`. Each provider is a module of [`backend`]; this
+//! `runtime.block_on(...)`. Each provider is a module of `backend`; this
 //! one plugin serves them all, each scheme mapped to it in `plugins.toml`.
 //!
 //! - Transfers, copies and MD5 look-ups run `concurrency` at a time;
@@ -14,7 +14,7 @@
 //!   DELETE each, several at once).
 //! - Files from `multipart_threshold_mib` up are uploaded in 8 MiB parts.
 //!   The content that transfers hold in memory is bounded, for all of them
-//!   together, by `transfer_memory_mib` ([`memory_budget`]).
+//!   together, by `transfer_memory_mib` (`memory_budget.rs`).
 //!   Every upload stores the content's MD5 in the object's metadata
 //!   (`x-amz-meta-md5chksum` / `x-goog-meta-md5chksum`, base64, as rclone
 //!   does), so an object whose ETag is not its MD5 (multipart, SSE-KMS,

@@ -44,7 +44,7 @@
 //! s3cmd cannot create an object only if it is absent, so for
 //! `create_if_absent` the plugin sends that one request itself: a PUT with
 //! `If-None-Match: *`, signed with the credentials of s3cmd's config file
-//! (see [`conditional_put`]). Without credentials in the file or the
+//! (see `conditional_put.rs`). Without credentials in the file or the
 //! environment, or with `conditional_create = false` (for a server that
 //! ignores `If-None-Match`), the plugin does not claim the capability.
 
