@@ -77,20 +77,10 @@ impl<'a, 'r> RangedReader<'a, 'r> {
     }
 
     /// Notes where the data of an entry lies when `block`, fetched at
-    /// `offset`, is a tar header (its checksum holds).
+    /// `offset`, is its header.
     fn note_header(&mut self, offset: u64, block: &[u8]) {
-        if !offset.is_multiple_of(BLOCK) || block.len() != BLOCK as usize {
-            return;
-        }
-        let header = tar::Header::from_byte_slice(block);
-        let mut checked = header.clone();
-        checked.set_cksum();
-        if header.cksum().ok() != checked.cksum().ok() || block.iter().all(|&b| b == 0) {
-            return;
-        }
-        if let Ok(size) = header.entry_size() {
-            let start = offset + BLOCK;
-            self.entry_data = Some((start, start + size.div_ceil(BLOCK) * BLOCK));
+        if let Some(data) = entry_data_after(offset, block) {
+            self.entry_data = Some(data);
         }
     }
 
@@ -220,6 +210,28 @@ pub fn fetch_tarballs(
     fetched.into_iter().collect()
 }
 
+/// Where the data of the entry whose header is `block`, at `offset` of a
+/// tar, lies, padded to the next block: `[start, end)`; `None` when
+/// `block` is not a tar header (not a whole block at a block boundary, its
+/// checksum does not hold, or all zeros: the end of the archive).
+fn entry_data_after(offset: u64, block: &[u8]) -> Option<(u64, u64)> {
+    if !offset.is_multiple_of(BLOCK) || block.len() != BLOCK as usize {
+        return None;
+    }
+    if block.iter().all(|&b| b == 0) {
+        return None;
+    }
+    let header = tar::Header::from_byte_slice(block);
+    let mut checked = header.clone();
+    checked.set_cksum();
+    if header.cksum().ok()? != checked.cksum().ok()? {
+        return None;
+    }
+    let size = header.entry_size().ok()?;
+    let start = offset + BLOCK;
+    Some((start, start + size.div_ceil(BLOCK) * BLOCK))
+}
+
 /// A file at `path` of `size` bytes, all holes.
 fn sparse_file(path: &Path, size: u64) -> Result<File> {
     let file = File::options()
@@ -243,4 +255,45 @@ fn copy_into(from: &Path, to: &Path, offset: u64) -> Result<u64> {
     target.flush()?;
     target.sync_all()?;
     Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar holding `manifests/a.json` of 1,000 bytes, then `b.tar.gz`.
+    fn small_tar() -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, size) in [("manifests/a.json", 1000), ("b.tar.gz", 10)] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(size);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, name, &vec![b'x'; size as usize][..])
+                .unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_header_tells_where_its_entry_data_ends_and_the_next_header_is() {
+        let tar = small_tar();
+        // 1,000 bytes of data, padded to 1,024: the next header at 1,536.
+        assert_eq!(entry_data_after(0, &tar[..512]), Some((512, 1536)));
+        assert_eq!(entry_data_after(1536, &tar[1536..2048]), Some((2048, 2560)));
+    }
+
+    #[test]
+    fn anything_but_a_header_tells_nothing() {
+        let tar = small_tar();
+        // Entry data, a block off its boundary, half a block, the end marker.
+        assert_eq!(entry_data_after(512, &tar[512..1024]), None);
+        assert_eq!(entry_data_after(1, &tar[..512]), None);
+        assert_eq!(entry_data_after(0, &tar[..256]), None);
+        assert_eq!(entry_data_after(2560, &tar[2560..3072]), None);
+        let mut damaged = tar[..512].to_vec();
+        damaged[100] ^= 1;
+        assert_eq!(entry_data_after(0, &damaged), None);
+    }
 }
