@@ -30,7 +30,7 @@ use crate::restore::Shard;
 use crate::store::backup_store::BackupStore;
 use crate::store::lock::hostname;
 use crate::sync::md5_digest::Md5Digest;
-use crate::unix_time::now;
+use crate::unix_time::{now, rfc3339};
 
 /// How often a waiting shard lists the verdicts again.
 const POLL: Duration = Duration::from_secs(2);
@@ -197,8 +197,12 @@ impl<'s, 'r> SharedValidation<'s, 'r> {
         }
         if let Some(problem) = verdict.problem {
             bail!(InvalidArchive(format!(
-                "shard {} (host {}) found {} invalid: {problem}; no bucket was changed by this shard",
-                verdict.shard, verdict.host, self.archive
+                "shard {} (host {}, {}) found {} invalid: {problem}; no bucket was changed by this shard (if that was a passing fault, such as a damaged download, remove {}* from the backup destination and run the shards again)",
+                verdict.shard,
+                verdict.host,
+                rfc3339(verdict.at),
+                self.archive,
+                self.prefix
             )));
         }
         Ok(verdict.tarball_md5.is_some())
