@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{plugin_dir, repo_root, stderr, stdout};
+use stowage_conformance::scratch::{md5_hex, ScratchStore, ScratchStores};
+use stowage_conformance::{infrastructure_missing, BucketToolStores};
 
 /// The variables the chart's toolbox backup job sets
 /// (charts/gitlab/charts/toolbox/templates/backup-job.yaml), with the
@@ -378,4 +380,131 @@ fn a_link_named_backup_utility_runs_the_command() {
         .unwrap();
     assert_success(&cleanup);
     assert_eq!(toolbox.archives().len(), 1);
+}
+
+/// The chart's variables as a toolbox on the S3 test server has them: each
+/// bucket named after the chart's default but unique there (the tests
+/// running at once share the server), with the buckets by variable (not
+/// created yet).
+struct ChartOnS3 {
+    variables: Vec<(&'static str, String)>,
+    buckets: BTreeMap<&'static str, Box<dyn ScratchStore>>,
+}
+
+impl ChartOnS3 {
+    fn new(stores: &BucketToolStores) -> ChartOnS3 {
+        let mut chart = ChartOnS3 {
+            variables: Vec::new(),
+            buckets: BTreeMap::new(),
+        };
+        for (variable, value) in CHART_VARIABLES {
+            let value = match variable.ends_with("_BUCKET_NAME") {
+                true => {
+                    let bucket = stores.new_store(value);
+                    let name = bucket.url().trim_start_matches("s3://").to_string();
+                    chart.buckets.insert(variable, bucket);
+                    name
+                }
+                false => value.to_string(),
+            };
+            chart.variables.push((variable, value));
+        }
+        chart
+    }
+}
+
+#[test]
+fn backs_up_and_restores_real_s3_buckets_with_s3cmd_as_the_chart_configures_it() {
+    let (Some(stores), Ok(s3cfg)) = (
+        BucketToolStores::from_env("s3"),
+        std::env::var("STOWAGE_TEST_S3CFG"),
+    ) else {
+        infrastructure_missing::<()>("the S3 test server (STOWAGE_TEST_VENV, STOWAGE_TEST_S3CFG)");
+        return;
+    };
+    let chart = ChartOnS3::new(&stores);
+    let bucket = |variable: &str| &chart.buckets[variable];
+    // The buckets the chart enables by default, with objects, and the
+    // backup bucket (the chart creates them); no tmp bucket yet.
+    let uploads = bucket("UPLOADS_BUCKET_NAME");
+    let seeded = [
+        ("UPLOADS_BUCKET_NAME", "@hashed/aa/bb/avatar.png", "avatar"),
+        ("UPLOADS_BUCKET_NAME", "@hashed/cc/dd/logo.svg", "<svg/>"),
+        ("ARTIFACTS_BUCKET_NAME", "2025_11/job.log", "job output"),
+        ("LFS_BUCKET_NAME", "ab/cd/object", "large file"),
+        ("REGISTRY_BUCKET_NAME", "docker/registry/v2/blob", "layer"),
+    ];
+    bucket("BACKUP_BUCKET_NAME").create().unwrap();
+    for (variable, key, content) in seeded {
+        if !bucket(variable).exists().unwrap() {
+            bucket(variable).create().unwrap();
+        }
+        bucket(variable).put(key, content.as_bytes()).unwrap();
+    }
+    let backed_up = uploads.contents().unwrap();
+
+    let home = tempfile::tempdir().unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    let backup_utility = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_stowage"))
+            .arg("gitlab-backup-utility")
+            .args(["--s3tool", "s3cmd", "--s3config", &s3cfg])
+            .args(args)
+            .current_dir(repo_root())
+            .envs(
+                chart
+                    .variables
+                    .iter()
+                    .map(|(v, value)| (*v, value.as_str())),
+            )
+            .env_remove("STOWAGE_GITLAB_BUCKET_ROOT")
+            .env("STOWAGE_STAGING_DIR", staging.path())
+            .env("STOWAGE_PLUGIN_PATH", plugin_dir())
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .env_remove("STOWAGE_PLUGINS")
+            .env_remove("S3_TOOL")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let backup = backup_utility(&["--skip", "db,repositories,builds"]);
+    assert_success(&backup);
+    assert_says(&backup, "skipped external_diffs: its bucket does not exist");
+    let archives: Vec<String> = bucket("BACKUP_BUCKET_NAME")
+        .contents()
+        .unwrap()
+        .into_keys()
+        .filter(|key| key.ends_with("_stowage_gitlab_backup.tar"))
+        .collect();
+    let [archive] = archives.try_into().unwrap();
+
+    // The buckets drift; then the restore step as the chart documents it.
+    uploads
+        .put("@hashed/aa/bb/avatar.png", b"replaced")
+        .unwrap();
+    uploads.put("@hashed/ee/ff/new.txt", b"extraneous").unwrap();
+    uploads.delete("@hashed/cc/dd/logo.svg").unwrap();
+    let backup_id = archive.strip_suffix("_gitlab_backup.tar").unwrap();
+    let restore = backup_utility(&["--restore", "-t", backup_id]);
+    assert_success(&restore);
+    assert_eq!(
+        uploads.contents().unwrap(),
+        backed_up,
+        "read back with boto3"
+    );
+    // What it replaced or deleted is in the tmp bucket, read back too.
+    let snapshots = bucket("TMP_BUCKET_NAME").contents().unwrap();
+    for (key, content) in [
+        ("@hashed/aa/bb/avatar.png", "replaced"),
+        ("@hashed/ee/ff/new.txt", "extraneous"),
+    ] {
+        assert!(
+            snapshots.iter().any(|(k, md5)| k.starts_with("uploads.")
+                && k.ends_with(key)
+                && *md5 == md5_hex(content.as_bytes())),
+            "{key} not in the snapshot: {snapshots:?}"
+        );
+    }
 }
