@@ -724,6 +724,9 @@ class Bench:
             "repaired": sum(len((c.get("verification") or {}).get("repaired", [])) for c in components),
             "size_only": sum(len((c.get("verification") or {}).get("size_only", [])) for c in components),
             "snapshot_keys": sum(len(c.get("snapshot_keys", [])) for c in components),
+            # How the shards dealt the components out: per component, the
+            # shard of each piece (every shard reports the same deal).
+            "shard_pieces": reports[0].get("shard_pieces"),
         }
 
     def shard_process(self, cmd, plugin, shards, index):
