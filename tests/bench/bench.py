@@ -30,6 +30,13 @@ Kubernetes Indexed Job, named `objstore×2` and so on. The wall time is from
 the start of the first to the end of the last, client CPU is summed over
 the shards, peak RSS is the largest shard's; the table gains the speed-up
 over the unsharded restore (N = 1) of the same run.
+
+`--archive-in-bucket` uploads the archive once into a bucket on moto
+(straight, not through the proxy, before any measured run) and has every
+Stowage contender restore it from there (`--file s3://<bucket>/<name>`):
+unsharded, the plugin downloads it whole; shards whose plugin reads byte
+ranges fetch only their part. The table gains what the contender fetched
+of the archive (GETs and MiB, from the ranges the proxy saw).
 """
 
 import argparse
@@ -49,6 +56,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -73,6 +81,11 @@ RCLONE_REMOTE = "bench"
 # `--shards 1,2,4`: a Stowage contender run as N shard processes at once is
 # named `<contender>×N` (objstore×2); with N = 1 it is the unsharded restore.
 SHARD_MARK = "×"
+# `--archive-in-bucket`: the bucket on moto the archive is uploaded into.
+ARCHIVE_BUCKET = "bench-archive"
+# What a sharded restore leaves in the backup destination about an
+# archive's validation (docs/DESIGN.md, "Sharded restores").
+VERDICT_PREFIX = ".stowage-validated."
 
 
 def shard_contender(name, shards):
@@ -208,6 +221,10 @@ class S3Store:
     def put(self, bucket, key, data):
         self.client.put_object(Bucket=bucket, Key=key, Body=data)
 
+    def upload(self, bucket, key, path):
+        """The file at `path` as the object `key` (multipart when large)."""
+        self.client.upload_file(path, bucket, key)
+
     def delete(self, bucket, key):
         self.client.delete_object(Bucket=bucket, Key=key)
 
@@ -302,6 +319,17 @@ def verify(store, bucket, expected):
             problems.append(f"content {key}")
     problems += [f"extra {key}" for key in listing if key not in expected]
     return problems
+
+
+def range_length(header, size):
+    """The bytes a GET with the `Range` header `header` ("-" when it had
+    none) asks for of an object of `size` bytes."""
+    if header == "-":
+        return size
+    first, last = header.removeprefix("bytes=").split("-", 1)
+    if not first:
+        return min(int(last), size)
+    return min(int(last) + 1 if last else size, size) - int(first)
 
 
 def planned_changes(scenario, objects, drifts):
@@ -431,6 +459,8 @@ class Bench:
         self.gcs = None
         self.records = []
         self.uptime = {}  # `uptime` before and after the run
+        # `--archive-in-bucket`: the archive's object name in ARCHIVE_BUCKET.
+        self.archive_object = None
         self.log_file = os.path.join(work, "tools.log")
 
     # -- configs -------------------------------------------------------
@@ -542,6 +572,48 @@ class Bench:
         shutil.rmtree(src)
         shutil.rmtree(os.path.join(self.work, "staging-fs"), ignore_errors=True)
 
+    def upload_archive(self):
+        """`--archive-in-bucket`: the archive into ARCHIVE_BUCKET on moto,
+        named as on disk, straight (not through the proxy, so not counted)
+        and before any measured run."""
+        self.archive_object = os.path.basename(self.archive)
+        self.s3.mb(ARCHIVE_BUCKET)
+        started = time.time()
+        self.s3.upload(ARCHIVE_BUCKET, self.archive_object, self.archive)
+        log(f"archive uploaded to s3://{ARCHIVE_BUCKET}/{self.archive_object} in {time.time() - started:.1f}s")
+
+    def remove_archive(self):
+        """The archive gone from disk (and from its bucket)."""
+        os.remove(self.archive)
+        if self.archive_object:
+            self.s3.clear(ARCHIVE_BUCKET)
+            self.archive_object = None
+
+    def archive_file(self):
+        """What `stowage restore --file` reads: the archive's path, or its
+        s3:// URL when it is in a bucket."""
+        if self.archive_object:
+            return f"s3://{ARCHIVE_BUCKET}/{self.archive_object}"
+        return self.archive
+
+    def archive_fetched(self, stats):
+        """What a run read of the archive in its bucket, from the proxy's
+        GETs of it: {"gets": how many, "mib": the bytes their ranges ask for}."""
+        path = f"/{ARCHIVE_BUCKET}/{self.archive_object}"
+        size = os.path.getsize(self.archive)
+        ranges = [r for p, rs in stats.get("gets", {}).items() if urllib.parse.unquote(p) == path for r in rs]
+        return {"gets": len(ranges), "mib": round(sum(range_length(r, size) for r in ranges) / MiB, 1)}
+
+    def forget_verdicts(self):
+        """The validation verdicts earlier sharded restores left in the
+        backup destination removed: every measured run is then a fresh
+        job, whose shards wait for each other's verdicts (a re-run that
+        found them would not wait)."""
+        backups = os.path.join(self.work, "backups")
+        for name in os.listdir(backups):
+            if name.startswith(VERDICT_PREFIX):
+                os.remove(os.path.join(backups, name))
+
     def extract(self, component, dest):
         """What backup-utility does first: untar the component's tarball."""
         shutil.rmtree(dest, ignore_errors=True)
@@ -627,8 +699,9 @@ class Bench:
         once, as the pods of a Kubernetes Indexed Job run them."""
         cmd = [
             f"{self.bin}/stowage", "--plugins", self.plugins_toml(plugin), "--json", "restore",
-            "--config", self.stowage_toml(plugin, buckets, tmp), "--file", self.archive, "--yes",
+            "--config", self.stowage_toml(plugin, buckets, tmp), "--file", self.archive_file(), "--yes",
         ]
+        self.forget_verdicts()
         if shards == 1:
             processes = [(cmd, self.tool_env(plugin))]
         else:
@@ -651,6 +724,9 @@ class Bench:
             "repaired": sum(len((c.get("verification") or {}).get("repaired", [])) for c in components),
             "size_only": sum(len((c.get("verification") or {}).get("size_only", [])) for c in components),
             "snapshot_keys": sum(len(c.get("snapshot_keys", [])) for c in components),
+            # How the shards dealt the components out: per component, the
+            # shard of each piece (every shard reports the same deal).
+            "shard_pieces": reports[0].get("shard_pieces"),
         }
 
     def shard_process(self, cmd, plugin, shards, index):
@@ -739,6 +815,8 @@ class Bench:
                     client_cpu, server_after = children_cpu_s() - client_before, server_cpu_s(server_pid)
                     server_cpu = server_after - server_before if None not in (server_before, server_after) else None
                     stats = self.proxy.stats() if counted else None
+                    if stats and self.archive_object and "shards" in extra:  # a Stowage contender
+                        extra["archive_fetched"] = self.archive_fetched(stats)
                     problems = []
                     for c in COMPONENTS:
                         problems += verify(store, buckets[c], expected[c])
@@ -758,6 +836,8 @@ class Bench:
                         f"{plugin} run {rep} scenario {scenario} {method}: {wall:.1f}s"
                         + f" (CPU: client {client_cpu:.1f}s" + (f", server {server_cpu:.1f}s)" if server_cpu is not None else ")")
                         + (f", {stats['total']['requests']} requests" if stats else "")
+                        + (f", archive fetched in {extra['archive_fetched']['gets']} GETs, {extra['archive_fetched']['mib']} MiB"
+                           if "archive_fetched" in extra else "")
                         + (f", rss {extra['rss_mib']} MiB" if "rss_mib" in extra else "")
                         + (f", shards ended at {extra['process_wall_s']} s" if extra.get("shards", 1) > 1 else "")
                         + (f", WRONG {wrong_by_kind(problems)} e.g. {problems[:2]}" if problems else ", verified")
@@ -845,12 +925,16 @@ def table(records, plugin, n):
         return ""
     # A column for the speed-up of N shards when the run has some.
     sharded = any(r.get("shards", 1) > 1 for r in rows)
+    # Columns for what was fetched of the archive when it was in a bucket.
+    in_bucket = any("archive_fetched" in r for r in rows)
     out = [
         f"#### {plugin}, {n} objects",
         "",
         "| scenario | method | wall s (median) | × legacy | " + ("speed-up over 1 shard | " if sharded else "")
-        + "runs | client CPU s | server CPU s | PUT | MP create | parts | COPY | DELETE | multi-DEL | LIST | HEAD | GET | OTHER | requests | MiB up | MiB down | peak RSS MiB | result |",
-        "|---|---|--:|--:|" + ("--:|" if sharded else "") + "--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        + "runs | client CPU s | server CPU s | PUT | MP create | parts | COPY | DELETE | multi-DEL | LIST | HEAD | GET | OTHER | requests | MiB up | MiB down | "
+        + ("archive GETs | archive MiB | " if in_bucket else "") + "peak RSS MiB | result |",
+        "|---|---|--:|--:|" + ("--:|" if sharded else "") + "--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        + ("--:|--:|" if in_bucket else "") + "--:|---|",
     ]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     for scenario in sorted({r["scenario"] for r in rows}):
@@ -870,6 +954,8 @@ def table(records, plugin, n):
                 count_cells += [col("mib_up", "{:.1f}"), col("mib_down", "{:.1f}")]
             else:
                 count_cells = ["n/a"] * 13
+            if in_bucket:
+                count_cells += archive_fetched_cells(cell)
             rss = f"{median([r['rss_mib'] for r in cell]):.1f}" if "rss_mib" in cell[0] else ""
             cpu = lambda k: f"{median([r[k] for r in cell]):.1f}" if all(r.get(k) is not None for r in cell) else "n/a"
             speedup = f"{shard_speedup(rows, scenario, method)} | " if sharded else ""
@@ -879,6 +965,15 @@ def table(records, plugin, n):
     if plugin == PEERS:
         out += peer_targets(rows)
     return "\n".join(out)
+
+
+def archive_fetched_cells(cell):
+    """The archive GETs and MiB columns: the medians over the cell's runs,
+    or empty for a contender that does not read the archive from its bucket."""
+    fetched = [r["archive_fetched"] for r in cell if "archive_fetched" in r]
+    if not fetched:
+        return ["", ""]
+    return [f"{median([f['gets'] for f in fetched]):.0f}", f"{median([f['mib'] for f in fetched]):.1f}"]
 
 
 def shard_speedup(rows, scenario, method):
@@ -972,6 +1067,10 @@ def main():
                         help="run each Stowage contender once per N: N > 1 starts N `restore --shards N` processes at "
                              "once (JOB_COMPLETION_INDEX 0..N-1, a staging directory each), named <contender>×N; "
                              "1 is the unsharded restore (default 1)")
+    parser.add_argument("--archive-in-bucket", action="store_true",
+                        help="upload the archive once into a bucket on the S3 server (not counted, before the measured runs) "
+                             "and restore it from there with every Stowage contender (--file s3://...): unsharded it is "
+                             "downloaded whole, shards with a plugin that reads ranges fetch their part; S3 plugins only")
     parser.add_argument("--rss-fs", default=None, metavar="N,N,...",
                         help="instead of the benchmark: Stowage's peak RSS for a backup, a full restore and a no-op "
                              "restore of N small objects on the fs plugin (no servers; run bench.py directly)")
@@ -986,6 +1085,8 @@ def main():
     gs_n = args.gsutil_objects or max(100, args.objects // 5)
     if args.rss_fs:
         return rss_fs(args)
+    if args.archive_in_bucket and "gsutil" in args.plugins:
+        sys.exit("bench: --archive-in-bucket puts the archive on the S3 server; gsutil's gs:// cannot read it")
 
     os.makedirs(args.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="stowage-bench.")
@@ -1005,8 +1106,10 @@ def main():
             total = sum(s for c in COMPONENTS for s, _ in objects[c].values())
             log(f"{plugin}: {n} objects, {total / MiB:.0f} MiB")
             bench.make_archive(objects)
+            if args.archive_in_bucket:
+                bench.upload_archive()
             bench.bench_plugin(plugin, objects, n)
-            os.remove(bench.archive)
+            bench.remove_archive()
             write_results(args, bench, started)
     finally:
         bench.uptime["after"] = uptime()
