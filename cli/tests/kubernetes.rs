@@ -5,11 +5,14 @@
 //! test runs `kubectl label --local -f deploy/kubernetes/ -o json`, which
 //! parses every manifest as kubectl does and prints it as JSON without a
 //! cluster, and then checks the fields a sharded restore depends on: an
-//! Indexed Job whose `--shards` equals its completions, the ConfigMap's
-//! stowage.toml and plugins.toml (read by Stowage's own parsers), the
-//! Secret mounted as the plugin's credentials file and never in argv, a
-//! staging volume per pod with a size, resource requests. Without kubectl
-//! the test skips loudly, and fails under `CI=true`.
+//! Indexed Job whose `--shards` equals its completions and parallelism,
+//! the ConfigMap's stowage.toml and plugins.toml (read by Stowage's own
+//! parsers), the Secret mounted as the plugin's credentials file and never
+//! in argv, a staging volume per pod with a size, resource requests.
+//! Without kubectl the test skips loudly, and fails under `CI=true`. A
+//! second test checks the manifests against Kubernetes' own JSON schemas
+//! (`kubernetes-validate --strict`, installed in the test venv), since
+//! `kubectl apply --dry-run=client` needs a cluster.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -98,7 +101,9 @@ fn the_manifests_are_an_indexed_job_with_its_config_credentials_and_staging() {
     assert_eq!(spec["completionMode"], "Indexed");
     let completions = spec["completions"].as_u64().unwrap();
     assert!(completions >= 1);
-    assert!((1..=completions).contains(&spec["parallelism"].as_u64().unwrap()));
+    // All at once: each shard waits for the others' validation verdicts
+    // before it changes anything.
+    assert_eq!(spec["parallelism"].as_u64(), Some(completions));
     let pod = &spec["template"]["spec"];
     assert!(["Never", "OnFailure"].contains(&pod["restartPolicy"].as_str().unwrap()));
     let containers = pod["containers"].as_array().unwrap();
@@ -198,4 +203,52 @@ fn the_manifests_are_an_indexed_job_with_its_config_credentials_and_staging() {
     assert!(args
         .iter()
         .all(|a| !a.contains("secret") && !a.contains("key")));
+}
+
+/// `kubernetes-validate --strict` (Kubernetes' own JSON schemas, bundled
+/// per release; from the test environment's venv) on `files`, against
+/// Kubernetes `version`: its output, or `None` (see
+/// [`infrastructure_missing`]) without the test environment.
+fn schema_check(version: &str, files: &[PathBuf]) -> Option<std::process::Output> {
+    let Some(venv) = std::env::var_os("STOWAGE_TEST_VENV") else {
+        return infrastructure_missing("the test venv's kubernetes-validate (STOWAGE_TEST_VENV)");
+    };
+    let output = Command::new(Path::new(&venv).join("bin/kubernetes-validate"))
+        .args(["--strict", "--kubernetes-version", version])
+        .args(files)
+        .output()
+        .expect("kubernetes-validate runs (tests/servers/requirements.txt installs it)");
+    Some(output)
+}
+
+#[test]
+fn the_manifests_pass_the_kubernetes_schemas_of_the_oldest_release_they_need() {
+    // backoffLimitPerIndex is in batch/v1 from Kubernetes 1.29 on.
+    let files: Vec<PathBuf> = ["configmap.yaml", "job.yaml", "secret.yaml"]
+        .iter()
+        .map(|name| manifests().join(name))
+        .collect();
+    let Some(output) = schema_check("1.29.0", &files) else {
+        return;
+    };
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The check can fail: a misspelt field and a count that is not a number.
+    let broken = tempfile::tempdir().unwrap();
+    let job = std::fs::read_to_string(manifests().join("job.yaml")).unwrap();
+    let job = job
+        .replace("completionMode:", "completionMod:")
+        .replace("parallelism: 4", "parallelism: four");
+    let broken_job = broken.path().join("job.yaml");
+    std::fs::write(&broken_job, job).unwrap();
+    let output = schema_check("1.29.0", &[broken_job]).unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("parallelism"), "{said}");
 }
