@@ -39,8 +39,8 @@ use stowage_local_tree::{
 };
 use stowage_plugin_api::{
     export_plugin, ActionKind, CompareMode, ConfigKey, ConfigKind, ErrorKind, Location,
-    ObjectEntry, PluginError, PluginInfo, Progress, ProgressSink, StorageProvider, SyncAction,
-    SyncOptions, SyncReport, ToolStatus,
+    ObjectEntry, PluginError, PluginInfo, Progress, ProgressSink, StorageProvider, SyncOptions,
+    SyncReport, ToolStatus,
 };
 use stowage_plugin_support::byte_range::range_end;
 use stowage_plugin_support::config::parse_config;
@@ -284,10 +284,10 @@ impl StorageProvider for FsProvider {
         let kind = transfer_kind(source, destination);
         let mut report = SyncReport::default();
         let mut transfers = Vec::new();
-        for file in &source_files {
+        for file in source_files {
             let up_to_date = match destination_files.remove(&file.key) {
                 Some(existing) => unchanged(
-                    file,
+                    &file,
                     &existing,
                     (&source_root, &destination_root),
                     options.compare,
@@ -295,7 +295,7 @@ impl StorageProvider for FsProvider {
                 None => false,
             };
             if up_to_date {
-                report.push(ActionKind::Skip, file.key.as_str(), file.size);
+                report.push(ActionKind::Skip, file.key, file.size);
             } else {
                 transfers.push(file);
             }
@@ -319,10 +319,10 @@ impl StorageProvider for FsProvider {
         }
         if options.dry_run {
             for file in transfers {
-                report.push(kind, file.key.as_str(), file.size);
+                report.push(kind, file.key, file.size);
             }
             for file in deletes {
-                report.push(ActionKind::Delete, file.key.as_str(), 0);
+                report.push(ActionKind::Delete, file.key, 0);
             }
             return Ok(report);
         }
@@ -333,18 +333,15 @@ impl StorageProvider for FsProvider {
             n => n,
         };
         let roots = (source_root.as_path(), destination_root.as_path());
-        let done = copy_in_parallel(&transfers, roots, parallelism, progress)?;
-        report
-            .actions
-            .extend(done.into_iter().map(|file| SyncAction {
-                kind,
-                key: file.key.as_str().into(),
-                bytes: file.size,
-            }));
+        copy_in_parallel(&transfers, roots, parallelism, progress)?;
+        // The keys move into the report: no second copy of every key.
+        for file in transfers {
+            report.push(kind, file.key, file.size);
+        }
         for file in deletes {
             remove_file_and_empty_parents(&destination_root, &file.path(&destination_root)?)
                 .map_err(from_io)?;
-            report.push(ActionKind::Delete, file.key.as_str(), 0);
+            report.push(ActionKind::Delete, file.key, 0);
         }
         Ok(report)
     }
@@ -486,15 +483,15 @@ fn not_found(source: &Location, key: &str) -> PluginError {
     )
 }
 
-/// Copies `files` from the first root to below the second with `parallelism` threads,
-/// reporting progress; returns the files copied, or the first error once
-/// every started copy has finished.
-fn copy_in_parallel<'f>(
-    files: &[&'f TreeFile],
+/// Copies `files` from the first root to below the second with
+/// `parallelism` threads, reporting progress; fails with the first error
+/// once every started copy has finished.
+fn copy_in_parallel(
+    files: &[TreeFile],
     (source_root, destination_root): (&Path, &Path),
     parallelism: u32,
     progress: &dyn ProgressSink,
-) -> Result<Vec<&'f TreeFile>, PluginError> {
+) -> Result<(), PluginError> {
     let next = AtomicUsize::new(0);
     let objects_done = AtomicU64::new(0);
     let bytes_done = AtomicU64::new(0);
@@ -527,7 +524,7 @@ fn copy_in_parallel<'f>(
     });
     match first_error.into_inner().expect("no panics while held") {
         Some(error) => Err(error),
-        None => Ok(files.to_vec()),
+        None => Ok(()),
     }
 }
 
