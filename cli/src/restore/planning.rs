@@ -21,8 +21,8 @@ use crate::registry::Registry;
 use crate::restore::{RestoreRequest, ShardShares, SnapshotMode, WholeComponent};
 use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::sync::plan::{
-    forget_listed_md5s, listed_inventory, listed_md5s_are_content, Inventory, Key, PlannedObject,
-    SyncPlan,
+    forget_listed_md5s, listed_inventory, listed_md5s_are_content, sharing_keys, Inventory, Key,
+    PlannedObject, SyncPlan,
 };
 
 /// One component's plan.
@@ -85,7 +85,7 @@ pub(super) fn list_bucket(component: &Component, plugin: &LoadedPlugin) -> Resul
     };
     let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
     Ok(Listing {
-        inventory: listed_inventory(listing, &excludes),
+        inventory: listed_inventory(listing, &excludes, &Inventory::new()),
         exists,
     })
 }
@@ -135,6 +135,8 @@ pub(super) fn targets<'r>(
             .remove(&component.name)
             .expect("a component in the archive was listed")?;
         let whole = shares.keep_own(&component.name, &mut inventory, &mut listing.inventory);
+        // Listed while the archive was read: its keys are shared only now.
+        listing.inventory = sharing_keys(std::mem::take(&mut listing.inventory), &inventory);
         targets.push(Target {
             component,
             plugin,

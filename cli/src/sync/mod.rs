@@ -45,7 +45,7 @@ pub fn run_sync(
     progress: &dyn ProgressSink,
 ) -> Result<SyncOutcome> {
     let excludes = ExcludeMatcher::new(&options.excludes).map_err(|e| anyhow!(e))?;
-    let source_inventory = inventory_of(source, plugin, &excludes)?;
+    let source_inventory = inventory_of(source, plugin, &excludes, &Inventory::new())?;
     run_sync_from(
         plugin,
         source,
@@ -73,7 +73,7 @@ fn run_sync_from(
         Location::Local { path } if !std::path::Path::new(path.as_str()).exists() => {
             Inventory::new()
         }
-        _ => match inventory_of(destination, plugin, &excludes) {
+        _ => match inventory_of(destination, plugin, &excludes, source_inventory) {
             Err(e) if is_prefix_not_made_yet(destination, &e) => Inventory::new(),
             other => other?,
         },

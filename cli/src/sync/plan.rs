@@ -54,16 +54,42 @@ pub type Key = Arc<str>;
 /// Key → fingerprint, for one side of a sync.
 pub type Inventory = BTreeMap<Key, Fingerprint>;
 
+/// `key` as a [`Key`]: the one `known` holds, if it holds it (one copy of a
+/// key for both sides of a comparison: at typical key lengths ~100 bytes an
+/// object), else a new one.
+pub fn shared_key(known: &Inventory, key: &str) -> Key {
+    match known.get_key_value(key) {
+        Some((shared, _)) => shared.clone(),
+        None => Key::from(key),
+    }
+}
+
+/// `inventory` with every key it shares with `known` taken from `known`
+/// (see [`shared_key`]); its own copies are freed as it goes.
+pub fn sharing_keys(inventory: Inventory, known: &Inventory) -> Inventory {
+    inventory
+        .into_iter()
+        .map(|(key, fingerprint)| (shared_key(known, &key), fingerprint))
+        .collect()
+}
+
 /// The inventory of a local directory, with MD5s computed from the files,
-/// leaving out excluded keys.
-pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Inventory> {
+/// leaving out excluded keys (keys `known` holds are shared, see [`shared_key`]).
+pub fn local_inventory(
+    root: &Path,
+    excludes: &ExcludeMatcher,
+    known: &Inventory,
+) -> Result<Inventory> {
     let mut inventory = Inventory::new();
     for file in walk(root)? {
         if excludes.is_excluded(&file.key) {
             continue;
         }
         let md5 = Md5Digest::from(md5_file_digest(&file.path)?);
-        inventory.insert(file.key.into(), Fingerprint::content(file.size, md5));
+        inventory.insert(
+            shared_key(known, &file.key),
+            Fingerprint::content(file.size, md5),
+        );
     }
     Ok(inventory)
 }
@@ -73,14 +99,19 @@ pub fn local_inventory(root: &Path, excludes: &ExcludeMatcher) -> Result<Invento
 /// objects a file can hold, and no tool syncs them as such).
 ///
 /// Takes the plugin's list as it came (turning it into a `Vec` first would
-/// copy it: it was allocated by the plugin's library).
-pub fn listed_inventory(entries: Vec<ObjectEntry>, excludes: &ExcludeMatcher) -> Inventory {
+/// copy it: it was allocated by the plugin's library). Keys `known` holds
+/// are shared (see [`shared_key`]).
+pub fn listed_inventory(
+    entries: Vec<ObjectEntry>,
+    excludes: &ExcludeMatcher,
+    known: &Inventory,
+) -> Inventory {
     let inventory = entries
         .into_iter()
         .filter(|e| !e.key.ends_with('/') && !excludes.is_excluded(&e.key))
         .map(|e| {
             (
-                Key::from(e.key.as_str()),
+                shared_key(known, &e.key),
                 Fingerprint {
                     size: e.size,
                     md5: e.md5.and_then(|m| Md5Digest::from_hex(&m)),
@@ -98,17 +129,19 @@ pub fn listed_inventory(entries: Vec<ObjectEntry>, excludes: &ExcludeMatcher) ->
 }
 
 /// The inventory of either side of a sync: local directories are hashed,
-/// remote ones listed through `provider`.
+/// remote ones listed through `provider`. Keys `known` holds (the other
+/// side's inventory) are shared, see [`shared_key`].
 pub fn inventory_of(
     location: &Location,
     provider: &LoadedPlugin,
     excludes: &ExcludeMatcher,
+    known: &Inventory,
 ) -> Result<Inventory> {
     match location {
-        Location::Local { path } => local_inventory(Path::new(path.as_str()), excludes),
+        Location::Local { path } => local_inventory(Path::new(path.as_str()), excludes, known),
         Location::Remote { .. } => {
             let entries = provider.list(location)?;
-            Ok(listed_inventory(entries, excludes))
+            Ok(listed_inventory(entries, excludes, known))
         }
     }
 }
@@ -121,19 +154,21 @@ pub const OBJECTS_PER_KEY_WORTH_ASKING: usize = 20;
 /// The entries of `keys` below `location`, those that exist: asked for one
 /// by one (the plugin's `list_keys`) when they are few next to the
 /// `objects` a whole listing would return, else taken from a whole listing.
-/// Either way they are exactly what a listing shows of them.
+/// Either way they are exactly what a listing shows of them. Keys `known`
+/// holds are shared, see [`shared_key`].
 pub fn inventory_of_keys(
     provider: &LoadedPlugin,
     location: &Location,
     keys: &[Key],
     objects: usize,
     excludes: &ExcludeMatcher,
+    known: &Inventory,
 ) -> Result<Inventory> {
     if keys.len() * OBJECTS_PER_KEY_WORTH_ASKING <= objects {
         let entries = provider.list_keys(location, &owned_keys(keys))?;
-        return Ok(listed_inventory(entries, excludes));
+        return Ok(listed_inventory(entries, excludes, known));
     }
-    let mut inventory = listed_inventory(provider.list(location)?, excludes);
+    let mut inventory = listed_inventory(provider.list(location)?, excludes, known);
     let asked: HashSet<&str> = keys.iter().map(|k| &**k).collect();
     inventory.retain(|key, _| asked.contains(&**key));
     Ok(inventory)

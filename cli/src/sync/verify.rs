@@ -212,7 +212,7 @@ pub fn verify_and_finish(
         etags_not_md5s: !planned.listed_md5s,
         ..Verification::default()
     };
-    let mut listed = inventory_of(destination, provider, excludes)?;
+    let mut listed = inventory_of(destination, provider, excludes, source_inventory)?;
     listed.retain(|key, _| (hooks.answers_for)(key));
     if !verification.etags_not_md5s
         && !listed_md5s_are_content(provider, destination, &listed, source_inventory)?
@@ -266,9 +266,17 @@ pub fn verify_and_finish(
     let mut after = match destination {
         Location::Remote { .. } => {
             let changed: Vec<Key> = repair.iter().chain(&delete).cloned().collect();
-            inventory_of_keys(provider, destination, &changed, listed.len(), excludes)?
+            let objects = listed.len();
+            inventory_of_keys(
+                provider,
+                destination,
+                &changed,
+                objects,
+                excludes,
+                source_inventory,
+            )?
         }
-        Location::Local { .. } => inventory_of(destination, provider, excludes)?,
+        Location::Local { .. } => inventory_of(destination, provider, excludes, source_inventory)?,
     };
     if verification.etags_not_md5s {
         forget_listed_md5s(&mut after);

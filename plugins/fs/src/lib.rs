@@ -35,12 +35,12 @@ use serde::Deserialize;
 use stowage_exclude::ExcludeMatcher;
 use stowage_local_tree::{
     create_new_atomically, key_to_relative_path, md5_file, remove_file_and_empty_parents,
-    stat_file, walk, with_path, write_atomically, LocalFile,
+    stat_file, walk_each, with_path, write_atomically, LocalFile,
 };
 use stowage_plugin_api::{
     export_plugin, ActionKind, CompareMode, ConfigKey, ConfigKind, ErrorKind, Location,
-    ObjectEntry, PluginError, PluginInfo, Progress, ProgressSink, StorageProvider, SyncAction,
-    SyncOptions, SyncReport, ToolStatus,
+    ObjectEntry, PluginError, PluginInfo, Progress, ProgressSink, StorageProvider, SyncOptions,
+    SyncReport, ToolStatus,
 };
 use stowage_plugin_support::byte_range::range_end;
 use stowage_plugin_support::config::parse_config;
@@ -135,14 +135,54 @@ fn object_path(root: &Path, key: &str) -> Result<PathBuf, PluginError> {
     Ok(root.join(key_to_relative_path(key).map_err(from_io)?))
 }
 
+/// A file of a walked tree, without its path (made again from the root and
+/// the key when needed): a million paths held at once are ~150 MB.
+#[derive(Debug)]
+struct TreeFile {
+    /// Path relative to the root, `/`-separated.
+    key: String,
+    /// Size in bytes.
+    size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    mtime: i64,
+}
+
+impl TreeFile {
+    /// The file's path below `root`.
+    fn path(&self, root: &Path) -> Result<PathBuf, PluginError> {
+        object_path(root, &self.key)
+    }
+}
+
+/// The files below `root` that `excludes` lets through, sorted by key,
+/// each path dropped as soon as its file was found.
+fn tree_files(root: &Path, excludes: &ExcludeMatcher) -> Result<Vec<TreeFile>, PluginError> {
+    let mut files = Vec::new();
+    walk_each(root, |file| {
+        if !excludes.is_excluded(&file.key) {
+            files.push(TreeFile {
+                key: file.key,
+                size: file.size,
+                mtime: file.mtime,
+            });
+        }
+        Ok(())
+    })
+    .map_err(from_io)?;
+    files.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    Ok(files)
+}
+
 fn copy_file(from: &Path, to: &Path) -> Result<(), PluginError> {
     write_atomically(to, |partial| std::fs::copy(from, partial).map(|_| ())).map_err(from_io)
 }
 
-/// Whether the destination copy of a file is up to date under `mode`.
+/// Whether the destination copy of a file is up to date under `mode`
+/// (`roots`: the source's and the destination's).
 fn unchanged(
-    source: &LocalFile,
-    destination: &LocalFile,
+    source: &TreeFile,
+    destination: &TreeFile,
+    roots: (&Path, &Path),
     mode: CompareMode,
 ) -> Result<bool, PluginError> {
     if source.size != destination.size {
@@ -152,8 +192,8 @@ fn unchanged(
         CompareMode::Size => true,
         CompareMode::SizeMtime => destination.mtime >= source.mtime,
         CompareMode::Checksum => {
-            md5_file(&source.path).map_err(from_io)?
-                == md5_file(&destination.path).map_err(from_io)?
+            md5_file(&source.path(roots.0)?).map_err(from_io)?
+                == md5_file(&destination.path(roots.1)?).map_err(from_io)?
         }
         // The host planned this transfer: make it.
         CompareMode::Planned => false,
@@ -196,8 +236,14 @@ impl StorageProvider for FsProvider {
 
     fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
         let root = readable_directory(location)?;
-        let files = walk(&root).map_err(from_io)?;
-        listed_entries(files)
+        let mut entries = Vec::new();
+        walk_each(&root, |file| {
+            entries.extend(listed_entry(file)?);
+            Ok(())
+        })
+        .map_err(from_io)?;
+        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries)
     }
 
     fn sync(
@@ -217,22 +263,16 @@ impl StorageProvider for FsProvider {
         };
         let excludes = ExcludeMatcher::new(&options.excludes)
             .map_err(|e| PluginError::new(ErrorKind::InvalidInput, e))?;
-        let included = |files: Vec<LocalFile>| -> Vec<LocalFile> {
-            files
-                .into_iter()
-                .filter(|f| !excludes.is_excluded(&f.key))
-                .collect()
-        };
         let source_files = if source_root.is_dir() || source.remote().is_none() {
-            included(walk(&source_root).map_err(from_io)?)
+            tree_files(&source_root, &excludes)?
         } else {
             Vec::new()
         };
         // A planned sync that deletes nothing need not know the destination.
         let destination_needed = options.delete || options.compare != CompareMode::Planned;
-        let mut destination_files: HashMap<String, LocalFile> =
+        let mut destination_files: HashMap<String, TreeFile> =
             if destination_needed && destination_root.is_dir() {
-                included(walk(&destination_root).map_err(from_io)?)
+                tree_files(&destination_root, &excludes)?
                     .into_iter()
                     .map(|f| (f.key.clone(), f))
                     .collect()
@@ -244,18 +284,23 @@ impl StorageProvider for FsProvider {
         let kind = transfer_kind(source, destination);
         let mut report = SyncReport::default();
         let mut transfers = Vec::new();
-        for file in &source_files {
+        for file in source_files {
             let up_to_date = match destination_files.remove(&file.key) {
-                Some(existing) => unchanged(file, &existing, options.compare)?,
+                Some(existing) => unchanged(
+                    &file,
+                    &existing,
+                    (&source_root, &destination_root),
+                    options.compare,
+                )?,
                 None => false,
             };
             if up_to_date {
-                report.push(ActionKind::Skip, file.key.as_str(), file.size);
+                report.push(ActionKind::Skip, file.key, file.size);
             } else {
                 transfers.push(file);
             }
         }
-        let mut deletes: Vec<LocalFile> = if options.delete {
+        let mut deletes: Vec<TreeFile> = if options.delete {
             destination_files.into_values().collect()
         } else {
             Vec::new()
@@ -274,10 +319,10 @@ impl StorageProvider for FsProvider {
         }
         if options.dry_run {
             for file in transfers {
-                report.push(kind, file.key.as_str(), file.size);
+                report.push(kind, file.key, file.size);
             }
             for file in deletes {
-                report.push(ActionKind::Delete, file.key.as_str(), 0);
+                report.push(ActionKind::Delete, file.key, 0);
             }
             return Ok(report);
         }
@@ -287,17 +332,16 @@ impl StorageProvider for FsProvider {
             0 => self.default_parallelism,
             n => n,
         };
-        let done = copy_in_parallel(&transfers, &destination_root, parallelism, progress)?;
-        report
-            .actions
-            .extend(done.into_iter().map(|file| SyncAction {
-                kind,
-                key: file.key.as_str().into(),
-                bytes: file.size,
-            }));
+        let roots = (source_root.as_path(), destination_root.as_path());
+        copy_in_parallel(&transfers, roots, parallelism, progress)?;
+        // The keys move into the report: no second copy of every key.
+        for file in transfers {
+            report.push(kind, file.key, file.size);
+        }
         for file in deletes {
-            remove_file_and_empty_parents(&destination_root, &file.path).map_err(from_io)?;
-            report.push(ActionKind::Delete, file.key.as_str(), 0);
+            remove_file_and_empty_parents(&destination_root, &file.path(&destination_root)?)
+                .map_err(from_io)?;
+            report.push(ActionKind::Delete, file.key, 0);
         }
         Ok(report)
     }
@@ -374,11 +418,13 @@ impl StorageProvider for FsProvider {
         keys: &[String],
     ) -> Result<Vec<ObjectEntry>, PluginError> {
         let root = readable_directory(location)?;
-        let mut files = Vec::new();
+        let mut entries = Vec::new();
         for key in keys {
-            files.extend(stat_file(&root, key).map_err(from_io)?);
+            if let Some(file) = stat_file(&root, key).map_err(from_io)? {
+                entries.extend(listed_entry(file).map_err(from_io)?);
+            }
         }
-        listed_entries(files)
+        Ok(entries)
     }
 
     fn get_range(
@@ -412,25 +458,23 @@ impl StorageProvider for FsProvider {
     }
 }
 
-/// The entries of a listing of `files`, each with its content's MD5 (also
-/// its ETag). A file deleted since it was found is left out, as in S3.
-fn listed_entries(files: Vec<LocalFile>) -> Result<Vec<ObjectEntry>, PluginError> {
-    let mut entries = Vec::with_capacity(files.len());
-    for file in files {
-        let md5 = match md5_file(&file.path) {
-            Ok(md5) => md5,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(from_io(e)),
-        };
-        entries.push(ObjectEntry {
-            key: file.key,
-            size: file.size,
-            etag: Some(md5.clone()),
-            md5: Some(md5),
-            last_modified: Some(file.mtime),
-        });
-    }
-    Ok(entries)
+/// A listing's entry for `file`, with its content's MD5; none for a file
+/// deleted since it was found, as in S3. A directory has no ETag, and
+/// repeating the MD5 as one would cost ~100 bytes an object while a
+/// listing crosses to the host.
+fn listed_entry(file: LocalFile) -> std::io::Result<Option<ObjectEntry>> {
+    let md5 = match md5_file(&file.path) {
+        Ok(md5) => md5,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(ObjectEntry {
+        key: file.key,
+        size: file.size,
+        etag: None,
+        md5: Some(md5),
+        last_modified: Some(file.mtime),
+    }))
 }
 
 /// The error for an object that is not there.
@@ -441,15 +485,15 @@ fn not_found(source: &Location, key: &str) -> PluginError {
     )
 }
 
-/// Copies `files` below `destination_root` with `parallelism` threads,
-/// reporting progress; returns the files copied, or the first error once
-/// every started copy has finished.
-fn copy_in_parallel<'f>(
-    files: &[&'f LocalFile],
-    destination_root: &Path,
+/// Copies `files` from the first root to below the second with
+/// `parallelism` threads, reporting progress; fails with the first error
+/// once every started copy has finished.
+fn copy_in_parallel(
+    files: &[TreeFile],
+    (source_root, destination_root): (&Path, &Path),
     parallelism: u32,
     progress: &dyn ProgressSink,
-) -> Result<Vec<&'f LocalFile>, PluginError> {
+) -> Result<(), PluginError> {
     let next = AtomicUsize::new(0);
     let objects_done = AtomicU64::new(0);
     let bytes_done = AtomicU64::new(0);
@@ -464,7 +508,7 @@ fn copy_in_parallel<'f>(
                     return;
                 };
                 let result = object_path(destination_root, &file.key)
-                    .and_then(|target| copy_file(&file.path, &target));
+                    .and_then(|target| copy_file(&file.path(source_root)?, &target));
                 if let Err(e) = result {
                     first_error
                         .lock()
@@ -482,7 +526,7 @@ fn copy_in_parallel<'f>(
     });
     match first_error.into_inner().expect("no panics while held") {
         Some(error) => Err(error),
-        None => Ok(files.to_vec()),
+        None => Ok(()),
     }
 }
 
