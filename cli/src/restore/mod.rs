@@ -129,20 +129,16 @@ pub fn run_restore(
     };
     let validates_all = shared_validation.is_none();
     let validating = |component: &str| validates_all || shares.has_part_of(component);
-    let own: Vec<String> = outer
+    let (own, validated_bytes): (Vec<String>, u64) = outer
         .tarballs()
         .filter(|t| validating(t.component))
-        .map(|t| t.component.to_string())
-        .collect();
+        .fold((Vec::new(), 0), |(mut own, bytes), t| {
+            own.push(t.component.to_string());
+            (own, bytes + t.len)
+        });
     let shown = ByteProgress::new(
         &format!("validate {}", archive.file_name),
-        Some(
-            outer
-                .tarballs()
-                .filter(|t| validating(t.component))
-                .map(|t| t.len)
-                .sum(),
-        ),
+        Some(validated_bytes),
         request.quiet,
     );
     let validation_started = std::time::Instant::now();

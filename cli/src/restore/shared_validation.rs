@@ -28,7 +28,7 @@ use crate::exit::{InvalidArchive, Refused};
 use crate::progress::Spinner;
 use crate::restore::Shard;
 use crate::store::backup_store::BackupStore;
-use crate::store::lock::hostname;
+use crate::store::lock::{file_safe, hostname};
 use crate::sync::md5_digest::Md5Digest;
 use crate::unix_time::{now, rfc3339};
 
@@ -207,17 +207,4 @@ impl<'s, 'r> SharedValidation<'s, 'r> {
         }
         Ok(verdict.tarball_md5.is_some())
     }
-}
-
-/// `name` with every character but letters, digits, `-`, `.` and `_`
-/// replaced by `_`.
-fn file_safe(name: &str) -> String {
-    name.chars()
-        .map(
-            |c| match c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
-                true => c,
-                false => '_',
-            },
-        )
-        .collect()
 }

@@ -93,18 +93,20 @@ pub fn hostname() -> String {
 
 /// The lock object's name for `bucket`.
 pub fn lock_name(bucket: &Location) -> String {
-    let safe: String = bucket
-        .to_string()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!(".stowage-lock.{safe}")
+    format!(".stowage-lock.{}", file_safe(&bucket.to_string()))
+}
+
+/// `name` fit for a file name in the backup destination: every character
+/// but letters, digits, `-` and `.` replaced by `_`.
+pub fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect()
 }
 
 /// What separates a shard's lock name from its bucket's: never part of
