@@ -82,6 +82,17 @@ impl LoadedPlugin {
             .map_err(|e| self.failure(format_args!("cannot list {location}"), e))
     }
 
+    /// Every object below `location`, handed to `on_entries` a part at a
+    /// time: what `on_entries` keeps of them is all the host holds of the
+    /// listing.
+    pub fn list_each(
+        &self,
+        location: &Location,
+        on_entries: &mut dyn FnMut(Vec<ObjectEntry>) -> Result<()>,
+    ) -> Result<()> {
+        on_entries(self.list(location)?)
+    }
+
     /// The entries `list` gives for exactly `keys` below `location`.
     pub fn list_keys(&self, location: &Location, keys: &[String]) -> Result<Vec<ObjectEntry>> {
         self.provider.list_keys(location, keys).map_err(|e| {

@@ -157,7 +157,7 @@ pub fn run_restore(
             );
             let listing = registry
                 .for_location(&component.bucket, None)
-                .and_then(|plugin| list_bucket(component, plugin));
+                .and_then(|plugin| list_bucket(component, plugin, &work.join("listings")));
             listing_shown.finish();
             (component.name.clone(), listing)
         });
@@ -380,6 +380,7 @@ impl RestoreRun<'_> {
         let result = self.restore_into(
             target,
             planned.bucket,
+            planned.bucket_objects,
             &mut outcome,
             &staging,
             &mut snapshot_target,
@@ -398,13 +399,15 @@ impl RestoreRun<'_> {
     /// The steps of [`RestoreRun::restore_component`]: snapshot (while the
     /// planned files are extracted), confirm the plan against the planned
     /// keys listed again, let the tool upload, then verify, repair and
-    /// delete. `bucket` is the bucket as the plan found it; the planned
-    /// keys are brought up to date in it by the confirmation.
+    /// delete. `bucket` is what the plan found of the bucket (the objects of
+    /// the keys it names, of `bucket_objects` listed); the planned keys are
+    /// brought up to date in it by the confirmation.
     /// `snapshot_target` names the snapshot as soon as copying into it began.
     fn restore_into(
         &self,
         target: &Target<'_>,
         mut bucket: Inventory,
+        bucket_objects: usize,
         outcome: &mut ComponentOutcome,
         staging: &Path,
         snapshot_target: &mut Option<String>,
@@ -454,7 +457,12 @@ impl RestoreRun<'_> {
                 ),
                 quiet,
             );
-            step.confirm_plan(&outcome.plan, snapshot.as_ref(), &wanted, &bucket)
+            step.confirm_plan(
+                &outcome.plan,
+                snapshot.as_ref(),
+                &wanted,
+                (&bucket, bucket_objects),
+            )
         });
         outcome.steps.append(&mut clock.steps);
         let confirmed = confirmed?;

@@ -14,16 +14,16 @@ use stowage_plugin_api::ErrorKind;
 use crate::archive::read::{read_files, ArchiveIndex, Limits};
 use crate::config::{Component, Settings};
 use crate::exit::{ConfigError, Refused};
+use crate::memory::release_free_memory;
 use crate::output::counted;
 use crate::parallel::map_in_parallel;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::registry::Registry;
 use crate::restore::{RestoreRequest, ShardShares, SnapshotMode, WholeComponent};
+use crate::sync::merge::{merge_spilled, Met};
 use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
-use crate::sync::plan::{
-    forget_listed_md5s, listed_inventory, listed_md5s_are_content, sharing_keys, Inventory, Key,
-    PlannedObject, SyncPlan,
-};
+use crate::sync::plan::{Inventory, Key, PlannedObject, SmallestDoubt, SyncPlan};
+use crate::sync::spill::SpilledListing;
 
 /// One component's plan.
 #[derive(Debug, Serialize)]
@@ -48,11 +48,15 @@ pub struct ComponentPlan {
     pub snapshot_keys: Vec<Key>,
 }
 
-/// A plan and the bucket's inventory it was made from (the snapshot is
-/// checked, and extracted files get their mtimes, against it).
+/// A plan and what it found of the bucket: the objects of the keys it
+/// names (the snapshot is checked, extracted files get their mtimes, and
+/// verification tells what moved, against them). The rest of the listing
+/// is not kept: at 1,000,000 objects it is hundreds of MiB.
 pub(super) struct Planned {
     pub(super) plan: ComponentPlan,
     pub(super) bucket: Inventory,
+    /// How many objects the bucket's listing held.
+    pub(super) bucket_objects: usize,
 }
 
 /// A component ready to plan: its config, plugin and archive inventory.
@@ -60,44 +64,52 @@ pub(super) struct Target<'r> {
     pub(super) component: Component,
     pub(super) plugin: &'r LoadedPlugin,
     pub(super) inventory: Inventory,
-    /// Its bucket's listing, until the plan takes it over.
+    /// Its bucket's listing, until the plan is made.
     listing: Option<Listing>,
+    /// This restore's share of the keys.
+    shares: &'r ShardShares,
     /// How many objects the archive and the bucket hold, all shards.
     whole: WholeComponent,
 }
 
 /// A bucket as its listing found it.
 pub(super) struct Listing {
-    /// Its objects (excluded paths left out).
-    pub(super) inventory: Inventory,
+    /// Its objects (excluded paths left out), on disk.
+    spilled: SpilledListing,
     /// Whether it exists (a fresh instance has none yet).
-    pub(super) exists: bool,
+    exists: bool,
 }
 
-/// Lists a component's bucket. A missing bucket is an empty one (a fresh
-/// instance); the restore will create it.
-pub(super) fn list_bucket(component: &Component, plugin: &LoadedPlugin) -> Result<Listing> {
-    let bucket = &component.bucket;
-    let (listing, exists) = match plugin.list(bucket) {
-        Ok(entries) => (entries, true),
-        Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => (Vec::new(), false),
-        Err(e) => return Err(e.context(format!("component {}", component.name))),
-    };
+/// Lists a component's bucket into a file in `directory`. A missing
+/// bucket is an empty one (a fresh instance); the restore will create it.
+pub(super) fn list_bucket(
+    component: &Component,
+    plugin: &LoadedPlugin,
+    directory: &Path,
+) -> Result<Listing> {
     let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
-    Ok(Listing {
-        inventory: listed_inventory(listing, &excludes, &Inventory::new()),
-        exists,
-    })
+    match SpilledListing::write(plugin, &component.bucket, &excludes, directory) {
+        Ok(spilled) => Ok(Listing {
+            spilled,
+            exists: true,
+        }),
+        Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => Ok(Listing {
+            spilled: SpilledListing::empty(directory)?,
+            exists: false,
+        }),
+        Err(e) => Err(e.context(format!("component {}", component.name))),
+    }
 }
 
 /// The components to restore: selected, in the archive and not wholly
 /// other shards' (`shares`), each with its bucket's listing (`listings`:
-/// component name and listing) cut to this shard's keys. Takes the
-/// archive's inventories over (one copy of them in memory).
+/// component name and listing) and its archive inventory cut to this
+/// shard's keys. Takes the archive's inventories over (one copy of them in
+/// memory).
 pub(super) fn targets<'r>(
     registry: &'r Registry,
     request: &RestoreRequest,
-    shares: &ShardShares,
+    shares: &'r ShardShares,
     mut index: ArchiveIndex,
     selected: Vec<Component>,
     listings: Vec<(String, Result<Listing>)>,
@@ -131,17 +143,16 @@ pub(super) fn targets<'r>(
         let mut inventory = found.inventory;
         inventory.retain(|key, _| !excludes.is_excluded(key));
         let plugin = registry.for_location(&component.bucket, None)?;
-        let mut listing = listings
+        let listing = listings
             .remove(&component.name)
             .expect("a component in the archive was listed")?;
-        let whole = shares.keep_own(&component.name, &mut inventory, &mut listing.inventory);
-        // Listed while the archive was read: its keys are shared only now.
-        listing.inventory = sharing_keys(std::mem::take(&mut listing.inventory), &inventory);
+        let whole = shares.keep_own(&component.name, &mut inventory, listing.spilled.objects);
         targets.push(Target {
             component,
             plugin,
             inventory,
             listing: Some(listing),
+            shares,
             whole,
         });
     }
@@ -162,7 +173,9 @@ pub(super) fn plan_components(
     .collect()
 }
 
-/// Compares the bucket's listing with the archive.
+/// Compares the bucket's listing with the archive: the listing is walked
+/// from disk beside the archive's inventory, and only what the plan names
+/// of it is kept.
 fn plan_component(
     target: &mut Target<'_>,
     request: &RestoreRequest,
@@ -170,44 +183,40 @@ fn plan_component(
 ) -> Result<Planned> {
     let bucket = target.component.bucket.clone();
     let Listing {
-        inventory: mut bucket_inventory,
+        spilled,
         exists: bucket_exists,
     } = target.listing.take().expect("planned once");
-    let mut plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
-    let etags_are_md5s =
-        listed_md5s_are_content(target.plugin, &bucket, &bucket_inventory, &target.inventory)?;
+    let keeping_keys = request.snapshot == SnapshotMode::Full;
+    let mut merged = merge_plan(target, &spilled, false, keeping_keys)?;
+    let etags_are_md5s = merged.doubt.settle(target.plugin, &bucket)?;
     if !etags_are_md5s {
-        forget_listed_md5s(&mut bucket_inventory);
-        plan =
-            SyncPlan::new(&target.inventory, &bucket_inventory, true).transferring_the_doubtful();
+        merged = merge_plan(target, &spilled, true, keeping_keys)?;
+        merged.plan = merged.plan.transferring_the_doubtful();
     }
-    if !plan.possibly_changed.is_empty() {
+    if !merged.plan.possibly_changed.is_empty() {
         resolve_multipart_etags(
             target,
-            &bucket_inventory,
-            &plan.possibly_changed,
+            &merged.found,
+            &merged.plan.possibly_changed,
             archive,
             request.limits,
         )?;
-        plan = SyncPlan::new(&target.inventory, &bucket_inventory, true);
+        merged = merge_plan(target, &spilled, false, keeping_keys)?;
     }
+    let MergedPlan {
+        plan,
+        found,
+        listed,
+        listed_keys,
+        ..
+    } = merged;
     let snapshot_keys = match request.snapshot {
         SnapshotMode::None => Vec::new(),
-        SnapshotMode::Full => bucket_inventory.keys().cloned().collect(),
-        SnapshotMode::Changed => {
-            let existing = |o: &PlannedObject| bucket_inventory.contains_key(&o.key);
-            let mut keys: Vec<Key> = plan
-                .transfer
-                .iter()
-                .chain(&plan.possibly_changed)
-                .chain(&plan.delete)
-                .filter(|o| existing(o))
-                .map(|o| o.key.clone())
-                .collect();
-            keys.sort();
-            keys
-        }
+        SnapshotMode::Full => listed_keys,
+        // The objects the plan names that exist, in key order.
+        SnapshotMode::Changed => found.keys().cloned().collect(),
     };
+    release_free_memory();
     Ok(Planned {
         plan: ComponentPlan {
             component: target.component.name.clone(),
@@ -219,8 +228,68 @@ fn plan_component(
             plan,
             snapshot_keys,
         },
-        bucket: bucket_inventory,
+        bucket: found,
+        bucket_objects: listed,
     })
+}
+
+/// A plan, and what it found of the bucket.
+struct MergedPlan {
+    plan: SyncPlan,
+    /// The listed objects of the keys the plan names.
+    found: Inventory,
+    /// How many objects were listed (this shard's).
+    listed: usize,
+    /// Every listed key, when asked for (a full snapshot copies them all).
+    listed_keys: Vec<Key>,
+    /// The listed object whose MD5 is most cheaply proven or disproven.
+    doubt: SmallestDoubt,
+}
+
+/// Walks the bucket's listing (`spilled`) beside the archive's inventory,
+/// this shard's keys only, and plans: what differs is transferred, what
+/// the archive lacks deleted. `md5s_forgotten`: compare by size only (the
+/// bucket's ETags are not MD5s); `keeping_keys`: keep every listed key.
+fn merge_plan(
+    target: &Target<'_>,
+    spilled: &SpilledListing,
+    md5s_forgotten: bool,
+    keeping_keys: bool,
+) -> Result<MergedPlan> {
+    let component = &target.component.name;
+    let mut merged = MergedPlan {
+        plan: SyncPlan::default(),
+        found: Inventory::new(),
+        listed: 0,
+        listed_keys: Vec::new(),
+        doubt: SmallestDoubt::default(),
+    };
+    let owns = |key: &str| target.shares.owns(component, key);
+    merged.listed = merge_spilled(spilled, &target.inventory, &owns, &mut |met| {
+        let Met {
+            key,
+            source,
+            mut listed,
+        } = met;
+        if md5s_forgotten {
+            if let Some(listed) = &mut listed {
+                listed.md5 = None;
+            }
+        }
+        if keeping_keys && listed.is_some() {
+            merged.listed_keys.push(key.clone());
+        }
+        if let Some(wanted) = source {
+            merged.doubt.consider(key, wanted, listed.as_ref());
+        }
+        if merged.plan.meet(key, source, listed.as_ref(), true) {
+            if let Some(there) = listed {
+                merged.found.insert(key.clone(), there);
+            }
+        }
+        Ok(())
+    })? as usize;
+    Ok(merged)
 }
 
 /// For objects only *possibly changed* because their ETag is a multipart

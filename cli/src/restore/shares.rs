@@ -113,21 +113,22 @@ impl ShardShares {
         }
     }
 
-    /// Cuts a component's archive inventory and bucket listing down to this
-    /// shard's keys; returns how many objects both held in whole.
+    /// Cuts a component's archive inventory down to this shard's keys (its
+    /// bucket's listing is cut as planning walks it, by [`Self::owns`]);
+    /// returns how many objects the archive and the bucket (of
+    /// `bucket_objects`) held in whole.
     pub fn keep_own(
         &self,
         component: &str,
         archive: &mut Inventory,
-        bucket: &mut Inventory,
+        bucket_objects: usize,
     ) -> WholeComponent {
         let whole = WholeComponent {
             archive_objects: archive.len(),
-            bucket_objects: bucket.len(),
+            bucket_objects,
         };
         if self.shard.is_sharded() {
             archive.retain(|key, _| self.owns(component, key));
-            bucket.retain(|key, _| self.owns(component, key));
         }
         whole
     }
@@ -241,7 +242,9 @@ mod tests {
         let (mut transfer, mut delete, mut unchanged) = (BTreeSet::new(), BTreeSet::new(), 0);
         for index in 0..3 {
             let (mut archive, mut bucket) = archive_and_bucket();
-            let whole = shares(index, 3, &tarballs).keep_own("uploads", &mut archive, &mut bucket);
+            let shares = shares(index, 3, &tarballs);
+            let whole = shares.keep_own("uploads", &mut archive, bucket.len());
+            bucket.retain(|key, _| shares.owns("uploads", key));
             assert_eq!(
                 whole,
                 WholeComponent {

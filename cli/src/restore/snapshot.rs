@@ -50,7 +50,8 @@ impl ComponentStep<'_, '_> {
     }
 
     /// Lists the planned keys again and finds every planned object that
-    /// moved since planning (`found`: the bucket as the plan found it), to
+    /// moved since planning (`found`: what the plan found of the bucket,
+    /// and how many objects it listed), to
     /// be left out of this round (its extracted file is removed, so the
     /// tool cannot upload it).
     pub(super) fn confirm_plan(
@@ -58,10 +59,10 @@ impl ComponentStep<'_, '_> {
         plan: &ComponentPlan,
         snapshot: Option<&Location>,
         wanted: &HashSet<&str>,
-        found: &Inventory,
+        (found, objects): (&Inventory, usize),
     ) -> Result<ConfirmedPlan> {
         let planned = planned_keys(plan);
-        let (mut current, bucket_exists) = self.list_planned_keys(&planned, found.len())?;
+        let (mut current, bucket_exists) = self.list_planned_keys(&planned, objects)?;
         if !plan.etags_are_md5s {
             forget_listed_md5s(&mut current);
         }

@@ -8,8 +8,10 @@
 //! checksums; [`multipart_etag`] tells whether a multipart ETag matches a file.
 
 pub mod md5_digest;
+pub mod merge;
 pub mod multipart_etag;
 pub mod plan;
+pub mod spill;
 pub mod verify;
 
 use anyhow::{anyhow, bail, Context, Result};

@@ -64,15 +64,6 @@ pub fn shared_key(known: &Inventory, key: &str) -> Key {
     }
 }
 
-/// `inventory` with every key it shares with `known` taken from `known`
-/// (see [`shared_key`]); its own copies are freed as it goes.
-pub fn sharing_keys(inventory: Inventory, known: &Inventory) -> Inventory {
-    inventory
-        .into_iter()
-        .map(|(key, fingerprint)| (shared_key(known, &key), fingerprint))
-        .collect()
-}
-
 /// The inventory of a local directory, with MD5s computed from the files,
 /// leaving out excluded keys (keys `known` holds are shared, see [`shared_key`]).
 pub fn local_inventory(
@@ -94,9 +85,30 @@ pub fn local_inventory(
     Ok(inventory)
 }
 
+/// Whether a listed key is an object to compare: not excluded, and not a
+/// folder marker (a key ending in `/`, which some consoles create: not an
+/// object a file can hold, and no tool syncs it as such).
+pub fn is_listed_object(key: &str, excludes: &ExcludeMatcher) -> bool {
+    !key.ends_with('/') && !excludes.is_excluded(key)
+}
+
+/// A listed object's key and fingerprint (an ETag is kept only when it is
+/// a multipart one: otherwise it is the MD5).
+pub fn listed_fingerprint(entry: ObjectEntry) -> (String, Fingerprint) {
+    let fingerprint = Fingerprint {
+        size: entry.size,
+        md5: entry.md5.and_then(|m| Md5Digest::from_hex(&m)),
+        etag: entry
+            .etag
+            .filter(|t| t.contains('-'))
+            .map(|t| t.as_str().into()),
+        modified: entry.last_modified,
+    };
+    (entry.key, fingerprint)
+}
+
 /// The inventory of a listing, leaving out excluded keys and folder
-/// markers (keys ending in `/`, which some consoles create: they are not
-/// objects a file can hold, and no tool syncs them as such).
+/// markers (see [`is_listed_object`]).
 ///
 /// Takes the plugin's list as it came (turning it into a `Vec` first would
 /// copy it: it was allocated by the plugin's library). Keys `known` holds
@@ -108,20 +120,10 @@ pub fn listed_inventory(
 ) -> Inventory {
     let inventory = entries
         .into_iter()
-        .filter(|e| !e.key.ends_with('/') && !excludes.is_excluded(&e.key))
+        .filter(|e| is_listed_object(&e.key, excludes))
         .map(|e| {
-            (
-                shared_key(known, &e.key),
-                Fingerprint {
-                    size: e.size,
-                    md5: e.md5.and_then(|m| Md5Digest::from_hex(&m)),
-                    etag: e
-                        .etag
-                        .filter(|t| t.contains('-'))
-                        .map(|t| t.as_str().into()),
-                    modified: e.last_modified,
-                },
-            )
+            let (key, fingerprint) = listed_fingerprint(e);
+            (shared_key(known, &key), fingerprint)
         })
         .collect();
     release_free_memory();
@@ -188,30 +190,67 @@ pub fn listed_md5s_are_content(
     listed: &Inventory,
     source: &Inventory,
 ) -> Result<bool> {
-    if location.remote().is_none() {
-        return Ok(true);
+    let mut doubt = SmallestDoubt::default();
+    for (key, wanted) in source {
+        doubt.consider(key, wanted, listed.get(key));
     }
-    let doubtful = source
-        .iter()
-        .filter_map(|(key, wanted)| {
-            let there = listed.get(key)?;
-            let doubt = there.size == wanted.size
-                && there.md5.is_some()
-                && wanted.md5.is_some()
-                && there.md5 != wanted.md5;
-            doubt.then_some((there.size, key))
-        })
-        .min();
-    let Some((_, key)) = doubtful else {
-        return Ok(true);
-    };
+    doubt.settle(provider, location)
+}
+
+/// Whether the object `there` puts its listed MD5 in doubt: the same size
+/// as the source object `wanted`, another listed MD5 (a changed object, or
+/// an ETag that is no MD5).
+fn doubts(wanted: &Fingerprint, there: &Fingerprint) -> bool {
+    there.size == wanted.size
+        && there.md5.is_some()
+        && wanted.md5.is_some()
+        && there.md5 != wanted.md5
+}
+
+/// Of the listed objects that put their listed MD5 in doubt (see
+/// [`listed_md5s_are_content`]), the smallest, met one at a time.
+#[derive(Default)]
+pub struct SmallestDoubt(Option<(u64, Key, Fingerprint)>);
+
+impl SmallestDoubt {
+    /// Meets the source object `wanted` and the object listed for its `key`.
+    pub fn consider(&mut self, key: &Key, wanted: &Fingerprint, there: Option<&Fingerprint>) {
+        let Some(there) = there.filter(|there| doubts(wanted, there)) else {
+            return;
+        };
+        if self.0.as_ref().is_none_or(|(size, ..)| there.size < *size) {
+            self.0 = Some((there.size, key.clone(), there.clone()));
+        }
+    }
+
+    /// Whether the MD5s listed below `location` are content MD5s: `true`
+    /// with nothing in doubt or for a local directory; else the smallest
+    /// doubtful object is downloaded and hashed.
+    pub fn settle(self, provider: &LoadedPlugin, location: &Location) -> Result<bool> {
+        match self.0 {
+            Some((_, key, there)) if location.remote().is_some() => {
+                md5_is_content(provider, location, &key, &there)
+            }
+            _ => Ok(true),
+        }
+    }
+}
+
+/// Whether the MD5 listed for `key` below `location` (`listed`) is its
+/// content's: the object is downloaded and hashed.
+fn md5_is_content(
+    provider: &LoadedPlugin,
+    location: &Location,
+    key: &str,
+    listed: &Fingerprint,
+) -> Result<bool> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("checksum-probe");
     provider
         .get(location, key, &file)
         .context("cannot read an object to check what its ETag is")?;
     let content = Md5Digest::from(md5_file_digest(&file)?);
-    Ok(listed[key].md5 == Some(content))
+    Ok(listed.md5 == Some(content))
 }
 
 /// Forgets the MD5s of a listing whose ETags are not content MD5s (see
@@ -281,27 +320,46 @@ impl SyncPlan {
     pub fn new(source: &Inventory, destination: &Inventory, delete: bool) -> SyncPlan {
         let mut plan = SyncPlan::default();
         for (key, fingerprint) in source {
-            let object = PlannedObject {
-                key: key.clone(),
-                size: fingerprint.size,
-            };
-            match compare(fingerprint, destination.get(key)) {
-                Comparison::Same => plan.unchanged += 1,
-                Comparison::Differs => plan.transfer.push(object),
-                Comparison::SizeOnly => plan.possibly_changed.push(object),
+            plan.meet(key, Some(fingerprint), destination.get(key), delete);
+        }
+        for (key, fingerprint) in destination {
+            if !source.contains_key(key) {
+                plan.meet(key, None, Some(fingerprint), delete);
             }
         }
-        if delete {
-            plan.delete = destination
-                .iter()
-                .filter(|(key, _)| !source.contains_key(*key))
-                .map(|(key, f)| PlannedObject {
-                    key: key.clone(),
-                    size: f.size,
-                })
-                .collect();
-        }
         plan
+    }
+
+    /// Plans one key, met in key order (as the source has it, and as the
+    /// destination's listing has it); deletes are planned only if
+    /// `delete`. Returns whether the plan names the key.
+    pub fn meet(
+        &mut self,
+        key: &Key,
+        source: Option<&Fingerprint>,
+        destination: Option<&Fingerprint>,
+        delete: bool,
+    ) -> bool {
+        let (object, list) = match (source, destination) {
+            (Some(wanted), there) => {
+                let list = match compare(wanted, there) {
+                    Comparison::Same => {
+                        self.unchanged += 1;
+                        return false;
+                    }
+                    Comparison::Differs => &mut self.transfer,
+                    Comparison::SizeOnly => &mut self.possibly_changed,
+                };
+                (wanted, list)
+            }
+            (None, Some(there)) if delete => (there, &mut self.delete),
+            (None, _) => return false,
+        };
+        list.push(PlannedObject {
+            key: key.clone(),
+            size: object.size,
+        });
+        true
     }
 
     /// This plan with every possibly changed object to be transferred: where

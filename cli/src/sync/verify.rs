@@ -26,9 +26,10 @@ use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 use stowage_plugin_api::Location;
 
 use crate::plugin::LoadedPlugin;
+use crate::sync::merge::{merge_listing, Met};
 use crate::sync::plan::{
-    compare, forget_listed_md5s, inventory_of, inventory_of_keys, listed_md5s_are_content,
-    Comparison, Fingerprint, Inventory, Key, SyncPlan,
+    compare, forget_listed_md5s, inventory_of, inventory_of_keys, Comparison, Fingerprint,
+    Inventory, Key, SmallestDoubt, SyncPlan,
 };
 
 /// What verification found and did.
@@ -85,8 +86,12 @@ impl std::fmt::Display for DriftKind {
 /// and, for each, the version it found there.
 pub struct PlannedChanges<'a> {
     /// The destination as last listed before anything changed it (in a
-    /// restore: the listing the snapshot was checked against).
+    /// restore: the listing the snapshot was checked against), at least
+    /// the objects of every key the plan named (a restore keeps no more).
     pub found: &'a Inventory,
+    /// Every key the plan named: to transfer, possibly changed, or to
+    /// delete. A source key it did not name was there, unchanged.
+    pub named: HashSet<&'a str>,
     /// Keys the plan transfers, and may therefore overwrite.
     pub transfers: HashSet<&'a str>,
     /// Keys the plan deletes.
@@ -101,17 +106,31 @@ pub struct PlannedChanges<'a> {
 impl<'a> PlannedChanges<'a> {
     /// Everything `plan` names, against the destination it was made from.
     pub fn of(plan: &'a SyncPlan, found: &'a Inventory, delete: bool) -> Self {
+        let transfers: HashSet<&str> = plan
+            .transfer
+            .iter()
+            .chain(&plan.possibly_changed)
+            .map(|o| &*o.key)
+            .collect();
+        let deletes: HashSet<&str> = plan.delete.iter().map(|o| &*o.key).collect();
         PlannedChanges {
             found,
-            transfers: plan
-                .transfer
-                .iter()
-                .chain(&plan.possibly_changed)
-                .map(|o| &*o.key)
-                .collect(),
-            deletes: plan.delete.iter().map(|o| &*o.key).collect(),
+            named: transfers.union(&deletes).copied().collect(),
+            transfers,
+            deletes,
             delete,
             listed_md5s: true,
+        }
+    }
+
+    /// Whether `key` was in the destination when last listed before
+    /// anything changed (`in_source`: whether the source has it).
+    fn was_found(&self, key: &str, in_source: bool) -> bool {
+        match self.named.contains(key) {
+            true => self.found.contains_key(key),
+            // Unnamed: a source key compared equal, so it was there; any
+            // other key would have been named for deletion.
+            false => in_source,
         }
     }
 
@@ -140,11 +159,12 @@ impl<'a> PlannedChanges<'a> {
         self.deletes.contains(key) && self.found.get(key).is_some_and(|f| same_version(f, now))
     }
 
-    /// How `key`, now `now`, moved since it was planned.
-    fn drift(&self, key: &Key, now: Option<&Fingerprint>) -> Drift {
-        let change = match (self.found.get(key), now) {
-            (None, Some(_)) => DriftKind::Appeared,
-            (Some(_), Some(_)) => DriftKind::Changed,
+    /// How `key` (of the source, if `in_source`), now `now`, moved since
+    /// it was planned.
+    fn drift(&self, key: &Key, in_source: bool, now: Option<&Fingerprint>) -> Drift {
+        let change = match (self.was_found(key, in_source), now) {
+            (false, Some(_)) => DriftKind::Appeared,
+            (true, Some(_)) => DriftKind::Changed,
             (_, None) => DriftKind::Vanished,
         };
         Drift {
@@ -194,7 +214,12 @@ impl FinishHooks<'_> {
 /// After the tool's transfer (which never deletes): lists `destination`,
 /// compares it with `source_inventory`, repairs the planned objects the
 /// tool got wrong, deletes the planned deletions, and lists what it
-/// repaired and deleted once more to prove both. Objects that moved after planning are left and reported.
+/// repaired and deleted once more to prove both. Objects that moved after
+/// planning are left and reported.
+///
+/// The listing is walked beside the source ([`merge_listing`]), so no more
+/// of it is held than what it found to do: a page at a time from a plugin
+/// that lists pages.
 ///
 /// Repaired objects that still differ, and deleted ones still there
 /// unchanged, fail the call.
@@ -208,49 +233,26 @@ pub fn verify_and_finish(
     hooks: &FinishHooks<'_>,
 ) -> Result<Verification> {
     crate::interrupt::check()?;
-    let mut verification = Verification {
-        etags_not_md5s: !planned.listed_md5s,
-        ..Verification::default()
+    let walk = ListingWalk {
+        provider,
+        destination,
+        source_inventory,
+        planned,
+        excludes,
+        hooks,
     };
-    let mut listed = inventory_of(destination, provider, excludes, source_inventory)?;
-    listed.retain(|key, _| (hooks.answers_for)(key));
-    if !verification.etags_not_md5s
-        && !listed_md5s_are_content(provider, destination, &listed, source_inventory)?
-    {
-        verification.etags_not_md5s = true;
+    let mut found = walk.compare(!planned.listed_md5s)?;
+    let doubt = std::mem::take(&mut found.doubt);
+    if !doubt.settle(provider, destination)? {
+        found = walk.compare(true)?;
     }
-    if verification.etags_not_md5s {
-        forget_listed_md5s(&mut listed);
-    }
-    let mut repair = Vec::new();
-    for (key, fingerprint) in source_inventory {
-        let now = listed.get(key);
-        match compare(fingerprint, now) {
-            Comparison::Same => verification.verified += 1,
-            // Where ETags are not MD5s, a planned object the tool left as
-            // it was (the tool compared sizes or times) is sent again.
-            Comparison::SizeOnly
-                if verification.etags_not_md5s && planned.left_as_found(key, now) =>
-            {
-                repair.push(key.clone())
-            }
-            Comparison::SizeOnly => verification.size_only.push(key.clone()),
-            Comparison::Differs if planned.may_overwrite(key, now) => repair.push(key.clone()),
-            Comparison::Differs => verification.drifted.push(planned.drift(key, now)),
-        }
-    }
-    let mut delete = Vec::new();
-    if planned.delete {
-        for (key, now) in listed
-            .iter()
-            .filter(|(k, _)| !source_inventory.contains_key(*k))
-        {
-            match planned.may_delete(key, now) {
-                true => delete.push(key.clone()),
-                false => verification.drifted.push(planned.drift(key, Some(now))),
-            }
-        }
-    }
+    let FoundByListing {
+        mut verification,
+        repair,
+        delete,
+        objects,
+        ..
+    } = found;
     (hooks.before_changes)();
     if repair.is_empty() && delete.is_empty() {
         return Ok(verification);
@@ -260,18 +262,18 @@ pub fn verify_and_finish(
     if !repair.is_empty() {
         (hooks.prepare)(&repair)?;
     }
+    let deleting: Vec<Key> = delete.iter().map(|(key, _)| key.clone()).collect();
     transfer_again(provider, source, destination, &repair)?;
-    remove(provider, destination, &delete)?;
+    remove(provider, destination, &deleting)?;
 
     let mut after = match destination {
         Location::Remote { .. } => {
-            let changed: Vec<Key> = repair.iter().chain(&delete).cloned().collect();
-            let objects = listed.len();
+            let changed: Vec<Key> = repair.iter().chain(&deleting).cloned().collect();
             inventory_of_keys(
                 provider,
                 destination,
                 &changed,
-                objects,
+                objects as usize,
                 excludes,
                 source_inventory,
             )?
@@ -293,22 +295,116 @@ pub fn verify_and_finish(
             }
         }
     }
-    for key in &delete {
-        match after.get(key) {
-            None => verification.deleted.push(key.clone()),
-            Some(now) if same_version(&listed[key], now) => bail!(
+    for (key, listed) in delete {
+        match after.get(&key) {
+            None => verification.deleted.push(key),
+            Some(now) if same_version(&listed, now) => bail!(
                 "verification failed: {key} in {} could not be deleted",
                 destination
             ),
             // Written again by someone else after the delete: theirs now.
             Some(_) => verification.drifted.push(Drift {
-                key: key.clone(),
+                key,
                 change: DriftKind::Appeared,
             }),
         }
     }
     verification.repaired = repair;
     Ok(verification)
+}
+
+/// What one walk of the destination's listing found.
+struct FoundByListing {
+    /// Verified, checked by size only, drifted.
+    verification: Verification,
+    /// Planned objects to transfer again.
+    repair: Vec<Key>,
+    /// Planned deletions, each with the version listed.
+    delete: Vec<(Key, Fingerprint)>,
+    /// The objects listed.
+    objects: u64,
+    /// The listed object whose MD5 is most cheaply proven or disproven,
+    /// when MD5s were compared.
+    doubt: SmallestDoubt,
+}
+
+/// A walk of the destination's listing beside the source, for
+/// [`verify_and_finish`].
+struct ListingWalk<'a, 'p> {
+    provider: &'a LoadedPlugin,
+    destination: &'a Location,
+    source_inventory: &'a Inventory,
+    planned: &'a PlannedChanges<'p>,
+    excludes: &'a ExcludeMatcher,
+    hooks: &'a FinishHooks<'a>,
+}
+
+impl ListingWalk<'_, '_> {
+    /// Walks the listing and sorts every object into what
+    /// [`FoundByListing`] holds; `md5s_forgotten`: compare by size only
+    /// (the listed MD5s are not content MD5s).
+    fn compare(&self, md5s_forgotten: bool) -> Result<FoundByListing> {
+        let planned = self.planned;
+        let mut found = FoundByListing {
+            verification: Verification {
+                etags_not_md5s: md5s_forgotten,
+                ..Verification::default()
+            },
+            repair: Vec::new(),
+            delete: Vec::new(),
+            objects: 0,
+            doubt: SmallestDoubt::default(),
+        };
+        // Kept apart to report them as before: the source's first, then the rest.
+        let mut drifted_elsewhere = Vec::new();
+        let verification = &mut found.verification;
+        found.objects = merge_listing(
+            self.provider,
+            self.destination,
+            self.source_inventory,
+            self.excludes,
+            self.hooks.answers_for,
+            &mut |Met {
+                      key,
+                      source,
+                      mut listed,
+                  }| {
+                if md5s_forgotten {
+                    if let Some(listed) = &mut listed {
+                        listed.md5 = None;
+                    }
+                }
+                let now = listed.as_ref();
+                let Some(wanted) = source else {
+                    let now = listed.expect("a key the source lacks was listed");
+                    if planned.delete {
+                        match planned.may_delete(key, &now) {
+                            true => found.delete.push((key.clone(), now)),
+                            false => drifted_elsewhere.push(planned.drift(key, false, Some(&now))),
+                        }
+                    }
+                    return Ok(());
+                };
+                found.doubt.consider(key, wanted, now);
+                match compare(wanted, now) {
+                    Comparison::Same => verification.verified += 1,
+                    // Where ETags are not MD5s, a planned object the tool left as
+                    // it was (the tool compared sizes or times) is sent again.
+                    Comparison::SizeOnly if md5s_forgotten && planned.left_as_found(key, now) => {
+                        found.repair.push(key.clone())
+                    }
+                    Comparison::SizeOnly => verification.size_only.push(key.clone()),
+                    Comparison::Differs if planned.may_overwrite(key, now) => {
+                        found.repair.push(key.clone())
+                    }
+                    Comparison::Differs => verification.drifted.push(planned.drift(key, true, now)),
+                }
+                Ok(())
+            },
+        )?;
+        verification.drifted.append(&mut drifted_elsewhere);
+        Ok(found)
+    }
 }
 
 fn transfer_again(
@@ -395,6 +491,7 @@ mod tests {
         let found = inventory(&[("changed", version(3, 1)), ("extra", version(2, 2))]);
         let planned = PlannedChanges {
             found: &found,
+            named: ["changed", "missing", "extra"].into(),
             transfers: ["changed", "missing"].into(),
             deletes: ["extra"].into(),
             delete: true,
@@ -412,19 +509,28 @@ mod tests {
 
     #[test]
     fn drift_says_how_an_object_moved() {
-        let found = inventory(&[("was", version(1, 1))]);
+        // Planned: "was" changed, "gone" deleted; "kept" unchanged.
+        let found = inventory(&[("was", version(1, 1)), ("gone", version(1, 3))]);
         let planned = PlannedChanges {
             found: &found,
-            transfers: HashSet::new(),
-            deletes: HashSet::new(),
+            named: ["was", "gone", "missing"].into(),
+            transfers: ["was", "missing"].into(),
+            deletes: ["gone"].into(),
             delete: true,
             listed_md5s: true,
         };
-        let kind =
-            |key: &str, now: Option<&Fingerprint>| planned.drift(&Key::from(key), now).change;
-        assert_eq!(kind("new", Some(&version(1, 1))), DriftKind::Appeared);
-        assert_eq!(kind("was", Some(&version(1, 2))), DriftKind::Changed);
-        assert_eq!(kind("was", None), DriftKind::Vanished);
+        let kind = |key: &str, in_source, now: Option<&Fingerprint>| {
+            planned.drift(&Key::from(key), in_source, now).change
+        };
+        let now = version(1, 2);
+        assert_eq!(kind("new", false, Some(&now)), DriftKind::Appeared);
+        assert_eq!(kind("missing", true, Some(&now)), DriftKind::Appeared);
+        assert_eq!(kind("was", true, Some(&now)), DriftKind::Changed);
+        assert_eq!(kind("gone", false, Some(&now)), DriftKind::Changed);
+        // Not named, in the source: it compared equal, so it was there.
+        assert_eq!(kind("kept", true, Some(&now)), DriftKind::Changed);
+        assert_eq!(kind("kept", true, None), DriftKind::Vanished);
+        assert_eq!(kind("was", true, None), DriftKind::Vanished);
     }
 
     #[test]

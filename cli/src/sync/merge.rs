@@ -1,0 +1,266 @@
+//! A bucket's listing walked beside the source's inventory, in key order,
+//! one object at a time: what planning and verification compare without
+//! holding the listing (at 1,000,000 objects a listing held whole is
+//! hundreds of MiB). Where the plugin lists pages
+//! ([`LoadedPlugin::list_each`]), no more than a page of it is in memory
+//! at once; a listing taken before the source was known is read back from
+//! disk ([`SpilledListing`]).
+
+use std::iter::Peekable;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use stowage_exclude::ExcludeMatcher;
+use stowage_plugin_api::Location;
+
+use crate::plugin::LoadedPlugin;
+use crate::sync::plan::{is_listed_object, listed_fingerprint, local_inventory};
+use crate::sync::plan::{Fingerprint, Inventory, Key};
+use crate::sync::spill::SpilledListing;
+
+/// One key as the merge meets it: the source's fingerprint, the listed
+/// one, or both.
+pub struct Met<'a> {
+    /// The key: the source's own where it has one.
+    pub key: &'a Key,
+    /// The source's object.
+    pub source: Option<&'a Fingerprint>,
+    /// The destination's object, as listed.
+    pub listed: Option<Fingerprint>,
+}
+
+/// Walks the destination `location` (listed through `provider`, or hashed
+/// if local) beside `source`, calling `visit` once for every key of either
+/// in key order. Listed keys that `keep` refuses, excluded ones and folder
+/// markers are skipped (the source is taken as it is). Returns how many
+/// listed objects were met.
+pub fn merge_listing<'s>(
+    provider: &LoadedPlugin,
+    location: &Location,
+    source: &'s Inventory,
+    excludes: &ExcludeMatcher,
+    keep: &dyn Fn(&str) -> bool,
+    visit: &mut dyn FnMut(Met<'_>) -> Result<()>,
+) -> Result<u64> {
+    let mut merge = Merge::new(source);
+    let keep = |key: &str| is_listed_object(key, excludes) && keep(key);
+    match location {
+        Location::Local { path } => {
+            let local = local_inventory(Path::new(path.as_str()), excludes, source)?;
+            for (key, fingerprint) in local {
+                if keep(&key) {
+                    merge.listed(key.to_string(), fingerprint, visit)?;
+                }
+            }
+        }
+        Location::Remote { .. } => provider.list_each(location, &mut |mut entries| {
+            // A whole listing comes in any order; a page is sorted already.
+            entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            for entry in entries.into_iter().filter(|e| keep(&e.key)) {
+                let (key, fingerprint) = listed_fingerprint(entry);
+                merge.listed(key, fingerprint, visit)?;
+            }
+            Ok(())
+        })?,
+    }
+    merge.finish(visit)
+}
+
+/// Walks a listing spilled to disk beside `source`, as [`merge_listing`]
+/// does a live one: `visit` meets every key of either in key order, but
+/// the listed keys that `keep` refuses. Returns how many listed objects
+/// were met.
+pub fn merge_spilled(
+    spilled: &SpilledListing,
+    source: &Inventory,
+    keep: &dyn Fn(&str) -> bool,
+    visit: &mut dyn FnMut(Met<'_>) -> Result<()>,
+) -> Result<u64> {
+    let mut merge = Merge::new(source);
+    for object in spilled.read()? {
+        let (key, fingerprint) = object?;
+        if keep(&key) {
+            merge.listed(key, fingerprint, visit)?;
+        }
+    }
+    merge.finish(visit)
+}
+
+/// The state of one merge: the source keys not met yet, and the last
+/// listed key (a listing must come in key order).
+struct Merge<'s, I: Iterator<Item = (&'s Key, &'s Fingerprint)>> {
+    pending: Peekable<I>,
+    last: Option<String>,
+    listed: u64,
+}
+
+impl<'s> Merge<'s, std::collections::btree_map::Iter<'s, Key, Fingerprint>> {
+    fn new(source: &'s Inventory) -> Self {
+        Merge {
+            pending: source.iter().peekable(),
+            last: None,
+            listed: 0,
+        }
+    }
+}
+
+impl<'s, I: Iterator<Item = (&'s Key, &'s Fingerprint)>> Merge<'s, I> {
+    /// Meets the listed `key`: first every source key before it.
+    fn listed(
+        &mut self,
+        key: String,
+        listed: Fingerprint,
+        visit: &mut dyn FnMut(Met<'_>) -> Result<()>,
+    ) -> Result<()> {
+        if let Some(last) = self.last.as_ref().filter(|last| **last >= key) {
+            bail!("the listing is not in key order: {key:?} came after {last:?}");
+        }
+        while let Some((source_key, fingerprint)) = self.pending.next_if(|(k, _)| ***k < *key) {
+            visit(Met {
+                key: source_key,
+                source: Some(fingerprint),
+                listed: None,
+            })?;
+        }
+        match self.pending.next_if(|(k, _)| ***k == *key) {
+            Some((source_key, fingerprint)) => visit(Met {
+                key: source_key,
+                source: Some(fingerprint),
+                listed: Some(listed),
+            })?,
+            None => visit(Met {
+                key: &Key::from(key.as_str()),
+                source: None,
+                listed: Some(listed),
+            })?,
+        }
+        self.listed += 1;
+        self.last = Some(key);
+        Ok(())
+    }
+
+    /// Meets the source keys after the last listed one; the listed count.
+    fn finish(mut self, visit: &mut dyn FnMut(Met<'_>) -> Result<()>) -> Result<u64> {
+        for (key, fingerprint) in self.pending.by_ref() {
+            visit(Met {
+                key,
+                source: Some(fingerprint),
+                listed: None,
+            })?;
+        }
+        Ok(self.listed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::md5_digest::Md5Digest;
+    use crate::sync::plan::SyncPlan;
+
+    fn fingerprint(size: u64) -> Fingerprint {
+        Fingerprint {
+            size,
+            md5: None,
+            etag: None,
+            modified: None,
+        }
+    }
+
+    /// A key met, with the sizes of its source and listed objects.
+    type MetSizes = (String, Option<u64>, Option<u64>);
+
+    /// What a merge of `source` with the `listed` keys meets.
+    fn met(source: &[(&str, u64)], listed: &[(&str, u64)]) -> Result<Vec<MetSizes>> {
+        let source: Inventory = source
+            .iter()
+            .map(|(k, size)| (Key::from(*k), fingerprint(*size)))
+            .collect();
+        let mut merge = Merge::new(&source);
+        let mut seen = Vec::new();
+        let mut visit = |met: Met<'_>| {
+            seen.push((
+                met.key.to_string(),
+                met.source.map(|f| f.size),
+                met.listed.map(|f| f.size),
+            ));
+            Ok(())
+        };
+        for (key, size) in listed {
+            merge.listed(key.to_string(), fingerprint(*size), &mut visit)?;
+        }
+        let count = merge.finish(&mut visit)?;
+        assert_eq!(count, listed.len() as u64);
+        Ok(seen)
+    }
+
+    #[test]
+    fn every_key_of_either_side_is_met_once_in_key_order() {
+        let seen = met(
+            &[("a", 1), ("b/c", 2), ("d", 3)],
+            &[("a", 10), ("a/x", 11), ("d", 13), ("e", 14)],
+        )
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), Some(1), Some(10)),
+                ("a/x".to_string(), None, Some(11)),
+                ("b/c".to_string(), Some(2), None),
+                ("d".to_string(), Some(3), Some(13)),
+                ("e".to_string(), None, Some(14)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plan_made_walking_the_listing_is_the_plan_of_the_whole_listing() {
+        let version = |size, md5: Option<u8>| Fingerprint {
+            md5: md5.map(|byte| Md5Digest::from([byte; 16])),
+            ..fingerprint(size)
+        };
+        let inventory = |objects: &[(&str, Fingerprint)]| -> Inventory {
+            objects
+                .iter()
+                .map(|(k, f)| (Key::from(*k), f.clone()))
+                .collect()
+        };
+        let source = inventory(&[
+            ("a", version(1, Some(1))),
+            ("b", version(2, Some(2))),
+            ("c", version(3, Some(3))),
+            ("d/e", version(4, Some(4))),
+        ]);
+        let listed = inventory(&[
+            ("a", version(1, Some(1))),
+            ("b", version(2, Some(9))),
+            ("c", version(3, None)),
+            ("d", version(5, Some(5))),
+            ("z", version(6, Some(6))),
+        ]);
+        let mut plan = SyncPlan::default();
+        let mut named = Vec::new();
+        let mut visit = |met: Met<'_>| {
+            if plan.meet(met.key, met.source, met.listed.as_ref(), true) {
+                named.push(met.key.to_string());
+            }
+            Ok(())
+        };
+        let mut merge = Merge::new(&source);
+        for (key, listed) in &listed {
+            merge
+                .listed(key.to_string(), listed.clone(), &mut visit)
+                .unwrap();
+        }
+        merge.finish(&mut visit).unwrap();
+        assert_eq!(plan, SyncPlan::new(&source, &listed, true));
+        assert_eq!(named, ["b", "c", "d", "d/e", "z"]);
+    }
+
+    #[test]
+    fn a_listing_out_of_key_order_is_refused() {
+        let error = met(&[], &[("b", 1), ("a", 1)]).unwrap_err();
+        assert!(error.to_string().contains("not in key order"), "{error}");
+        assert!(met(&[], &[("a", 1), ("a", 1)]).is_err());
+    }
+}
