@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
@@ -913,4 +913,70 @@ fn safety_rules_apply_per_shard_and_a_shard_owning_no_key_is_not_an_empty_compon
     assert!(left
         .iter()
         .all(|k| Shard::of_key("uploads", k, 2) != without_a));
+}
+
+#[test]
+fn a_restore_uploads_in_batches_and_leaves_its_staging_empty() {
+    let instance = FsInstance::new("{work}/backups");
+    let file = |i: u32| {
+        instance
+            .bucket()
+            .join(format!("dir {}/file {i}.txt", i % 3))
+    };
+    for i in 0..20 {
+        std::fs::create_dir_all(file(i).parent().unwrap()).unwrap();
+        std::fs::write(file(i), format!("v1 {i}")).unwrap();
+    }
+    let timestamp = instance.backup(&[]);
+    // 9 changed, 4 gone, 2 extraneous: 13 uploads in 4 batches of 4.
+    for i in 0..9 {
+        std::fs::write(file(i), "changed").unwrap();
+    }
+    for i in 9..13 {
+        std::fs::remove_file(file(i)).unwrap();
+    }
+    std::fs::write(instance.bucket().join("extra 1.txt"), "x").unwrap();
+    std::fs::write(instance.bucket().join("dir 0/extra 2.txt"), "x").unwrap();
+
+    let out = instance.run(&[
+        "restore",
+        &timestamp,
+        "--upload-batch",
+        "4",
+        "--yes",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let component = &report["components"][0];
+    assert_eq!(
+        (&component["uploaded"], &component["deleted"]),
+        (&serde_json::json!(13), &serde_json::json!(2)),
+        "{component}"
+    );
+    for i in 0..20 {
+        assert_eq!(std::fs::read_to_string(file(i)).unwrap(), format!("v1 {i}"));
+    }
+    assert!(!instance.bucket().join("extra 1.txt").exists());
+    assert!(!instance.bucket().join("dir 0/extra 2.txt").exists());
+    // Neither the batches nor the listings are left in staging.
+    let left: Vec<_> = walkdir(&instance.path().join("staging/restore"));
+    assert!(left.is_empty(), "left in staging: {left:?}");
+
+    let out = instance.run(&["restore", &timestamp, "--upload-batch", "0", "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// Every file below `root` (none if it does not exist).
+fn walkdir(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| match entry.path().is_dir() {
+            true => walkdir(&entry.path()),
+            false => vec![entry.path()],
+        })
+        .collect()
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use filetime::FileTime;
@@ -776,22 +776,21 @@ pub fn read_files(
 }
 
 /// Extracts the files of `component` that `expected` lists and `wanted`
-/// accepts (all, or only those a restore will upload) from the archive
-/// into `destination`, setting each file's mtime to `mtime_for(key)` or,
+/// accepts (all, or only those a restore will upload) from the archive,
+/// each into the directory `directory_of` gives for its key (as the path
+/// its key names below it), setting each file's mtime to `mtime_for(key)` or,
 /// when that is `None`, to the time in the archive. Every file must match
 /// `expected` (from [`OuterArchive::validate`]): the archive may not have changed
 /// since it was validated.
 pub fn extract_component(
     path: &Path,
     component: &str,
-    destination: &Path,
+    directory_of: &dyn Fn(&str) -> PathBuf,
     expected: &Inventory,
     wanted: &dyn Fn(&str) -> bool,
     limits: Limits,
     mtime_for: impl Fn(&str) -> Option<i64>,
 ) -> Result<()> {
-    std::fs::create_dir_all(destination)
-        .with_context(|| format!("cannot create {}", destination.display()))?;
     let changed = |what: String| {
         invalid(format!(
             "{component}.tar.gz changed since it was validated: {what}"
@@ -805,7 +804,7 @@ pub fn extract_component(
         limits,
         take,
         |key, size, archive_mtime, content| {
-            let target = destination.join(key_to_relative_path(key)?);
+            let target = directory_of(key).join(key_to_relative_path(key)?);
             let mut md5 = None;
             write_atomically(&target, |partial| {
                 let mut file = io::BufWriter::new(File::create(partial)?);

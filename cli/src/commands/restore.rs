@@ -11,7 +11,7 @@ use crate::exit::Drifted;
 use crate::registry::Registry;
 use crate::restore::{
     run_restore, ComponentPlan, PlanViewer, RestoreReport, RestoreRequest, Shard, SnapshotMode,
-    StepTime, DEFAULT_JOBS, JOB_COMPLETION_INDEX,
+    StepTime, DEFAULT_JOBS, DEFAULT_UPLOAD_BATCH, JOB_COMPLETION_INDEX,
 };
 use crate::store::fetch::ArchiveSource;
 
@@ -82,6 +82,11 @@ pub struct RestoreArgs {
     /// (e.g. 30m, 2h); then it stops, having changed nothing.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
     shard_wait: std::time::Duration,
+    /// Upload at most this many files with one run of the plugin's sync;
+    /// a bigger restore syncs batch after batch (the plugin's memory and
+    /// the staging disk then hold one batch at a time).
+    #[arg(long, value_name = "FILES", default_value_t = DEFAULT_UPLOAD_BATCH, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    upload_batch: usize,
 }
 
 /// Runs the restore and prints its report: as text, the plan first (with
@@ -120,6 +125,7 @@ pub fn run(registry: &Registry, args: &RestoreArgs, json: bool, verbose: bool) -
         break_lock: args.break_lock,
         shard,
         shard_wait: args.shard_wait,
+        upload_batch: args.upload_batch,
         plan_viewer: plan_viewer(json, verbose),
         ..RestoreRequest::new(source)
     };

@@ -47,12 +47,11 @@ pub use planning::ComponentPlan;
 pub use report::{ComponentOutcome, RestoreReport, StepTime};
 pub use request::{
     PlanViewer, RestoreObserver, RestorePoint, RestoreRequest, SnapshotMode, DEFAULT_JOBS,
-    DEFAULT_SHARD_WAIT,
+    DEFAULT_SHARD_WAIT, DEFAULT_UPLOAD_BATCH,
 };
 pub use shard::{Shard, WholeComponent, JOB_COMPLETION_INDEX};
 pub use shares::ShardShares;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -72,6 +71,7 @@ use crate::restore::planning::{
 };
 use crate::restore::report::{outcome_of, StepClock};
 use crate::restore::shared_validation::SharedValidation;
+use crate::restore::transfer::UploadBatches;
 use crate::store::backup_store::BackupStore;
 use crate::store::fetch::{locate_archive, ArchiveAt, FetchedArchive};
 use crate::store::lock::RestoreLocks;
@@ -423,21 +423,17 @@ impl RestoreRun<'_> {
         };
         let plan = &outcome.plan.plan;
         // Only what the plan uploads (or the tool may) is extracted.
-        let wanted: HashSet<&str> = plan
-            .transfer
-            .iter()
-            .chain(&plan.possibly_changed)
-            .map(|o| &*o.key)
-            .collect();
+        let uploads = UploadBatches::new(plan, staging, self.request.upload_batch);
         let quiet = self.request.quiet;
         let mut clock = StepClock::default();
         let snapshot = clock.time("snapshot and extract", || {
             let _shown = Spinner::new(&format!("snapshot and extract {name}"), quiet);
-            step.snapshot_while_extracting(&outcome.plan, &wanted, &bucket, snapshot_target)
+            step.snapshot_while_extracting(&outcome.plan, &uploads, &bucket, snapshot_target)
         });
         outcome.steps = std::mem::take(&mut clock.steps);
         let snapshot = snapshot?;
-        let nothing_to_do = plan.transfer.is_empty() && plan.delete.is_empty() && wanted.is_empty();
+        let nothing_to_do =
+            plan.transfer.is_empty() && plan.delete.is_empty() && uploads.is_empty();
         if nothing_to_do && outcome.plan.bucket_exists {
             // The listing just taken is the proof: every object already matches.
             outcome.verification = Some(Verification {
@@ -460,7 +456,7 @@ impl RestoreRun<'_> {
             step.confirm_plan(
                 &outcome.plan,
                 snapshot.as_ref(),
-                &wanted,
+                &uploads,
                 (&bucket, bucket_objects),
             )
         });
@@ -472,14 +468,10 @@ impl RestoreRun<'_> {
         if !confirmed.bucket_exists {
             target.plugin.ensure_bucket(&target.component.bucket)?;
         }
-        let source = Location::Local {
-            path: staging.to_string_lossy().into_owned(),
-        };
-        if !planned.transfers.is_empty() {
+        let transfers = planned.transfer_count();
+        if transfers > 0 {
             observer.tell(name, RestorePoint::Uploading);
-            let uploaded = clock.time("upload", || {
-                self.upload(target, &source, planned.transfers.len())
-            });
+            let uploaded = clock.time("upload", || self.upload(target, &uploads, transfers));
             outcome.steps.append(&mut clock.steps);
             let (objects, bytes) = uploaded?;
             outcome.uploaded = objects;
@@ -489,7 +481,7 @@ impl RestoreRun<'_> {
         crate::interrupt::check()?;
         let verification = clock.time("verify", || {
             let _shown = Spinner::new(&format!("verify {name}"), quiet);
-            step.verify(&outcome.plan, &source, &planned, &bucket)
+            step.verify(&outcome.plan, &planned, &bucket)
         });
         outcome.steps.append(&mut clock.steps);
         let verification = verification?;

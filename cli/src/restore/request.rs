@@ -54,6 +54,8 @@ pub struct RestoreRequest {
     /// How long a shard that read its part of the archive by ranges waits
     /// for the other shards to validate theirs.
     pub shard_wait: Duration,
+    /// How many files one tool sync uploads at most.
+    pub upload_batch: usize,
     /// Told at each point of each component's restore.
     pub observer: RestoreObserver,
     /// Shown every component's plan as soon as it is made: before the
@@ -82,6 +84,7 @@ impl RestoreRequest {
             break_lock: false,
             shard: Shard::WHOLE,
             shard_wait: DEFAULT_SHARD_WAIT,
+            upload_batch: DEFAULT_UPLOAD_BATCH,
             observer: RestoreObserver::default(),
             plan_viewer: PlanViewer::default(),
         }
@@ -90,6 +93,12 @@ impl RestoreRequest {
 
 /// How long a shard waits for the others' validation unless asked otherwise.
 pub const DEFAULT_SHARD_WAIT: Duration = Duration::from_secs(3600);
+
+/// How many files one tool sync uploads at most unless asked otherwise:
+/// what a plugin holds for one sync (its walk of the files, its report of
+/// each) stays bounded, and few enough syncs that a tool which lists the
+/// bucket for each (s3cmd, gsutil) does so a few times per million files.
+pub const DEFAULT_UPLOAD_BATCH: usize = 25_000;
 
 /// Components planned and restored at once unless asked otherwise.
 pub const DEFAULT_JOBS: usize = 4;

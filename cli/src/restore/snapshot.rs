@@ -4,8 +4,6 @@
 //! moved since planning is left out of this round, and a copy that did not
 //! arrive intact stops the restore before anything changed.
 
-use std::collections::HashSet;
-
 use anyhow::{bail, Context, Result};
 use stowage_exclude::ExcludeMatcher;
 use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
@@ -13,6 +11,7 @@ use stowage_plugin_api::{ErrorKind, Location};
 
 use crate::plugin::plugin_error_kind;
 use crate::restore::planning::{ComponentPlan, Target};
+use crate::restore::transfer::UploadBatches;
 use crate::restore::{ComponentStep, RestoreRun};
 use crate::store::snapshots::snapshot_name;
 use crate::sync::plan::{
@@ -22,21 +21,22 @@ use crate::sync::plan::{
 use crate::sync::verify::{owned_keys, same_version, PlannedChanges};
 
 impl ComponentStep<'_, '_> {
-    /// Copies the snapshot while the `wanted` files are extracted (both
-    /// only read); the snapshot's location, if there is one. `bucket`: the
-    /// bucket as the plan found it.
+    /// Copies the snapshot while the files to upload are extracted into
+    /// their batches (both only read); the snapshot's location, if there
+    /// is one. `bucket`: what the plan found of the bucket.
     pub(super) fn snapshot_while_extracting(
         &self,
         plan: &ComponentPlan,
-        wanted: &HashSet<&str>,
+        uploads: &UploadBatches<'_>,
         bucket: &Inventory,
         snapshot_target: &mut Option<String>,
     ) -> Result<Option<Location>> {
         let (snapshot, extracted) = std::thread::scope(|scope| {
-            let extraction = (!wanted.is_empty()).then(|| {
+            let extraction = (!uploads.is_empty()).then(|| {
                 scope.spawn(|| {
                     let _ = std::fs::remove_dir_all(self.staging);
-                    self.extract(plan, &|key| wanted.contains(key), bucket)
+                    let wanted = |key: &str| uploads.contains(key);
+                    self.extract(plan, &wanted, &|key| uploads.directory_of(key), bucket)
                 })
             });
             let snapshot = self.run.copy_snapshot(self.target, plan, snapshot_target);
@@ -58,7 +58,7 @@ impl ComponentStep<'_, '_> {
         &self,
         plan: &ComponentPlan,
         snapshot: Option<&Location>,
-        wanted: &HashSet<&str>,
+        uploads: &UploadBatches<'_>,
         (found, objects): (&Inventory, usize),
     ) -> Result<ConfirmedPlan> {
         let planned = planned_keys(plan);
@@ -72,9 +72,10 @@ impl ComponentStep<'_, '_> {
         };
         let moved = moved_since_planning(plan, found, &current, snapshot_listing.as_ref())?;
         for key in &moved {
-            if wanted.contains(&**key) {
-                let file = self.staging.join(key_to_relative_path(key)?);
-                remove_file_and_empty_parents(self.staging, &file)?;
+            if uploads.contains(key) {
+                let batch = uploads.directory_of(key);
+                let file = batch.join(key_to_relative_path(key)?);
+                remove_file_and_empty_parents(&batch, &file)?;
             }
         }
         Ok(ConfirmedPlan {
@@ -148,10 +149,7 @@ impl ConfirmedPlan {
     ) -> PlannedChanges<'p> {
         let mut planned = PlannedChanges::of(&plan.plan, bucket, true);
         planned.listed_md5s = plan.etags_are_md5s;
-        for key in &self.moved {
-            planned.transfers.remove(&**key);
-            planned.deletes.remove(&**key);
-        }
+        planned.moved = self.moved.iter().map(|key| &**key).collect();
         planned
     }
 }

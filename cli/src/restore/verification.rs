@@ -16,19 +16,23 @@ use crate::sync::verify::{verify_and_finish, FinishHooks, PlannedChanges, Verifi
 impl ComponentStep<'_, '_> {
     /// Verifies the bucket against the archive after the upload, repairing
     /// and deleting what is still planned (see [`verify_and_finish`]).
+    /// What it sends again is extracted into [`ComponentStep::repairs`].
     pub(super) fn verify(
         &self,
         plan: &ComponentPlan,
-        source: &Location,
         planned: &PlannedChanges<'_>,
         bucket: &Inventory,
     ) -> Result<Verification> {
         let component = &self.target.component;
+        let repairs = self.repairs();
+        let source = Location::Local {
+            path: repairs.to_string_lossy().into_owned(),
+        };
         let observer = &self.run.request.observer;
         let matcher = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
         verify_and_finish(
             self.target.plugin,
-            source,
+            &source,
             &component.bucket,
             &self.target.inventory,
             planned,
@@ -36,7 +40,8 @@ impl ComponentStep<'_, '_> {
             &FinishHooks {
                 prepare: &|keys: &[Key]| {
                     let keys: HashSet<&str> = keys.iter().map(|k| &**k).collect();
-                    self.extract(plan, &|key| keys.contains(key), bucket)
+                    let wanted = |key: &str| keys.contains(key);
+                    self.extract(plan, &wanted, &|_| repairs.clone(), bucket)
                 },
                 before_changes: &|| observer.tell(&component.name, RestorePoint::Verifying),
                 answers_for: &|key| self.run.shares.owns(&component.name, key),

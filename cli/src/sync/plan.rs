@@ -118,16 +118,24 @@ pub fn listed_inventory(
     excludes: &ExcludeMatcher,
     known: &Inventory,
 ) -> Inventory {
-    let inventory = entries
+    let inventory = listed_objects(entries, excludes, known).collect();
+    release_free_memory();
+    inventory
+}
+
+/// The objects of listed `entries`, as [`listed_inventory`] takes them.
+fn listed_objects<'a>(
+    entries: impl IntoIterator<Item = ObjectEntry> + 'a,
+    excludes: &'a ExcludeMatcher,
+    known: &'a Inventory,
+) -> impl Iterator<Item = (Key, Fingerprint)> + 'a {
+    entries
         .into_iter()
         .filter(|e| is_listed_object(&e.key, excludes))
         .map(|e| {
             let (key, fingerprint) = listed_fingerprint(e);
             (shared_key(known, &key), fingerprint)
         })
-        .collect();
-    release_free_memory();
-    inventory
 }
 
 /// The inventory of either side of a sync: local directories are hashed,
@@ -155,7 +163,8 @@ pub const OBJECTS_PER_KEY_WORTH_ASKING: usize = 20;
 
 /// The entries of `keys` below `location`, those that exist: asked for one
 /// by one (the plugin's `list_keys`) when they are few next to the
-/// `objects` a whole listing would return, else taken from a whole listing.
+/// `objects` a whole listing would return, else picked from a whole
+/// listing as it comes.
 /// Either way they are exactly what a listing shows of them. Keys `known`
 /// holds are shared, see [`shared_key`].
 pub fn inventory_of_keys(
@@ -170,9 +179,13 @@ pub fn inventory_of_keys(
         let entries = provider.list_keys(location, &owned_keys(keys))?;
         return Ok(listed_inventory(entries, excludes, known));
     }
-    let mut inventory = listed_inventory(provider.list(location)?, excludes, known);
     let asked: HashSet<&str> = keys.iter().map(|k| &**k).collect();
-    inventory.retain(|key, _| asked.contains(&**key));
+    let mut inventory = Inventory::new();
+    provider.list_each(location, &mut |entries| {
+        let entries = entries.into_iter().filter(|e| asked.contains(&*e.key));
+        inventory.extend(listed_objects(entries, excludes, known));
+        Ok(())
+    })?;
     Ok(inventory)
 }
 
@@ -302,7 +315,8 @@ pub struct PlannedObject {
     pub size: u64,
 }
 
-/// What a sync must do to make the destination equal the source.
+/// What a sync must do to make the destination equal the source. Each
+/// list is in key order (the order the two sides are compared in).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SyncPlan {
     /// Missing or changed in the destination: to transfer.
@@ -372,10 +386,26 @@ impl SyncPlan {
         self
     }
 
+    /// Whether the plan transfers `key`, or leaves it to the tool
+    /// (possibly changed).
+    pub fn transfers(&self, key: &str) -> bool {
+        names(&self.transfer, key) || names(&self.possibly_changed, key)
+    }
+
+    /// Whether the plan deletes `key`.
+    pub fn deletes(&self, key: &str) -> bool {
+        names(&self.delete, key)
+    }
+
     /// Total bytes to transfer.
     pub fn transfer_bytes(&self) -> u64 {
         self.transfer.iter().map(|o| o.size).sum()
     }
+}
+
+/// Whether `objects`, in key order, hold `key`.
+fn names(objects: &[PlannedObject], key: &str) -> bool {
+    objects.binary_search_by(|o| (*o.key).cmp(key)).is_ok()
 }
 
 #[cfg(test)]

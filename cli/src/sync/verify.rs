@@ -89,13 +89,12 @@ pub struct PlannedChanges<'a> {
     /// restore: the listing the snapshot was checked against), at least
     /// the objects of every key the plan named (a restore keeps no more).
     pub found: &'a Inventory,
-    /// Every key the plan named: to transfer, possibly changed, or to
-    /// delete. A source key it did not name was there, unchanged.
-    pub named: HashSet<&'a str>,
-    /// Keys the plan transfers, and may therefore overwrite.
-    pub transfers: HashSet<&'a str>,
-    /// Keys the plan deletes.
-    pub deletes: HashSet<&'a str>,
+    /// The plan: the keys it transfers (and may therefore overwrite) and
+    /// deletes. A source key it did not name was there, unchanged.
+    pub plan: &'a SyncPlan,
+    /// Keys the plan named that moved since (a restore's confirmation
+    /// found them): neither written nor deleted.
+    pub moved: HashSet<&'a str>,
     /// Whether objects missing from the source must be gone (`--delete`).
     pub delete: bool,
     /// Whether the destination's listed MD5s may be content MD5s (false
@@ -106,27 +105,36 @@ pub struct PlannedChanges<'a> {
 impl<'a> PlannedChanges<'a> {
     /// Everything `plan` names, against the destination it was made from.
     pub fn of(plan: &'a SyncPlan, found: &'a Inventory, delete: bool) -> Self {
-        let transfers: HashSet<&str> = plan
-            .transfer
-            .iter()
-            .chain(&plan.possibly_changed)
-            .map(|o| &*o.key)
-            .collect();
-        let deletes: HashSet<&str> = plan.delete.iter().map(|o| &*o.key).collect();
         PlannedChanges {
             found,
-            named: transfers.union(&deletes).copied().collect(),
-            transfers,
-            deletes,
+            plan,
+            moved: HashSet::new(),
             delete,
             listed_md5s: true,
         }
     }
 
+    /// How many objects the plan still transfers (those that moved left out).
+    pub fn transfer_count(&self) -> usize {
+        let plan = self.plan;
+        let moved = self.moved.iter().filter(|key| plan.transfers(key)).count();
+        plan.transfer.len() + plan.possibly_changed.len() - moved
+    }
+
+    /// Whether the plan still transfers `key`.
+    fn transfers(&self, key: &str) -> bool {
+        self.plan.transfers(key) && !self.moved.contains(key)
+    }
+
+    /// Whether the plan still deletes `key`.
+    fn deletes(&self, key: &str) -> bool {
+        self.plan.deletes(key) && !self.moved.contains(key)
+    }
+
     /// Whether `key` was in the destination when last listed before
     /// anything changed (`in_source`: whether the source has it).
     fn was_found(&self, key: &str, in_source: bool) -> bool {
-        match self.named.contains(key) {
+        match self.plan.transfers(key) || self.plan.deletes(key) {
             true => self.found.contains_key(key),
             // Unnamed: a source key compared equal, so it was there; any
             // other key would have been named for deletion.
@@ -138,7 +146,7 @@ impl<'a> PlannedChanges<'a> {
     /// nobody else has written it since (writing where nothing is destroys
     /// no version).
     fn may_overwrite(&self, key: &str, now: Option<&Fingerprint>) -> bool {
-        self.transfers.contains(key)
+        self.transfers(key)
             && match (self.found.get(key), now) {
                 (_, None) => true,
                 (Some(found), Some(now)) => same_version(found, now),
@@ -149,14 +157,14 @@ impl<'a> PlannedChanges<'a> {
     /// Whether `key`, now `now`, is a planned transfer still exactly the
     /// version found: the transfer did not happen.
     fn left_as_found(&self, key: &str, now: Option<&Fingerprint>) -> bool {
-        self.transfers.contains(key)
+        self.transfers(key)
             && matches!((self.found.get(key), now), (Some(found), Some(now)) if same_version(found, now))
     }
 
     /// Whether `key`, now `now`, may be deleted: the plan deletes it and it
     /// is still the version found.
     fn may_delete(&self, key: &str, now: &Fingerprint) -> bool {
-        self.deletes.contains(key) && self.found.get(key).is_some_and(|f| same_version(f, now))
+        self.deletes(key) && self.found.get(key).is_some_and(|f| same_version(f, now))
     }
 
     /// How `key` (of the source, if `in_source`), now `now`, moved since
@@ -474,9 +482,27 @@ pub fn owned_keys<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> Vec<Strin
 mod tests {
     use super::*;
     use crate::sync::md5_digest::Md5Digest;
+    use crate::sync::plan::PlannedObject;
 
     fn version(size: u64, md5: u8) -> Fingerprint {
         Fingerprint::content(size, Md5Digest::from([md5; 16]))
+    }
+
+    /// A plan transferring `transfer` and deleting `delete` (each in key order).
+    fn plan(transfer: &[&str], delete: &[&str]) -> SyncPlan {
+        let objects = |keys: &[&str]| {
+            keys.iter()
+                .map(|k| PlannedObject {
+                    key: Key::from(*k),
+                    size: 1,
+                })
+                .collect()
+        };
+        SyncPlan {
+            transfer: objects(transfer),
+            delete: objects(delete),
+            ..SyncPlan::default()
+        }
     }
 
     fn inventory(entries: &[(&str, Fingerprint)]) -> Inventory {
@@ -489,14 +515,9 @@ mod tests {
     #[test]
     fn only_a_planned_key_still_as_found_may_be_overwritten_or_deleted() {
         let found = inventory(&[("changed", version(3, 1)), ("extra", version(2, 2))]);
-        let planned = PlannedChanges {
-            found: &found,
-            named: ["changed", "missing", "extra"].into(),
-            transfers: ["changed", "missing"].into(),
-            deletes: ["extra"].into(),
-            delete: true,
-            listed_md5s: true,
-        };
+        let plan = plan(&["changed", "missing"], &["extra", "moved"]);
+        let mut planned = PlannedChanges::of(&plan, &found, true);
+        planned.moved = ["moved"].into();
         assert!(planned.may_overwrite("changed", Some(&version(3, 1))));
         assert!(planned.may_overwrite("missing", None));
         assert!(!planned.may_overwrite("changed", Some(&version(3, 9))));
@@ -505,20 +526,18 @@ mod tests {
         assert!(planned.may_delete("extra", &version(2, 2)));
         assert!(!planned.may_delete("extra", &version(2, 7)));
         assert!(!planned.may_delete("changed", &version(3, 1)));
+        assert!(!planned.may_delete("moved", &version(1, 1)));
+        assert_eq!(planned.transfer_count(), 2);
     }
 
     #[test]
     fn drift_says_how_an_object_moved() {
         // Planned: "was" changed, "gone" deleted; "kept" unchanged.
         let found = inventory(&[("was", version(1, 1)), ("gone", version(1, 3))]);
-        let planned = PlannedChanges {
-            found: &found,
-            named: ["was", "gone", "missing"].into(),
-            transfers: ["was", "missing"].into(),
-            deletes: ["gone"].into(),
-            delete: true,
-            listed_md5s: true,
-        };
+        let plan = plan(&["missing", "was"], &["gone"]);
+        let mut planned = PlannedChanges::of(&plan, &found, true);
+        // Moved since planning: still named, so still told from `found`.
+        planned.moved = ["was"].into();
         let kind = |key: &str, in_source, now: Option<&Fingerprint>| {
             planned.drift(&Key::from(key), in_source, now).change
         };
