@@ -252,3 +252,9 @@ fn a_plugin_built_against_the_current_api_answers_the_1_1_methods_itself() {
     assert_eq!(fs.api_version, host_api_version().to_string());
     assert!(fs.new_provider("").unwrap().reads_ranges());
 }
+
+#[test]
+fn a_plugin_built_against_the_current_api_answers_the_1_2_methods_itself() {
+    let fs = provider("stowage_plugin_fs");
+    assert!(fs.lists_pages());
+}
