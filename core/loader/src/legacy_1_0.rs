@@ -5,7 +5,7 @@
 //! are read with the frozen 1.0 crate (`core/legacy-1.0`) through its own
 //! host side ([`v1_0::ffi::ProviderClient`]) and converted into the plain
 //! types of the current API (the conversions are
-//! [`crate::legacy_1_x`]'s). The methods 1.1 and 1.2 added answer with
+//! `legacy_1_x`'s). The methods 1.1 and 1.2 added answer with
 //! their defaults: `list_keys` filters the plugin's `list`, `reads_ranges`
 //! is `false` (so the host downloads whole objects), `list_page` cuts a
 //! page out of the plugin's `list` and `lists_pages` is `false`; and a sync

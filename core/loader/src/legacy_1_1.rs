@@ -5,7 +5,7 @@
 //! (`reads_ranges`), so they are read with the frozen 1.1 crate
 //! (`core/legacy-1.1`) through its own host side
 //! ([`v1_1::ffi::ProviderClient`]) and converted into the plain types of
-//! the current API (the conversions are [`crate::legacy_1_x`]'s). What 1.1
+//! the current API (the conversions are `legacy_1_x`'s). What 1.1
 //! has passes through: `list_keys`, `get_range`, `reads_ranges`, the
 //! conditional create and a `Planned` sync. The methods 1.2 added answer
 //! with their defaults: `list_page` cuts a page out of the plugin's `list`

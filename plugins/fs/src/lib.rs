@@ -18,7 +18,7 @@
 //! `get_range` seeks, a `Planned` sync copies every source file without
 //! walking the destination (unless it deletes), and `list_page` walks the
 //! tree in key order from the page's first key on, resuming the walk of
-//! the previous page where it can ([`pages`]).
+//! the previous page where it can (`pages.rs`).
 //!
 //! Config table in `plugins.toml` (all optional):
 //!
