@@ -65,3 +65,31 @@ impl PausedWalks {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(walks: &PausedWalks) -> Vec<String> {
+        let walks = walks.0.lock().unwrap();
+        walks.iter().map(|w| w.last_key.clone()).collect()
+    }
+
+    #[test]
+    fn at_most_two_walks_are_kept_and_a_resumed_one_is_taken_out() {
+        let root = tempfile::tempdir().unwrap();
+        let walks = PausedWalks::default();
+        for last_key in ["a", "b", "c"] {
+            let walk = KeyOrderWalk::after(root.path(), "").unwrap();
+            walks.pause(root.path(), last_key, walk);
+        }
+        assert_eq!(kept(&walks), ["b", "c"], "the oldest is dropped");
+        walks.resume(root.path(), "c").unwrap();
+        assert_eq!(kept(&walks), ["b"]);
+        // Another root, or a key no walk served, starts a walk of its own.
+        let other = tempfile::tempdir().unwrap();
+        walks.resume(other.path(), "b").unwrap();
+        walks.resume(root.path(), "x").unwrap();
+        assert_eq!(kept(&walks), ["b"]);
+    }
+}
