@@ -10,7 +10,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use stowage_plugin_api::{
     ErrorKind, Location, ObjectEntry, PluginError, PluginInfo, ProgressSink, StorageProvider,
     SyncOptions, SyncReport, ToolStatus,
@@ -19,6 +19,10 @@ use stowage_plugin_api::{
 use crate::exit::{ConfigError, Refused};
 use crate::output::counted;
 use crate::plugin_table::Secrets;
+
+/// How many entries the host asks a plugin that lists pages for at once
+/// (S3 answers 1,000 a request).
+pub const LISTING_PAGE: u32 = 1000;
 
 /// A plugin whose library loaded and whose provider was built.
 pub struct LoadedPlugin {
@@ -84,13 +88,38 @@ impl LoadedPlugin {
 
     /// Every object below `location`, handed to `on_entries` a part at a
     /// time: what `on_entries` keeps of them is all the host holds of the
-    /// listing.
+    /// listing. A plugin that lists pages gives them [`LISTING_PAGE`]
+    /// entries at a time, in key order; any other its whole listing at
+    /// once, in its own order.
     pub fn list_each(
         &self,
         location: &Location,
         on_entries: &mut dyn FnMut(Vec<ObjectEntry>) -> Result<()>,
     ) -> Result<()> {
-        on_entries(self.list(location)?)
+        if !self.provider.lists_pages() {
+            return on_entries(self.list(location)?);
+        }
+        let mut after = String::new();
+        loop {
+            let page = self
+                .provider
+                .list_page(location, &after, LISTING_PAGE)
+                .map_err(|e| self.failure(format_args!("cannot list {location}"), e))?;
+            let last = page.len() < LISTING_PAGE as usize;
+            if let Some(entry) = page.last() {
+                if entry.key <= after {
+                    bail!(
+                        "plugin {}: a page of {location} did not move past {after:?}",
+                        self.name
+                    );
+                }
+                after.clone_from(&entry.key);
+            }
+            on_entries(page)?;
+            if last {
+                return Ok(());
+            }
+        }
     }
 
     /// The entries `list` gives for exactly `keys` below `location`.

@@ -435,11 +435,12 @@ pub type Outcome<T> = RResult<T, PluginError>;
 /// The provider trait object: what the host calls through a plugin's
 /// vtable. It mirrors [`StorageProvider`] one to one.
 ///
-/// The methods up to the last prefix field (`reads_ranges`) are those of
-/// API 1.1 (1.0's end at `conditional_create`). A later 1.x adds methods
-/// after it, always with a default, and keeps the previous vtable so that
-/// the host still loads plugins built before the addition (see the crate
-/// docs; the loader reads 1.0 plugins with the frozen 1.0 types).
+/// The methods up to the last prefix field (`lists_pages`) are those of
+/// API 1.2 (1.1's end at `reads_ranges`, 1.0's at `conditional_create`). A
+/// later 1.x adds methods after it, always with a default, and keeps the
+/// previous vtable so that the host still loads plugins built before the
+/// addition (see the crate docs; the loader reads 1.0 and 1.1 plugins with
+/// the frozen types of those releases).
 #[sabi_trait]
 pub trait Provider: Send + Sync {
     /// See [`StorageProvider::describe`].
@@ -496,8 +497,17 @@ pub trait Provider: Send + Sync {
         file: RStr<'_>,
     ) -> Outcome<()>;
     /// See [`StorageProvider::reads_ranges`].
-    #[sabi(last_prefix_field)]
     fn reads_ranges(&self) -> bool;
+    /// See [`StorageProvider::list_page`].
+    fn list_page(
+        &self,
+        location: &Location,
+        after: RStr<'_>,
+        limit: u32,
+    ) -> Outcome<RVec<ObjectEntry>>;
+    /// See [`StorageProvider::lists_pages`].
+    #[sabi(last_prefix_field)]
+    fn lists_pages(&self) -> bool;
 }
 
 /// A provider as the host holds it: an owned FFI trait object.
@@ -662,6 +672,22 @@ impl<P: StorageProvider> Provider for Guarded<P> {
         // A panic here means "cannot": a whole download is always correct.
         matches!(guard(|| Ok(self.0.reads_ranges())), Ok(true))
     }
+    fn list_page(
+        &self,
+        location: &Location,
+        after: RStr<'_>,
+        limit: u32,
+    ) -> Outcome<RVec<ObjectEntry>> {
+        guarded(|| {
+            self.0
+                .list_page(&location.into(), after.as_str(), limit)
+                .map(ffi_entries)
+        })
+    }
+    fn lists_pages(&self) -> bool {
+        // A panic here means "cannot": one whole listing is always correct.
+        matches!(guard(|| Ok(self.0.lists_pages())), Ok(true))
+    }
 }
 
 /// A listing, as it crosses the boundary.
@@ -816,6 +842,17 @@ impl StorageProvider for ProviderClient {
     }
     fn reads_ranges(&self) -> bool {
         self.0.reads_ranges()
+    }
+    fn list_page(
+        &self,
+        location: &types::Location,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<types::ObjectEntry>, types::PluginError> {
+        plain_entries(self.0.list_page(&location.into(), after.into(), limit))
+    }
+    fn lists_pages(&self) -> bool {
+        self.0.lists_pages()
     }
 }
 

@@ -55,7 +55,9 @@
 //!
 //! API 1.1 added [`StorageProvider::list_keys`], [`StorageProvider::get_range`]
 //! with [`StorageProvider::reads_ranges`], and [`CompareMode::Planned`];
-//! API 1.0's types are frozen in the loader's `core/legacy-1.0`.
+//! API 1.2 added [`StorageProvider::list_page`] with
+//! [`StorageProvider::lists_pages`]. The types of API 1.0 and 1.1 are frozen
+//! for the loader in `core/legacy-1.0` and `core/legacy-1.1`.
 //!
 //! - **Additive (a minor release, 1.x):** a new provider method after the
 //!   last one, with a default body, so that plugins written earlier compile
@@ -64,9 +66,10 @@
 //!   loads a library with *more* methods than the host knows but refuses one
 //!   with fewer, so each minor release keeps the previous vtable and the
 //!   host's loader falls back to it, answering the newer methods with their
-//!   defaults. The previous release's crate is frozen as it was released
-//!   (`core/legacy-1.0` for 1.0: a package of another name compiled under
-//!   this one's, as docs/PLUGINS.md, "Compatibility", explains).
+//!   defaults. Each earlier minor release's crate is frozen as it was
+//!   released (`core/legacy-1.1` for 1.1, `core/legacy-1.0` for 1.0:
+//!   packages of another name compiled under this one's, as
+//!   docs/PLUGINS.md, "Compatibility", explains).
 //! - **Breaking (a major release):** changing or removing a method, a field
 //!   of a type that travels by value, or the meaning of a value.
 //! - A patch release changes nothing that crosses the boundary.

@@ -23,7 +23,7 @@
 //! The first nine methods are the whole job; the rest have defaults that
 //! are always correct, and a plugin overrides them where its store does
 //! better: a real conditional create, looking up chosen keys without a
-//! full listing, reading a byte range.
+//! full listing, reading a byte range, listing one page at a time.
 
 use crate::types::{
     ErrorKind, Location, ObjectEntry, PluginError, PluginInfo, Progress, SyncOptions, SyncReport,
@@ -172,6 +172,45 @@ pub trait StorageProvider: Send + Sync + 'static {
     /// Whether [`StorageProvider::get_range`] reads a range here. `false`
     /// (the default) makes the host download whole objects.
     fn reads_ranges(&self) -> bool {
+        false
+    }
+
+    // API 1.2 added the methods below; a plugin built against 1.0 or 1.1
+    // gets their default bodies (the host's loader answers for it).
+
+    /// Up to `limit` entries of [`StorageProvider::list`]`(location)`, in
+    /// ascending key order (the byte order of the UTF-8 keys, as
+    /// [`str::cmp`] orders them), every key strictly greater than `after`
+    /// (`""`: from the first key). A page of fewer than `limit` entries is
+    /// the last one: a plugin whose store answers in smaller pages keeps
+    /// asking until it has `limit` entries or the listing ends. Each entry
+    /// is identical to the one `list` gives (size, MD5, ETag, last
+    /// modification). A missing bucket is an error of kind `BucketMissing`,
+    /// as for `list`.
+    ///
+    /// The host walks a bucket with `list_page(location, "", 1000)`, then
+    /// `after` = the last key of the previous page, until a short page, so
+    /// that it never holds a whole listing. Implement it where a page costs
+    /// about one store request, and then say so with
+    /// [`StorageProvider::lists_pages`]. The default lists the whole
+    /// location and keeps one page: correct, never cheaper.
+    fn list_page(
+        &self,
+        location: &Location,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<ObjectEntry>, PluginError> {
+        let mut entries = self.list(location)?;
+        entries.retain(|entry| entry.key.as_str() > after);
+        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        entries.truncate(limit as usize);
+        Ok(entries)
+    }
+
+    /// Whether [`StorageProvider::list_page`] pages natively here: each page
+    /// costs about one store request, not a whole listing. `false` (the
+    /// default) makes the host call [`StorageProvider::list`] once instead.
+    fn lists_pages(&self) -> bool {
         false
     }
 }

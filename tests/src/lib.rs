@@ -35,6 +35,7 @@ pub mod harness;
 pub mod restore_scenarios;
 pub mod scenarios;
 pub mod scenarios_1_1;
+pub mod scenarios_1_2;
 pub mod scratch;
 
 pub use harness::{
@@ -68,6 +69,8 @@ macro_rules! conformance_suite {
             listing_chosen_keys_gives_the_entries_of_the_full_listing,
             byte_ranges_read_exactly_those_bytes,
             a_planned_sync_leaves_the_destination_equal_to_the_source,
+            pages_of_a_listing_concatenate_to_the_sorted_listing,
+            a_page_starts_after_any_key_below_any_prefix,
         );
     };
     (@tests $harness:path; $($scenario:ident),* $(,)?) => {

@@ -21,6 +21,11 @@ pub use crate::scenarios_1_1::{
     byte_ranges_read_exactly_those_bytes,
     listing_chosen_keys_gives_the_entries_of_the_full_listing,
 };
+// And those of what API 1.2 added.
+pub use crate::scenarios_1_2::{
+    a_page_starts_after_any_key_below_any_prefix,
+    pages_of_a_listing_concatenate_to_the_sorted_listing,
+};
 
 const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 3600);
 

@@ -1,7 +1,7 @@
 //! The loader against real built libraries: good plugins, a missing file, a
 //! library that is not a plugin, one built against an incompatible API,
-//! one that needs a newer API, one built against API 1.0, one built against
-//! API 0.1, and a plugin that panics.
+//! one that needs a newer API, one built against API 1.1, one built against
+//! API 1.0, one built against API 0.1, and a plugin that panics.
 
 use std::path::Path;
 
@@ -195,8 +195,66 @@ fn a_plugin_built_against_api_1_0_loads_and_the_new_methods_give_their_defaults(
 }
 
 #[test]
+fn a_plugin_built_against_api_1_1_loads_passes_its_methods_through_and_pages_by_default() {
+    let library = load_library(&built_library("stowage_plugin_1_1_0")).unwrap();
+    assert_eq!(library.api_version, "1.1.0");
+    let old = library.new_provider("").unwrap();
+    assert_eq!(old.describe().name, "old11");
+    let location = Location::parse("old11://bucket");
+    // The 1.1 methods reach the plugin: its list_keys answers for an absent
+    // key (the default would leave it out), its get_range writes a file.
+    let entries = old.list_keys(&location, &["absent".to_string()]).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].etag.as_deref(), Some("etag-absent"));
+    assert!(old.reads_ranges());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("range");
+    old.get_range(&location, "k", 5, 7, file.to_str().unwrap())
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "k 5 7");
+    // A planned sync reaches it as planned: 1.1 knows the mode.
+    let planned = SyncOptions {
+        compare: CompareMode::Planned,
+        ..SyncOptions::default()
+    };
+    let report = old
+        .sync(&location, &location, &planned, &IgnoreProgress)
+        .unwrap();
+    assert_eq!(report.actions[0].key, "Planned");
+    // list_page, which 1.1 lacks: pages cut out of the plugin's own
+    // (unsorted) listing, in key order, and no claim to page natively.
+    assert!(!old.lists_pages());
+    let keys = |after: &str, limit: u32| -> Vec<String> {
+        let page = old.list_page(&location, after, limit).unwrap();
+        page.into_iter().map(|entry| entry.key).collect()
+    };
+    assert_eq!(keys("", 2), ["a", "a/b"]);
+    assert_eq!(keys("a/b", 2), ["b"]);
+    assert_eq!(keys("b", 2), Vec::<String>::new());
+    let all = old.list(&location).unwrap();
+    let first = old.list_page(&location, "", 1).unwrap();
+    assert_eq!(first, vec![all[2].clone()], "entries are list's own");
+}
+
+#[test]
+fn a_plugin_built_against_api_1_0_pages_by_default() {
+    let old = provider("stowage_plugin_1_0_0");
+    assert!(!old.lists_pages());
+    let location = Location::parse("old10://bucket");
+    let page = old.list_page(&location, "a", 10).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].key, "a/b");
+}
+
+#[test]
 fn a_plugin_built_against_the_current_api_answers_the_1_1_methods_itself() {
     let fs = load_library(&built_library("stowage_plugin_fs")).unwrap();
     assert_eq!(fs.api_version, host_api_version().to_string());
     assert!(fs.new_provider("").unwrap().reads_ranges());
+}
+
+#[test]
+fn a_plugin_built_against_the_current_api_answers_the_1_2_methods_itself() {
+    let fs = provider("stowage_plugin_fs");
+    assert!(fs.lists_pages());
 }

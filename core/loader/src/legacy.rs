@@ -6,9 +6,9 @@
 //! current API. API 0.1 had no conditional create and no declared options:
 //! such a plugin answers `conditional_create` with `false` (the host then
 //! locks the weaker way) and declares no config keys (the host then takes
-//! its table as given). The methods of API 1.1 answer with their defaults,
-//! and a `Planned` sync reaches it as `Checksum`, as for a 1.0 plugin
-//! ([`crate::legacy_1_0`]).
+//! its table as given). The methods of API 1.1 and 1.2 answer with their
+//! defaults, and a `Planned` sync reaches it as `Checksum`, as for a 1.0
+//! plugin ([`crate::legacy_1_0`]).
 
 use stowage_core as v0_1;
 use stowage_core::abi_stable::std_types::{RResult, RString, RVec};

@@ -4,8 +4,8 @@
 //! `lib_header_from_path(path)?.init_root_module::<PluginModuleRef>()`, which
 //! checks the API version the plugin was built against and the layout of
 //! every type the root module reaches. A library that fails either check is
-//! tried again as a plugin of each earlier API this host still serves: 1.0
-//! ([`legacy_1_0`]), then 0.1 ([`legacy`]). (abi_stable's
+//! tried again as a plugin of each earlier API this host still serves: 1.1
+//! ([`legacy_1_1`]), then 1.0 ([`legacy_1_0`]), then 0.1 ([`legacy`]). (abi_stable's
 //! `load_from_file` is not used: it caches one module per root-module
 //! *type*, so a second plugin would silently return the first.) Libraries
 //! are never unloaded.
@@ -34,8 +34,11 @@ use abi_stable::StableAbi;
 use stowage_plugin_api::ffi::{PluginModuleRef, ProviderClient};
 use stowage_plugin_api::{PluginError, StorageProvider};
 
+#[macro_use]
+mod legacy_1_x;
 pub mod legacy;
 pub mod legacy_1_0;
+pub mod legacy_1_1;
 
 /// The plugin API this host is built against.
 pub fn host_api_version() -> VersionNumber {
@@ -345,6 +348,8 @@ pub struct PluginLibrary {
 enum PluginRoot {
     /// Built against this host's API, or a later 1.x.
     Current(PluginModuleRef),
+    /// Built against stowage-plugin-api 1.1.
+    V1_1(stowage_plugin_api_1_1::ffi::PluginModuleRef),
     /// Built against stowage-plugin-api 1.0.
     V1_0(stowage_plugin_api_1_0::ffi::PluginModuleRef),
     /// Built against stowage-core 0.1, the API before 1.0.
@@ -361,6 +366,12 @@ impl PluginLibrary {
                 RResult::ROk(provider) => Ok(Box::new(ProviderClient(provider))),
                 RResult::RErr(error) => Err(error.into()),
             },
+            PluginRoot::V1_1(module) => match (module.new_provider())(config) {
+                RResult::ROk(provider) => Ok(Box::new(legacy_1_1::V1_1Provider(
+                    stowage_plugin_api_1_1::ffi::ProviderClient(provider),
+                ))),
+                RResult::RErr(error) => Err(legacy_1_1::plain_error(error.into())),
+            },
             PluginRoot::V1_0(module) => match (module.new_provider())(config) {
                 RResult::ROk(provider) => Ok(Box::new(legacy_1_0::V1_0Provider(
                     stowage_plugin_api_1_0::ffi::ProviderClient(provider),
@@ -376,8 +387,8 @@ impl PluginLibrary {
 }
 
 /// Opens the library at `path` and returns its root module: of the
-/// current API, else of API 1.0, else of API 0.1, else the error of the
-/// current one.
+/// current API, else of API 1.1, else of API 1.0, else of API 0.1, else
+/// the error of the current one.
 ///
 /// `path` should be absolute (a bare file name would be looked up on the
 /// system's library path instead).
@@ -424,6 +435,9 @@ pub fn load_library(path: &Path) -> Result<PluginLibrary, LoadError> {
 /// The library's root module as one of an earlier API this host still
 /// serves, newest first; `None` when it is none of them.
 fn earlier_api_root(header: &LibHeader) -> Option<PluginRoot> {
+    if let Ok(module) = header.init_root_module::<stowage_plugin_api_1_1::ffi::PluginModuleRef>() {
+        return Some(PluginRoot::V1_1(module));
+    }
     if let Ok(module) = header.init_root_module::<stowage_plugin_api_1_0::ffi::PluginModuleRef>() {
         return Some(PluginRoot::V1_0(module));
     }
@@ -436,6 +450,19 @@ fn earlier_api_root(header: &LibHeader) -> Option<PluginRoot> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frozen_types_carry_the_released_package_names_and_versions() {
+        let package = |layout: &TypeLayout| layout.item_info().package_and_version();
+        assert_eq!(
+            package(<stowage_plugin_api_1_1::ffi::ObjectEntry as StableAbi>::LAYOUT),
+            ("stowage-plugin-api", "1.1.0")
+        );
+        assert_eq!(
+            package(<stowage_plugin_api_1_0::ffi::ObjectEntry as StableAbi>::LAYOUT),
+            ("stowage-plugin-api", "1.0.0")
+        );
+    }
 
     #[test]
     fn layout_summaries_keep_only_distinct_error_lines() {

@@ -24,6 +24,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
 
+mod key_order;
+
+pub use key_order::KeyOrderWalk;
+
 /// Files whose name ends with this are unfinished writes (see
 /// [`write_atomically`]) and are not objects. They are named
 /// `<file>.<n>.<pid of the writer>.<suffix>`; one whose writer is gone (a
@@ -65,10 +69,7 @@ pub fn walk_each(
     mut on_file: impl FnMut(LocalFile) -> io::Result<()>,
 ) -> io::Result<()> {
     if !root.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            MissingRoot(root.to_path_buf()),
-        ));
+        return Err(missing_root(root));
     }
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry.map_err(|e| with_path("cannot read directory", root, e.into()))?;
@@ -154,6 +155,11 @@ pub fn is_missing_root(error: &io::Error) -> bool {
 /// The error of a walk whose root does not exist.
 #[derive(Debug)]
 struct MissingRoot(PathBuf);
+
+/// The `NotFound` error of a walk of `root`, which does not exist.
+fn missing_root(root: &Path) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, MissingRoot(root.to_path_buf()))
+}
 
 impl fmt::Display for MissingRoot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,7 +3,8 @@
 //! Drives the [AWS CLI](https://aws.amazon.com/cli/) (version 1; version 2
 //! prints the same) as a child process: `aws s3 sync` for syncs (local →
 //! bucket, bucket → local, bucket → bucket), `aws s3api list-objects-v2`
-//! for listings, `aws s3 cp` for single objects and server-side copies,
+//! for listings (a page: `--start-after` its first key, `--max-items` its
+//! length), `aws s3 cp` for single objects and server-side copies,
 //! `aws s3api delete-objects` for deletes, `head-bucket` and `aws s3 mb`
 //! for buckets, and `aws s3api put-object --if-none-match '*'` for a
 //! conditional create (S3 answers 412 when the key exists).
@@ -425,18 +426,9 @@ impl StorageProvider for AwsProvider {
 
     fn list(&self, location: &Location) -> Result<Vec<ObjectEntry>, PluginError> {
         let url = s3_url(location)?;
-        let mut args = vec![
-            "s3api".to_string(),
-            "list-objects-v2".to_string(),
-            format!("--bucket={}", url.bucket),
-            "--output=json".to_string(),
-        ];
-        if !url.prefix.is_empty() {
-            args.push(format!("--prefix={}/", url.prefix));
-        }
         // aws v1 follows the continuation tokens itself and prints one
         // merged document.
-        let output = self.tool.run(&args)?;
+        let output = self.tool.run(&list_objects_args(&url))?;
         parse_listing(&output.stdout, &url)
     }
 
@@ -684,6 +676,47 @@ impl StorageProvider for AwsProvider {
     fn conditional_create(&self) -> bool {
         self.conditional_create
     }
+
+    /// `list-objects-v2 --start-after` the key, `--max-items` the page: aws
+    /// stops requesting once it has them.
+    fn list_page(
+        &self,
+        location: &Location,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<ObjectEntry>, PluginError> {
+        let url = s3_url(location)?;
+        let mut args = list_objects_args(&url);
+        if !after.is_empty() {
+            args.push(format!("--start-after={}", url.key_for(after)));
+        }
+        // The first page below a prefix may hold the prefix's own "folder"
+        // object, which is no entry: one more item, so the page stays full.
+        let items = u64::from(limit) + u64::from(after.is_empty() && !url.prefix.is_empty());
+        args.push(format!("--max-items={items}"));
+        let output = self.tool.run(&args)?;
+        let mut entries = parse_listing(&output.stdout, &url)?;
+        entries.truncate(limit as usize);
+        Ok(entries)
+    }
+
+    fn lists_pages(&self) -> bool {
+        true
+    }
+}
+
+/// The arguments of a `list-objects-v2` of every object below `url`.
+fn list_objects_args(url: &RemoteUrl) -> Vec<String> {
+    let mut args = vec![
+        "s3api".to_string(),
+        "list-objects-v2".to_string(),
+        format!("--bucket={}", url.bucket),
+        "--output=json".to_string(),
+    ];
+    if !url.prefix.is_empty() {
+        args.push(format!("--prefix={}/", url.prefix));
+    }
+    args
 }
 
 /// Whether a conditional PUT failed because the key exists (412

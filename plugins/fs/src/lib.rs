@@ -15,8 +15,10 @@
 //! a partial file to the name, which fails if the name exists: a real
 //! conditional create. Deletes run only after every
 //! transfer of the same sync succeeded. `list_keys` stats each asked path,
-//! `get_range` seeks, and a `Planned` sync copies every source file without
-//! walking the destination (unless it deletes).
+//! `get_range` seeks, a `Planned` sync copies every source file without
+//! walking the destination (unless it deletes), and `list_page` walks the
+//! tree in key order from the page's first key on, resuming the walk of
+//! the previous page where it can (`pages.rs`).
 //!
 //! Config table in `plugins.toml` (all optional):
 //!
@@ -47,6 +49,8 @@ use stowage_plugin_support::config::parse_config;
 use stowage_plugin_support::io_errors::from_io;
 use stowage_plugin_support::paths::unserved;
 
+mod pages;
+
 export_plugin!(FsProvider::from_config);
 
 /// The plugin's config table.
@@ -70,6 +74,8 @@ fn options() -> Vec<ConfigKey> {
 #[derive(Debug)]
 pub struct FsProvider {
     default_parallelism: u32,
+    /// The walks of `list_page` kept for the next page.
+    paused_walks: pages::PausedWalks,
 }
 
 impl FsProvider {
@@ -78,6 +84,7 @@ impl FsProvider {
         let config: FsConfig = parse_config("fs", config)?;
         Ok(FsProvider {
             default_parallelism: config.parallelism.unwrap_or(4).max(1),
+            paused_walks: pages::PausedWalks::default(),
         })
     }
 }
@@ -454,6 +461,31 @@ impl StorageProvider for FsProvider {
     }
 
     fn reads_ranges(&self) -> bool {
+        true
+    }
+
+    fn list_page(
+        &self,
+        location: &Location,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<ObjectEntry>, PluginError> {
+        let root = readable_directory(location)?;
+        let mut walk = self.paused_walks.resume(&root, after).map_err(from_io)?;
+        let mut entries = Vec::new();
+        while entries.len() < limit as usize {
+            let Some(file) = walk.next_file().map_err(from_io)? else {
+                return Ok(entries);
+            };
+            entries.extend(listed_entry(file).map_err(from_io)?);
+        }
+        if let Some(last) = entries.last() {
+            self.paused_walks.pause(&root, &last.key, walk);
+        }
+        Ok(entries)
+    }
+
+    fn lists_pages(&self) -> bool {
         true
     }
 }

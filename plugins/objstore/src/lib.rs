@@ -28,6 +28,13 @@
 //!   each entry is exactly what the listing gives. `get_range` is one
 //!   ranged GET. A `Planned` sync that deletes nothing does not list its
 //!   destination.
+//! - `list_page` asks the store to start after the given key (S3's and
+//!   GCS's `start-after`, through object_store's `list_with_offset`) and
+//!   drops the listing once it has the page, each entry as `list` gives
+//!   it. Azure's listing (the plugin's own requests, above) cannot start
+//!   after a key: its pages are cut out of a whole listing, and an
+//!   instance that serves Azure (an account is set) answers `lists_pages`
+//!   with `false` — for every scheme, as the capability is the instance's.
 //! - `create_if_absent` is a conditional PUT: `If-None-Match: *` on S3 and
 //!   Azure, `x-goog-if-generation-match: 0` on GCS.
 //! - Credentials: the plugin's table names files and a profile, never a
@@ -213,6 +220,36 @@ impl ObjstoreProvider {
             &self.errors,
         ))?;
         // A missing bucket lists as an error, but an empty prefix as empty.
+        Ok(relative_to(remote, listed))
+    }
+
+    /// Up to `limit` objects below a remote location whose keys (relative
+    /// to it) are strictly greater than `after`, in key order, each as
+    /// [`ObjstoreProvider::remote_entries`] gives it.
+    fn remote_page(
+        &self,
+        remote: &Remote<'_>,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<store::Listed>, PluginError> {
+        let store = self.store(remote)?;
+        let full_after = match after {
+            "" => String::new(),
+            after => remote.url.key_for(after),
+        };
+        let span = backend::PageSpan {
+            prefix: &remote.url.prefix,
+            after: &full_after,
+            limit,
+        };
+        let listed = self.runtime.block_on(remote.backend.list_page(
+            store.as_ref(),
+            &remote.url.bucket,
+            span,
+            &self.clients.http,
+            self.concurrency,
+            &self.errors,
+        ))?;
         Ok(relative_to(remote, listed))
     }
 
@@ -553,6 +590,21 @@ impl StorageProvider for ObjstoreProvider {
     fn conditional_create(&self) -> bool {
         // Every provider served has a conditional PUT (store::create_if_absent).
         true
+    }
+
+    fn list_page(
+        &self,
+        location: &Location,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<ObjectEntry>, PluginError> {
+        let remote = self.remote(location)?;
+        let listed = self.remote_page(&remote, after, limit as usize)?;
+        Ok(listed.into_iter().map(object_entry).collect())
+    }
+
+    fn lists_pages(&self) -> bool {
+        self.backends.iter().all(|backend| backend.lists_pages())
     }
 }
 

@@ -18,6 +18,7 @@ use stowage_local_tree::{hex, md5_file_digest, write_atomically};
 use stowage_plugin_api::{ErrorKind, PluginError};
 use stowage_plugin_support::io_errors::from_io;
 
+use crate::backend::PageSpan;
 use crate::memory_budget::MemoryBudget;
 
 /// The user-metadata key holding the content's MD5 (base64 of the 16
@@ -202,27 +203,100 @@ pub async fn list(
     concurrency: usize,
     errors: &Errors,
 ) -> Result<Vec<Listed>, PluginError> {
-    let prefix = match prefix {
-        "" => None,
-        prefix => Some(object_path(prefix)?),
+    let prefix = prefix_path(prefix)?;
+    let listed = listed_objects(
+        store.list(prefix.as_ref()),
+        "",
+        usize::MAX,
+        etag_md5,
+        errors,
+    );
+    with_stored_md5s(listed.await?, store, concurrency, errors).await
+}
+
+/// The objects of the page `span`, in key order, each as [`list`] gives
+/// it. The store is asked to start after `span.after` (`list_with_offset`:
+/// S3's and GCS's `start-after`) and the stream is dropped once it gave
+/// `span.limit` objects.
+pub async fn list_page(
+    store: &dyn ObjectStore,
+    span: PageSpan<'_>,
+    etag_md5: impl Fn(&str) -> Option<String>,
+    concurrency: usize,
+    errors: &Errors,
+) -> Result<Vec<Listed>, PluginError> {
+    let prefix = prefix_path(span.prefix)?;
+    let stream = match span.after {
+        "" => store.list(prefix.as_ref()),
+        // A key that is no object path ("a/") starts the listing a little
+        // early (at "a"): the objects up to `after` are passed over below.
+        after => store.list_with_offset(prefix.as_ref(), &offset_path(after)?),
     };
-    let what = "cannot list";
+    let listed = listed_objects(stream, span.after, span.limit, etag_md5, errors).await?;
+    with_stored_md5s(listed, store, concurrency, errors).await
+}
+
+/// `prefix` as object_store's path; `None` for the whole bucket.
+fn prefix_path(prefix: &str) -> Result<Option<Path>, PluginError> {
+    match prefix {
+        "" => Ok(None),
+        prefix => object_path(prefix).map(Some),
+    }
+}
+
+/// The greatest object path at or before the key `after`: the key itself,
+/// without a trailing `/`.
+fn offset_path(after: &str) -> Result<Path, PluginError> {
+    Path::parse(after).map_err(|e| {
+        PluginError::new(
+            ErrorKind::InvalidInput,
+            format!("cannot list after {after:?}: {e}"),
+        )
+    })
+}
+
+/// Up to `limit` objects of a listing `stream` with keys above `after`,
+/// their MD5s from their ETags where `etag_md5` takes them for one.
+async fn listed_objects(
+    mut stream: futures_util::stream::BoxStream<'_, object_store::Result<object_store::ObjectMeta>>,
+    after: &str,
+    limit: usize,
+    etag_md5: impl Fn(&str) -> Option<String>,
+    errors: &Errors,
+) -> Result<Vec<Listed>, PluginError> {
     let mut listed = Vec::new();
-    let mut stream = store.list(prefix.as_ref());
-    while let Some(meta) = stream.next().await {
-        let meta = meta.map_err(|e| errors.convert(what, e))?;
+    while listed.len() < limit {
+        let Some(meta) = stream.next().await else {
+            break;
+        };
+        let meta = meta.map_err(|e| errors.convert("cannot list", e))?;
+        let key = meta.location.to_string();
+        if key.as_str() <= after {
+            continue;
+        }
         let etag = meta
             .e_tag
             .as_deref()
             .map(|e| e.trim_matches('"').to_string());
         listed.push(Listed {
-            key: meta.location.to_string(),
+            key,
             size: meta.size,
             md5: etag.as_deref().and_then(&etag_md5),
             etag,
             last_modified: meta.last_modified.timestamp(),
         });
     }
+    Ok(listed)
+}
+
+/// `listed` with the MD5 of each object that has none yet taken from its
+/// metadata: a HEAD each, `concurrency` at a time.
+async fn with_stored_md5s(
+    mut listed: Vec<Listed>,
+    store: &dyn ObjectStore,
+    concurrency: usize,
+    errors: &Errors,
+) -> Result<Vec<Listed>, PluginError> {
     let heads: Vec<usize> = (0..listed.len())
         .filter(|&i| listed[i].md5.is_none())
         .collect();

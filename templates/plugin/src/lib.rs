@@ -285,10 +285,12 @@ impl StorageProvider for MemdirProvider {
         true
     }
 
-    // `list_keys`, `get_range` and `reads_ranges` (API 1.1) keep their
-    // defaults: `list` filtered to the keys, and no byte ranges (the host
-    // then downloads whole objects). Implement them when the store can
-    // look up one object, or read part of one, cheaply.
+    // `list_keys`, `get_range` and `reads_ranges` (API 1.1), and
+    // `list_page` and `lists_pages` (API 1.2) keep their defaults: `list`
+    // filtered to the keys, no byte ranges (the host then downloads whole
+    // objects), and pages cut out of one whole `list` (the host then lists
+    // once). Implement them when the store can look up one object, read
+    // part of one, or list from a key on, cheaply.
 }
 
 /// `path` with a leading `~/` replaced by the home directory, as

@@ -80,6 +80,33 @@ pub trait Backend: Send + Sync {
         ))
     }
 
+    /// Whether [`Backend::list_page`] costs about one list request a page,
+    /// for every bucket this backend serves: its listing starts after a key
+    /// on the server. S3 and GCS: yes (`start-after`).
+    fn lists_pages(&self) -> bool {
+        true
+    }
+
+    /// The page `span` of the listing of `store`, the store of `bucket`:
+    /// its objects in key order, each as [`Backend::list`] gives it.
+    fn list_page<'a>(
+        &'a self,
+        store: &'a dyn ObjectStore,
+        _bucket: &'a str,
+        span: PageSpan<'a>,
+        _http: &'a reqwest::Client,
+        concurrency: usize,
+        errors: &'a Errors,
+    ) -> BoxFuture<'a, Result<Vec<Listed>, PluginError>> {
+        Box::pin(store::list_page(
+            store,
+            span,
+            move |etag: &str| self.etag_md5(etag),
+            concurrency,
+            errors,
+        ))
+    }
+
     /// The objects of `keys` (full keys in `bucket`) that exist, each as
     /// [`Backend::list`] gives it: a HEAD each, `concurrency` at a time, its
     /// MD5 from the ETag or the metadata as `list` takes it. A provider that
@@ -101,6 +128,19 @@ pub trait Backend: Send + Sync {
             errors,
         ))
     }
+}
+
+/// One page of a listing: up to `limit` objects below `prefix` (the whole
+/// bucket when empty) whose full keys are strictly greater than `after`
+/// (`""`: from the first).
+#[derive(Clone, Copy, Debug)]
+pub struct PageSpan<'a> {
+    /// The key prefix listed below.
+    pub prefix: &'a str,
+    /// The full key the page starts after.
+    pub after: &'a str,
+    /// The most objects the page holds.
+    pub limit: usize,
 }
 
 /// The providers of one plugin instance.

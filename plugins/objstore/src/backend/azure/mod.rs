@@ -31,7 +31,7 @@ use object_store::azure::{
 use object_store::{ClientOptions, ObjectStore};
 use stowage_plugin_api::{ConfigKey, ConfigKind, ErrorKind, PluginError};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, PageSpan};
 use crate::config::{check_endpoint, ObjstoreConfig};
 use crate::store::{Errors, Listed};
 use crate::NAME;
@@ -249,6 +249,43 @@ impl Backend for AzureBackend {
         })
     }
 
+    /// Azure's listing cannot start after a key the way the plugin lists
+    /// (its own List Blobs requests, for `Content-MD5` and metadata: a
+    /// `marker` is the server's own token, not a key). So a page is cut out
+    /// of one whole listing, and an instance that serves a container (an
+    /// account is set) does not claim to page.
+    fn lists_pages(&self) -> bool {
+        self.settings.account.is_none()
+    }
+
+    fn list_page<'a>(
+        &'a self,
+        store: &'a dyn ObjectStore,
+        bucket: &'a str,
+        span: PageSpan<'a>,
+        http: &'a reqwest::Client,
+        concurrency: usize,
+        errors: &'a Errors,
+    ) -> BoxFuture<'a, Result<Vec<Listed>, PluginError>> {
+        Box::pin(async move {
+            let mut listed = self
+                .list(store, bucket, span.prefix, http, concurrency, errors)
+                .await?;
+            // Its listing's prefix is a string prefix ("a" lists "ab"):
+            // only the keys below the prefix's "directory" are the page's.
+            let below = |key: &str| {
+                span.prefix.is_empty()
+                    || key
+                        .strip_prefix(span.prefix)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            };
+            listed.retain(|object| below(&object.key) && object.key.as_str() > span.after);
+            listed.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            listed.truncate(span.limit);
+            Ok(listed)
+        })
+    }
+
     fn list_keys<'a>(
         &'a self,
         _store: &'a dyn ObjectStore,
@@ -275,6 +312,21 @@ mod tests {
         let error = backend.store("c", &ClientOptions::new()).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Config);
         assert!(error.message.contains("azure_account"), "{error}");
+    }
+
+    #[test]
+    fn a_backend_that_serves_containers_does_not_claim_to_page() {
+        let unset = AzureBackend::new(&ObjstoreConfig::default(), &|_| None).unwrap();
+        assert!(
+            unset.lists_pages(),
+            "no account: no container to hold paging back"
+        );
+        let config = ObjstoreConfig {
+            azure_account: Some("acct".into()),
+            ..ObjstoreConfig::default()
+        };
+        let serving = AzureBackend::new(&config, &|_| None).unwrap();
+        assert!(!serving.lists_pages());
     }
 
     #[test]
