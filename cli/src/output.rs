@@ -21,6 +21,23 @@ pub fn write_text(text: &str) {
     write_stdout(|stdout| stdout.write_all(text.as_bytes()));
 }
 
+/// Writes `value` to stdout as pretty JSON and a line break, as it is
+/// serialized (a restore's report of a million planned objects is never
+/// one string in memory), unless an earlier write failed.
+pub fn write_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut unserializable = None;
+    write_stdout(|stdout| {
+        let mut out = std::io::BufWriter::new(stdout);
+        match serde_json::to_writer_pretty(&mut out, value) {
+            Err(error) if error.is_io() => return Err(error.into()),
+            Err(error) => unserializable = Some(error),
+            Ok(()) => writeln!(out)?,
+        }
+        out.flush()
+    });
+    unserializable.map_or(Ok(()), |error| Err(error.into()))
+}
+
 fn write_stdout(write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
     if CLOSED.load(Ordering::Relaxed) {
         return;

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 
 use crate::backup::{run_backup, sidecar_name, BackupInformation, BackupReport, BackupRequest};
 use crate::config::{ConfigArgs, Settings};
+use crate::output::write_json;
 use crate::registry::Registry;
 use crate::store::backup_store::{BackupStore, StoredArchive};
 
@@ -47,7 +48,7 @@ pub fn run(registry: &Registry, args: &BackupArgs, json: bool) -> Result<()> {
 /// report as JSON.
 pub(super) fn print_backup_report(report: &BackupReport, json: bool) -> Result<()> {
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        write_json(&report)?;
         return Ok(());
     }
     for c in &report.information.components {
@@ -125,7 +126,7 @@ pub fn run_backups(registry: &Registry, args: &BackupsArgs, json: bool) -> Resul
         })
         .collect();
     if json {
-        outln!("{}", serde_json::to_string_pretty(&rows)?);
+        write_json(&rows)?;
         return Ok(());
     }
     for row in &rows {

@@ -5,6 +5,7 @@ use clap::Args;
 use stowage_plugin_api::{ErrorKind, Location};
 
 use crate::exit::NotFound;
+use crate::output::write_json;
 use crate::plugin::plugin_error_kind;
 use crate::registry::Registry;
 
@@ -30,7 +31,7 @@ pub fn run(registry: &Registry, args: &LsArgs, json: bool) -> Result<()> {
             _ => e,
         })?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&entries)?);
+        write_json(&entries)?;
         return Ok(());
     }
     for entry in &entries {

@@ -6,6 +6,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::exit::ConfigError;
+use crate::output::write_json;
 use crate::plugin_table::{configured_options, ConfiguredOption, REDACTED};
 use crate::registry::{PluginSlot, Registry};
 
@@ -81,7 +82,7 @@ pub fn run(registry: &Registry, json: bool, verbose: bool) -> Result<()> {
             .collect()
     });
     if json {
-        outln!("{}", serde_json::to_string_pretty(&rows)?);
+        write_json(&rows)?;
     } else {
         print_table(&rows, verbose);
     }

@@ -8,6 +8,7 @@ use crate::archive::read::Limits;
 use crate::config::{ConfigArgs, Needs, Settings};
 use crate::confirm::confirm_on_terminal;
 use crate::exit::Drifted;
+use crate::output::write_json;
 use crate::registry::Registry;
 use crate::restore::{
     run_restore, ComponentPlan, PlanViewer, RestoreReport, RestoreRequest, Shard, SnapshotMode,
@@ -159,7 +160,7 @@ pub(super) fn restore_and_report(
     };
     let report = run_restore(settings, registry, request, &confirm)?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        write_json(&report)?;
     } else {
         print_human(&report);
     }

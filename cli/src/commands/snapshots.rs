@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use crate::config::{ConfigArgs, Settings};
 use crate::confirm::confirm_on_terminal;
 use crate::exit::Refused;
-use crate::output::counted;
+use crate::output::{counted, write_json};
 use crate::registry::Registry;
 use crate::store::snapshots::{
     PruneAction, PruneDecision, PrunePlan, PruneRequest, PruneRules, Snapshot, TmpBucket,
@@ -85,7 +85,7 @@ fn list(registry: &Registry, config: &ConfigArgs, only: &[String], json: bool) -
     let tmp = TmpBucket::open(&settings, registry)?;
     let snapshots = tmp.snapshots(only)?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&snapshots)?);
+        write_json(&snapshots)?;
         return Ok(());
     }
     if snapshots.is_empty() {
@@ -126,7 +126,7 @@ fn prune(registry: &Registry, args: &PruneArgs, json: bool) -> Result<()> {
     if args.dry_run || plan.deletions().is_empty() {
         let report = plan.dry_run();
         match json {
-            true => outln!("{}", serde_json::to_string_pretty(&report)?),
+            true => write_json(&report)?,
             false if args.dry_run => outln!("dry run: nothing was deleted"),
             false => outln!("nothing to prune"),
         }
@@ -140,7 +140,7 @@ fn prune(registry: &Registry, args: &PruneArgs, json: bool) -> Result<()> {
     }
     let report = plan.execute()?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        write_json(&report)?;
     } else {
         outln!(
             "deleted {} ({}, {}) from {}; listed again, they are gone",

@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use stowage_plugin_api::{ActionKind, CompareMode, Location, SyncOptions};
 
 use crate::exit::Drifted;
-use crate::output::counted;
+use crate::output::{counted, write_json};
 use crate::progress::ProgressBarSink;
 use crate::registry::Registry;
 use crate::sync::{run_sync, SyncOutcome};
@@ -86,7 +86,7 @@ pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
     bar.finish();
     let outcome = outcome?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&outcome)?);
+        write_json(&outcome)?;
     } else {
         print_human(&outcome);
     }
