@@ -98,7 +98,7 @@ pub struct PlannedChanges<'a> {
     /// Whether objects missing from the source must be gone (`--delete`).
     pub delete: bool,
     /// Whether the destination's listed MD5s may be content MD5s (false
-    /// once planning found they are not; see [`listed_md5s_are_content`]).
+    /// once planning found they are not; see [`crate::sync::plan::listed_md5s_are_content`]).
     pub listed_md5s: bool,
 }
 
