@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::iter::Peekable;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -25,7 +26,9 @@ use crate::archive::manifest::Manifest;
 use crate::exit::InvalidArchive;
 use crate::parallel::{cores, map_in_parallel};
 use crate::sync::md5_digest::Md5Digest;
+use crate::sync::merge::SourceWalk;
 use crate::sync::plan::{Fingerprint, Inventory, Key};
+use crate::sync::spill::{SpillWriter, SpilledObjects};
 
 /// Size of a tar block.
 const BLOCK: u64 = 512;
@@ -47,7 +50,6 @@ impl Default for Limits {
 }
 
 /// What a validated archive holds.
-#[derive(Clone, Debug, Default)]
 pub struct ArchiveIndex {
     /// The text of `backup_information.yml`, if present.
     pub information: Option<String>,
@@ -58,10 +60,12 @@ pub struct ArchiveIndex {
 }
 
 /// One component of a validated archive.
-#[derive(Clone, Debug, Default)]
 pub struct ComponentIndex {
-    /// Its objects.
-    pub inventory: Inventory,
+    /// Its objects, on disk in key order.
+    pub objects: SpilledObjects,
+    /// Whether its tarball holds its files in key order (Stowage writes
+    /// them so), so that extraction meets them in the order of `objects`.
+    pub in_key_order: bool,
     /// Whether a Stowage manifest was present (and matched).
     pub has_manifest: bool,
     /// The MD5 of its tarball's bytes, as they were read.
@@ -489,12 +493,11 @@ pub fn read_outer_of(archive: impl Read + Seek, what: &str) -> Result<OuterArchi
                 )));
             }
             manifest.objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-            let digest = objects_digest(
-                manifest
-                    .objects
-                    .iter()
-                    .map(|o| (o.key.as_str(), o.size, Some(o.md5))),
-            );
+            let mut digest = ObjectsDigest::default();
+            for object in &manifest.objects {
+                digest.add(&object.key, object.size, Some(object.md5));
+            }
+            let digest = digest.finish();
             outer
                 .manifests
                 .insert(component.to_string(), ManifestDigest { span, digest });
@@ -563,15 +566,17 @@ impl OuterArchive {
     /// a whole restore; a shard's own when the others validate the rest)
     /// of the archive at `path` to their ends, and checks the rest of what
     /// the module docs list for them and their manifests. Nothing is
-    /// written anywhere. The tarballs are decompressed and hashed in
-    /// parallel, one core each; `on_read` is told every count of
-    /// compressed bytes read. The index holds the components validated.
+    /// written but each component's objects, to a file in `directory`. The
+    /// tarballs are decompressed and hashed in parallel, one core each;
+    /// `on_read` is told every count of compressed bytes read. The index
+    /// holds the components validated.
     pub fn validate(
         self,
         path: &Path,
         limits: Limits,
         validating: &dyn Fn(&str) -> bool,
         on_read: &(dyn Fn(u64) + Sync),
+        directory: &Path,
     ) -> Result<ArchiveIndex> {
         let mut index = ArchiveIndex {
             information: self.information,
@@ -582,16 +587,19 @@ impl OuterArchive {
             .tarballs
             .into_iter()
             .partition(|(component, _)| validating(component));
-        let inventories = map_in_parallel(read, cores(), |(component, span)| {
-            let inventory = component_inventory(path, &component, span, limits, on_read);
-            (component, inventory)
+        let found = map_in_parallel(read, cores(), |(component, span)| {
+            let objects = component_objects(path, &component, span, limits, on_read, directory);
+            (component, objects)
         });
-        for (component, inventory) in inventories {
-            let (inventory, tarball_md5) = inventory?;
+        let mut digests = BTreeMap::new();
+        for (component, objects) in found {
+            let (found, tarball_md5) = objects?;
+            digests.insert(component.clone(), found.digest);
             index.components.insert(
                 component,
                 ComponentIndex {
-                    inventory,
+                    objects: found.spilled,
+                    in_key_order: found.in_key_order,
                     has_manifest: false,
                     tarball_md5: Some(tarball_md5),
                 },
@@ -606,16 +614,15 @@ impl OuterArchive {
                     "manifests/{component}.json has no {component}.tar.gz"
                 )));
             };
-            let found_digest = objects_digest(
-                found
-                    .inventory
-                    .iter()
-                    .map(|(key, f)| (&**key, f.size, f.md5)),
-            );
-            if found_digest != manifest.digest {
+            if digests[&component] != manifest.digest {
                 // Read again only to say what differs.
                 let listed = manifest_at(path, manifest.span)?;
-                let difference = manifest_difference(&listed, &found.inventory)
+                let found: Inventory = found
+                    .objects
+                    .read()?
+                    .map(|object| object.map(|(key, f)| (Key::from(key), f)))
+                    .collect::<Result<_>>()?;
+                let difference = manifest_difference(&listed, &found)
                     .unwrap_or_else(|| "it lists an object more than once".to_string());
                 bail!(invalid(format!(
                     "{component}.tar.gz differs from its manifest: {difference}"
@@ -640,11 +647,13 @@ struct ManifestDigest {
 /// A digest of objects given in key order: per object its key (its length
 /// first, so that no two lists feed the same bytes), size and MD5. A check
 /// that two parts of one archive agree, not a defence against their maker.
-fn objects_digest<'a>(
-    objects: impl Iterator<Item = (&'a str, u64, Option<Md5Digest>)>,
-) -> Md5Digest {
-    let mut hasher = Md5::new();
-    for (key, size, md5) in objects {
+#[derive(Default)]
+struct ObjectsDigest(Md5);
+
+impl ObjectsDigest {
+    /// Adds the next object.
+    fn add(&mut self, key: &str, size: u64, md5: Option<Md5Digest>) {
+        let hasher = &mut self.0;
         hasher.update((key.len() as u64).to_le_bytes());
         hasher.update(key.as_bytes());
         hasher.update(size.to_le_bytes());
@@ -656,7 +665,10 @@ fn objects_digest<'a>(
             None => hasher.update([0]),
         }
     }
-    hasher.into()
+
+    fn finish(self) -> Md5Digest {
+        self.0.into()
+    }
 }
 
 /// The manifest at `span` of the archive at `path` (already read once by
@@ -676,16 +688,83 @@ fn read_span(path: &Path, span: Span, buffer: usize) -> Result<io::Take<BufReade
     Ok(BufReader::with_capacity(buffer, file).take(span.len))
 }
 
+/// A component's objects as validation found them.
+struct FoundObjects {
+    /// On disk, in key order.
+    spilled: SpilledObjects,
+    /// Their [`ObjectsDigest`].
+    digest: Md5Digest,
+    /// Whether the tarball held them in key order.
+    in_key_order: bool,
+}
+
+/// A component's objects written to disk as its tarball is read: straight
+/// through while the tarball comes in key order, as Stowage writes it;
+/// from the first key out of order on (another tool's tarball), gathered
+/// in memory and sorted at the end.
+struct FoundObjectsWriter<'d> {
+    writer: SpillWriter,
+    digest: ObjectsDigest,
+    /// Every object, once one came out of key order.
+    unsorted: Option<Vec<(String, Fingerprint)>>,
+    directory: &'d Path,
+}
+
+impl<'d> FoundObjectsWriter<'d> {
+    fn new(directory: &'d Path) -> Result<Self> {
+        Ok(FoundObjectsWriter {
+            writer: SpillWriter::new(directory, "archive.")?,
+            digest: ObjectsDigest::default(),
+            unsorted: None,
+            directory,
+        })
+    }
+
+    fn add(&mut self, key: &str, found: Fingerprint) -> Result<()> {
+        if let Some(objects) = &mut self.unsorted {
+            objects.push((key.to_string(), found));
+        } else if self.writer.follows(key) {
+            self.digest.add(key, found.size, found.md5);
+            self.writer.push(key, &found)?;
+        } else {
+            let fresh = SpillWriter::new(self.directory, "archive.")?;
+            let written = std::mem::replace(&mut self.writer, fresh).finish()?;
+            let mut objects = written.read()?.collect::<Result<Vec<_>>>()?;
+            objects.push((key.to_string(), found));
+            self.unsorted = Some(objects);
+            self.digest = ObjectsDigest::default();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<FoundObjects> {
+        let in_key_order = self.unsorted.is_none();
+        if let Some(mut objects) = self.unsorted.take() {
+            objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (key, found) in objects {
+                self.digest.add(&key, found.size, found.md5);
+                self.writer.push(&key, &found)?;
+            }
+        }
+        Ok(FoundObjects {
+            spilled: self.writer.finish()?,
+            digest: self.digest.finish(),
+            in_key_order,
+        })
+    }
+}
+
 /// Reads one component's tarball, at `span` of the archive at `path`, to
-/// its end: every object's size and MD5 from its bytes, and the MD5 of
-/// the tarball's own bytes.
-fn component_inventory(
+/// its end: every object's size and MD5 from its bytes (written to a file
+/// in `directory`), and the MD5 of the tarball's own bytes.
+fn component_objects(
     path: &Path,
     component: &str,
     span: Span,
     limits: Limits,
     on_read: &(dyn Fn(u64) + Sync),
-) -> Result<(Inventory, Md5Digest)> {
+    directory: &Path,
+) -> Result<(FoundObjects, Md5Digest)> {
     let mut data = Hashing {
         inner: Reporting {
             inner: read_span(path, span, 256 * 1024)?,
@@ -693,9 +772,7 @@ fn component_inventory(
         },
         hasher: Md5::new(),
     };
-    // Collected first, then built in one go: a map built from a sorted list
-    // has full nodes, one grown by insertion half-empty ones.
-    let mut objects = Vec::new();
+    let mut objects = FoundObjectsWriter::new(directory)?;
     read_component(
         &mut data,
         component,
@@ -707,14 +784,13 @@ fn component_inventory(
                 &mut io::sink(),
                 &format!("{component}.tar.gz: {key}"),
             )?;
-            objects.push((Key::from(key), Fingerprint::content(size, md5)));
-            Ok(())
+            objects.add(key, Fingerprint::content(size, md5))
         },
     )?;
     // Whatever the gzip reader left of the span counts too.
     io::copy(&mut data, &mut io::sink())
         .map_err(|e| invalid(format!("{component}.tar.gz: {e}")))?;
-    Ok((Inventory::from_iter(objects), data.hasher.into()))
+    Ok((objects.finish()?, data.hasher.into()))
 }
 
 /// The first object where `manifest` and what the tarball holds differ, described.
@@ -775,19 +851,69 @@ pub fn read_files(
     Ok(())
 }
 
-/// Extracts the files of `component` that `expected` lists and `wanted`
-/// accepts (all, or only those a restore will upload) from the archive,
-/// each into the directory `directory_of` gives for its key (as the path
-/// its key names below it), setting each file's mtime to `mtime_for(key)` or,
-/// when that is `None`, to the time in the archive. Every file must match
-/// `expected` (from [`OuterArchive::validate`]): the archive may not have changed
-/// since it was validated.
+/// The validated objects an extraction takes, each checked against its
+/// file as the tarball hands it over.
+pub enum ExpectedFiles<'a> {
+    /// Met in key order, as a tarball in key order holds them: nothing
+    /// held but the next.
+    InKeyOrder(Peekable<SourceWalk<'a>>),
+    /// Looked up by key: a tarball out of key order (held in memory).
+    Held(Inventory),
+}
+
+impl<'a> ExpectedFiles<'a> {
+    /// The objects of `walk` (in key order), for a tarball that holds its
+    /// files `in_key_order` or not.
+    pub fn new(walk: SourceWalk<'a>, in_key_order: bool) -> Result<Self> {
+        Ok(match in_key_order {
+            true => ExpectedFiles::InKeyOrder(walk.peekable()),
+            false => ExpectedFiles::Held(walk.collect::<Result<_>>()?),
+        })
+    }
+
+    /// The object expected for the file `key`, if one is (each is given
+    /// once); `missed` counts the expected ones passed over.
+    fn take(&mut self, key: &str, missed: &mut usize) -> Result<Option<Fingerprint>> {
+        match self {
+            ExpectedFiles::Held(objects) => Ok(objects.remove(key)),
+            ExpectedFiles::InKeyOrder(objects) => {
+                let is_before = |object: &Result<(Key, Fingerprint)>| {
+                    object.as_ref().map_or(true, |(next, _)| &**next < key)
+                };
+                while let Some(passed) = objects.next_if(is_before) {
+                    passed?;
+                    *missed += 1;
+                }
+                let found = objects
+                    .next_if(|object| object.as_ref().map_or(true, |(next, _)| &**next == key));
+                Ok(found.transpose()?.map(|(_, expected)| expected))
+            }
+        }
+    }
+
+    /// How many expected objects were never given.
+    fn left(self) -> Result<usize> {
+        match self {
+            ExpectedFiles::Held(objects) => Ok(objects.len()),
+            ExpectedFiles::InKeyOrder(mut objects) => {
+                objects.try_fold(0, |left, object| object.map(|_| left + 1))
+            }
+        }
+    }
+}
+
+/// Extracts the files of `component` that `expected` lists (all, or only
+/// those a restore will upload) from the archive, each into the directory
+/// `directory_of` gives for its key (as the path its key names below it),
+/// setting each file's mtime to `mtime_for(key)` or, when that is `None`,
+/// to the time in the archive. Every file must match `expected` (from
+/// [`OuterArchive::validate`]): the archive may not have changed since it
+/// was validated.
 pub fn extract_component(
     path: &Path,
     component: &str,
     directory_of: &dyn Fn(&str) -> PathBuf,
-    expected: &Inventory,
-    wanted: &dyn Fn(&str) -> bool,
+    mut expected: ExpectedFiles<'_>,
     limits: Limits,
     mtime_for: impl Fn(&str) -> Option<i64>,
 ) -> Result<()> {
@@ -796,14 +922,17 @@ pub fn extract_component(
             "{component}.tar.gz changed since it was validated: {what}"
         ))
     };
-    let mut extracted = 0usize;
-    let take = |key: &str| wanted(key) && expected.contains_key(key);
+    let mut missed = 0usize;
     read_files(
         path,
         component,
         limits,
-        take,
+        |_| true,
         |key, size, archive_mtime, content| {
+            let Some(want) = expected.take(key, &mut missed)? else {
+                io::copy(content, &mut io::sink())?;
+                return Ok(());
+            };
             let target = directory_of(key).join(key_to_relative_path(key)?);
             let mut md5 = None;
             write_atomically(&target, |partial| {
@@ -813,20 +942,148 @@ pub fn extract_component(
                 let mtime = mtime_for(key).unwrap_or(archive_mtime as i64);
                 filetime::set_file_mtime(partial, FileTime::from_unix_time(mtime, 0))
             })?;
-            let want = &expected[key];
             if want.size != size || want.md5 != md5 {
                 return Err(changed(format!("{key} has other content")));
             }
-            extracted += 1;
             Ok(())
         },
     )?;
-    let expected_count = expected.keys().filter(|k| wanted(k)).count();
-    if extracted != expected_count {
-        return Err(changed(format!(
-            "{} files are missing",
-            expected_count - extracted
-        )));
+    let missing = missed + expected.left()?;
+    if missing > 0 {
+        return Err(changed(format!("{missing} files are missing")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use flate2::write::GzEncoder;
+
+    use super::*;
+    use crate::sync::merge::SourceObjects;
+
+    /// An archive at `path` whose `uploads` tarball holds `files` (key and
+    /// content) in the order given, without a manifest.
+    fn archive_of(path: &Path, files: &[(&str, &str)]) {
+        let mut tarball = tar::Builder::new(GzEncoder::new(Vec::new(), Default::default()));
+        for (key, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            tarball
+                .append_data(&mut header, format!("./{key}"), content.as_bytes())
+                .unwrap();
+        }
+        let tarball = tarball.into_inner().unwrap().finish().unwrap();
+        let mut outer = tar::Builder::new(File::create(path).unwrap());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(tarball.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        outer
+            .append_data(&mut header, "uploads.tar.gz", tarball.as_slice())
+            .unwrap();
+        outer.finish().unwrap();
+    }
+
+    /// The `uploads` component of the archive at `path`, validated with
+    /// its objects written below `directory`.
+    fn validated(path: &Path, directory: &Path) -> ComponentIndex {
+        let index = read_outer(path)
+            .unwrap()
+            .validate(path, Limits::default(), &|_| true, &|_| {}, directory)
+            .unwrap();
+        index.components.into_iter().next().unwrap().1
+    }
+
+    fn keys_and_sizes(found: &SpilledObjects) -> Vec<(String, u64)> {
+        found
+            .read()
+            .unwrap()
+            .map(|object| object.map(|(key, f)| (key, f.size)).unwrap())
+            .collect()
+    }
+
+    /// Extracts every object of `found` from the archive at `path` into
+    /// `into`; the files extracted, read back.
+    fn extract_all(path: &Path, found: &ComponentIndex, into: &Path) -> Result<Vec<String>> {
+        let objects: Inventory = found
+            .objects
+            .read()?
+            .map(|object| object.map(|(key, f)| (Key::from(key), f)))
+            .collect::<Result<_>>()?;
+        let expected = ExpectedFiles::new(objects.walk()?, found.in_key_order)?;
+        let directory = into.to_path_buf();
+        extract_component(
+            path,
+            "uploads",
+            &|_| directory.clone(),
+            expected,
+            Limits::default(),
+            |_| None,
+        )?;
+        let mut read = Vec::new();
+        for (key, _) in &objects {
+            read.push(std::fs::read_to_string(into.join(&**key)).unwrap_or_default());
+        }
+        Ok(read)
+    }
+
+    #[test]
+    fn a_tarball_in_key_order_is_validated_straight_to_disk_and_extracted_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive.tar");
+        archive_of(&archive, &[("a-b/c", "1"), ("a/b", "22"), ("a0", "333")]);
+        let found = validated(&archive, &dir.path().join("objects"));
+        assert!(found.in_key_order);
+        assert_eq!(
+            keys_and_sizes(&found.objects),
+            [("a-b/c".into(), 1), ("a/b".into(), 2), ("a0".into(), 3)]
+        );
+        let read = extract_all(&archive, &found, &dir.path().join("out")).unwrap();
+        assert_eq!(read, ["1", "22", "333"]);
+    }
+
+    #[test]
+    fn a_tarball_out_of_key_order_is_sorted_and_digested_as_if_it_were_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let sorted = dir.path().join("sorted.tar");
+        let unsorted = dir.path().join("unsorted.tar");
+        let files = [("a", "1"), ("b/c", "22"), ("d", "333"), ("e", "4444")];
+        archive_of(&sorted, &files);
+        archive_of(&unsorted, &[files[2], files[0], files[3], files[1]]);
+        let objects = dir.path().join("objects");
+        let (in_order, out_of_order) =
+            (validated(&sorted, &objects), validated(&unsorted, &objects));
+        assert!(!out_of_order.in_key_order);
+        assert_eq!(
+            keys_and_sizes(&out_of_order.objects),
+            keys_and_sizes(&in_order.objects)
+        );
+        let read = extract_all(&unsorted, &out_of_order, &dir.path().join("out")).unwrap();
+        assert_eq!(read, ["1", "22", "333", "4444"]);
+    }
+
+    #[test]
+    fn an_expected_file_the_tarball_no_longer_holds_fails_the_extraction_either_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sorted, unsorted) = (
+            dir.path().join("sorted.tar"),
+            dir.path().join("unsorted.tar"),
+        );
+        archive_of(&sorted, &[("a", "1"), ("b", "2"), ("c", "3")]);
+        archive_of(&unsorted, &[("c", "3"), ("a", "1"), ("b", "2")]);
+        let objects = dir.path().join("objects");
+        for archive in [&sorted, &unsorted] {
+            let found = validated(archive, &objects);
+            // The archive changes after validation: "b" is gone.
+            archive_of(archive, &[("a", "1"), ("c", "3")]);
+            let error = extract_all(archive, &found, &dir.path().join("out")).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "invalid archive: uploads.tar.gz changed since it was validated: 1 files are missing"
+            );
+        }
+    }
 }

@@ -142,11 +142,18 @@ pub fn run_restore(
         request.quiet,
     );
     let validation_started = std::time::Instant::now();
+    // Where the archive's objects and the listings wait, in key order.
+    let objects = work.join("objects");
     let (index, listings) = std::thread::scope(|scope| {
         let validation = scope.spawn(|| {
-            let index = outer.validate(&archive.path, request.limits, &validating, &|n| {
-                shown.add(n)
-            });
+            let on_read = |n| shown.add(n);
+            let index = outer.validate(
+                &archive.path,
+                request.limits,
+                &validating,
+                &on_read,
+                &objects,
+            );
             shown.finish();
             index
         });
@@ -157,7 +164,7 @@ pub fn run_restore(
             );
             let listing = registry
                 .for_location(&component.bucket, None)
-                .and_then(|plugin| list_bucket(component, plugin, &work.join("listings")));
+                .and_then(|plugin| list_bucket(component, plugin, &objects));
             listing_shown.finish();
             (component.name.clone(), listing)
         });

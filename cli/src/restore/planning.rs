@@ -20,10 +20,10 @@ use crate::parallel::map_in_parallel;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::registry::Registry;
 use crate::restore::{RestoreRequest, ShardShares, SnapshotMode, WholeComponent};
-use crate::sync::merge::{merge_spilled, Met};
+use crate::sync::merge::{merge_spilled, Met, SourceObjects, SourceWalk};
 use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::sync::plan::{Inventory, Key, PlannedObject, SmallestDoubt, SyncPlan};
-use crate::sync::spill::SpilledListing;
+use crate::sync::spill::SpilledObjects;
 
 /// One component's plan.
 #[derive(Debug, Serialize)]
@@ -59,11 +59,11 @@ pub(super) struct Planned {
     pub(super) bucket_objects: usize,
 }
 
-/// A component ready to plan: its config, plugin and archive inventory.
+/// A component ready to plan: its config, plugin and archive objects.
 pub(super) struct Target<'r> {
     pub(super) component: Component,
     pub(super) plugin: &'r LoadedPlugin,
-    pub(super) inventory: Inventory,
+    pub(super) archive: ArchiveObjects<'r>,
     /// Its bucket's listing, until the plan is made.
     listing: Option<Listing>,
     /// This restore's share of the keys.
@@ -72,10 +72,61 @@ pub(super) struct Target<'r> {
     whole: WholeComponent,
 }
 
+/// A component's objects in the archive as this restore takes them: on
+/// disk in key order (as validation found them), excluded keys and other
+/// shards' keys left out, with the multipart ETags planning worked out.
+pub(super) struct ArchiveObjects<'r> {
+    found: SpilledObjects,
+    /// Whether the tarball holds its files in key order.
+    pub(super) in_key_order: bool,
+    excludes: ExcludeMatcher,
+    component: String,
+    shares: &'r ShardShares,
+    /// Key → the multipart ETag its content has ([`resolve_multipart_etags`]).
+    multipart_etags: BTreeMap<Key, Box<str>>,
+}
+
+impl ArchiveObjects<'_> {
+    /// How many objects the archive holds that are not excluded, all
+    /// shards' (one walk of them where some keys are excluded).
+    fn whole_count(&self) -> Result<usize> {
+        if self.excludes.is_empty() {
+            return Ok(self.found.objects);
+        }
+        let mut count = 0;
+        for object in self.found.read()? {
+            count += usize::from(!self.excludes.is_excluded(&object?.0));
+        }
+        Ok(count)
+    }
+}
+
+impl SourceObjects for ArchiveObjects<'_> {
+    fn walk(&self) -> Result<SourceWalk<'_>> {
+        let taken =
+            |key: &str| !self.excludes.is_excluded(key) && self.shares.owns(&self.component, key);
+        let objects = self.found.read()?.filter_map(move |object| {
+            let (key, mut found) = match object {
+                Ok(object) => object,
+                Err(e) => return Some(Err(e)),
+            };
+            if !taken(&key) {
+                return None;
+            }
+            let key = Key::from(key);
+            if let Some(etag) = self.multipart_etags.get(&key) {
+                found.etag = Some(etag.clone());
+            }
+            Some(Ok((key, found)))
+        });
+        Ok(Box::new(objects))
+    }
+}
+
 /// A bucket as its listing found it.
 pub(super) struct Listing {
     /// Its objects (excluded paths left out), on disk.
-    spilled: SpilledListing,
+    spilled: SpilledObjects,
     /// Whether it exists (a fresh instance has none yet).
     exists: bool,
 }
@@ -88,13 +139,13 @@ pub(super) fn list_bucket(
     directory: &Path,
 ) -> Result<Listing> {
     let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
-    match SpilledListing::write(plugin, &component.bucket, &excludes, directory) {
+    match SpilledObjects::write(plugin, &component.bucket, &excludes, directory) {
         Ok(spilled) => Ok(Listing {
             spilled,
             exists: true,
         }),
         Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => Ok(Listing {
-            spilled: SpilledListing::empty(directory)?,
+            spilled: SpilledObjects::empty(directory)?,
             exists: false,
         }),
         Err(e) => Err(e.context(format!("component {}", component.name))),
@@ -103,9 +154,8 @@ pub(super) fn list_bucket(
 
 /// The components to restore: selected, in the archive and not wholly
 /// other shards' (`shares`), each with its bucket's listing (`listings`:
-/// component name and listing) and its archive inventory cut to this
-/// shard's keys. Takes the archive's inventories over (one copy of them in
-/// memory).
+/// component name and listing) and its archive objects, taken over from
+/// the index.
 pub(super) fn targets<'r>(
     registry: &'r Registry,
     request: &RestoreRequest,
@@ -139,18 +189,26 @@ pub(super) fn targets<'r>(
             ));
             continue;
         };
-        let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
-        let mut inventory = found.inventory;
-        inventory.retain(|key, _| !excludes.is_excluded(key));
+        let archive = ArchiveObjects {
+            found: found.objects,
+            in_key_order: found.in_key_order,
+            excludes: ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?,
+            component: component.name.clone(),
+            shares,
+            multipart_etags: BTreeMap::new(),
+        };
         let plugin = registry.for_location(&component.bucket, None)?;
         let listing = listings
             .remove(&component.name)
             .expect("a component in the archive was listed")?;
-        let whole = shares.keep_own(&component.name, &mut inventory, listing.spilled.objects);
+        let whole = WholeComponent {
+            archive_objects: archive.whole_count()?,
+            bucket_objects: listing.spilled.objects,
+        };
         targets.push(Target {
             component,
             plugin,
-            inventory,
+            archive,
             listing: Some(listing),
             shares,
             whole,
@@ -206,6 +264,7 @@ fn plan_component(
     let MergedPlan {
         plan,
         found,
+        archive_objects,
         listed,
         listed_keys,
         ..
@@ -224,7 +283,7 @@ fn plan_component(
             plugin: target.plugin.name.clone(),
             bucket_exists,
             etags_are_md5s,
-            objects: target.inventory.len() as u64,
+            objects: archive_objects,
             plan,
             snapshot_keys,
         },
@@ -238,6 +297,8 @@ struct MergedPlan {
     plan: SyncPlan,
     /// The listed objects of the keys the plan names.
     found: Inventory,
+    /// How many objects the archive holds (this shard's).
+    archive_objects: u64,
     /// How many objects were listed (this shard's).
     listed: usize,
     /// Every listed key, when asked for (a full snapshot copies them all).
@@ -252,7 +313,7 @@ struct MergedPlan {
 /// bucket's ETags are not MD5s); `keeping_keys`: keep every listed key.
 fn merge_plan(
     target: &Target<'_>,
-    spilled: &SpilledListing,
+    spilled: &SpilledObjects,
     md5s_forgotten: bool,
     keeping_keys: bool,
 ) -> Result<MergedPlan> {
@@ -260,12 +321,13 @@ fn merge_plan(
     let mut merged = MergedPlan {
         plan: SyncPlan::default(),
         found: Inventory::new(),
+        archive_objects: 0,
         listed: 0,
         listed_keys: Vec::new(),
         doubt: SmallestDoubt::default(),
     };
     let owns = |key: &str| target.shares.owns(component, key);
-    merged.listed = merge_spilled(spilled, &target.inventory, &owns, &mut |met| {
+    merged.listed = merge_spilled(spilled, &target.archive, &owns, &mut |met| {
         let Met {
             key,
             source,
@@ -280,6 +342,7 @@ fn merge_plan(
             merged.listed_keys.push(key.clone());
         }
         if let Some(wanted) = source {
+            merged.archive_objects += 1;
             merged.doubt.consider(key, wanted, listed.as_ref());
         }
         if merged.plan.meet(key, source, listed.as_ref(), true) {
@@ -314,7 +377,7 @@ fn resolve_multipart_etags(
     if candidates.is_empty() {
         return Ok(());
     }
-    let inventory = &mut target.inventory;
+    let resolved = &mut target.archive.multipart_etags;
     read_files(
         archive,
         &target.component.name,
@@ -323,9 +386,7 @@ fn resolve_multipart_etags(
         |key, _size, _mtime, content| {
             let (etag, sizes) = &candidates[key];
             if multipart_etags(content, sizes)?.iter().any(|e| e == etag) {
-                if let Some(source) = inventory.get_mut(key) {
-                    source.etag = Some((*etag).into());
-                }
+                resolved.insert(key.into(), (*etag).into());
             }
             Ok(())
         },

@@ -8,8 +8,9 @@
 //! bytes (big-endian) of the MD5 of `<component> NUL <key>`
 //! ([`Shard::of_key`]): the same on every machine, Rust version and run
 //! (std's `DefaultHasher` promises none of that). The filter is applied
-//! once, where the archive's inventory and the bucket's listing meet
-//! (`ShardShares::keep_own`), and again where verification lists the
+//! once, where the archive's objects and the bucket's listing meet
+//! (`ArchiveObjects` in `planning.rs`, as the listing is walked beside
+//! them, by `ShardShares::owns`), and again where verification lists the
 //! bucket; everything between (plan, snapshot, upload, delete) only sees
 //! this shard's keys.
 

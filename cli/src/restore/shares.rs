@@ -19,8 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::restore::shard::{Shard, WholeComponent};
-use crate::sync::plan::Inventory;
+use crate::restore::shard::Shard;
 
 /// This shard's share of each component of an archive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -112,26 +111,6 @@ impl ShardShares {
             }
         }
     }
-
-    /// Cuts a component's archive inventory down to this shard's keys (its
-    /// bucket's listing is cut as planning walks it, by [`Self::owns`]);
-    /// returns how many objects the archive and the bucket (of
-    /// `bucket_objects`) held in whole.
-    pub fn keep_own(
-        &self,
-        component: &str,
-        archive: &mut Inventory,
-        bucket_objects: usize,
-    ) -> WholeComponent {
-        let whole = WholeComponent {
-            archive_objects: archive.len(),
-            bucket_objects,
-        };
-        if self.shard.is_sharded() {
-            archive.retain(|key, _| self.owns(component, key));
-        }
-        whole
-    }
 }
 
 #[cfg(test)]
@@ -139,7 +118,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::sync::plan::{Fingerprint, Key, PlannedObject, SyncPlan};
+    use crate::sync::plan::{Fingerprint, Inventory, Key, PlannedObject, SyncPlan};
 
     fn shares(index: u32, count: u32, tarballs: &[(&str, u64)]) -> ShardShares {
         ShardShares::deal(Shard::new(index, count).unwrap(), tarballs.iter().copied())
@@ -243,15 +222,8 @@ mod tests {
         for index in 0..3 {
             let (mut archive, mut bucket) = archive_and_bucket();
             let shares = shares(index, 3, &tarballs);
-            let whole = shares.keep_own("uploads", &mut archive, bucket.len());
+            archive.retain(|key, _| shares.owns("uploads", key));
             bucket.retain(|key, _| shares.owns("uploads", key));
-            assert_eq!(
-                whole,
-                WholeComponent {
-                    archive_objects: 300,
-                    bucket_objects: 250
-                }
-            );
             let plan = SyncPlan::new(&archive, &bucket, true);
             let shard_transfer = keys(&plan.transfer);
             assert!(

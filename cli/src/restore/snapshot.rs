@@ -97,7 +97,7 @@ impl ComponentStep<'_, '_> {
             planned,
             objects,
             &excludes,
-            &self.target.inventory,
+            &Inventory::new(),
         ) {
             Ok(current) => Ok((current, true)),
             Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => {
@@ -223,7 +223,7 @@ impl RestoreRun<'_> {
             .with_context(|| snapshot_context(target, snapshot))?;
         let excludes =
             ExcludeMatcher::new(&target.component.excludes).map_err(anyhow::Error::msg)?;
-        Ok(listed_inventory(copied, &excludes, &target.inventory))
+        Ok(listed_inventory(copied, &excludes, &Inventory::new()))
     }
 }
 

@@ -18,10 +18,11 @@ use stowage_plugin_api::{
     ActionKind, CompareMode, Location, Progress, ProgressSink, SyncOptions, SyncReport,
 };
 
-use crate::archive::read::extract_component;
+use crate::archive::read::{extract_component, ExpectedFiles};
 use crate::progress::ProgressBarSink;
 use crate::restore::planning::{ComponentPlan, Target};
 use crate::restore::{ComponentStep, RestoreRun};
+use crate::sync::merge::SourceObjects;
 use crate::sync::plan::{Inventory, PlannedObject, SyncPlan};
 
 /// The files a restore uploads (the plan's transfers and possibly changed
@@ -101,12 +102,16 @@ impl ComponentStep<'_, '_> {
             false => bucket.get(key).and_then(|f| f.modified),
         };
         let component = &self.target.component.name;
+        let archive = &self.target.archive;
+        let objects = archive
+            .walk()?
+            .filter(|object| object.as_ref().map_or(true, |(key, _)| wanted(key)));
+        let expected = ExpectedFiles::new(Box::new(objects), archive.in_key_order)?;
         extract_component(
             &self.run.archive.path,
             component,
             directory_of,
-            &self.target.inventory,
-            wanted,
+            expected,
             self.run.request.limits,
             mtime,
         )

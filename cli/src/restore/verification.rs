@@ -34,7 +34,7 @@ impl ComponentStep<'_, '_> {
             self.target.plugin,
             &source,
             &component.bucket,
-            &self.target.inventory,
+            &self.target.archive,
             planned,
             &matcher,
             &FinishHooks {

@@ -4,7 +4,7 @@
 //! hundreds of MiB). Where the plugin lists pages
 //! ([`LoadedPlugin::list_each`]), no more than a page of it is in memory
 //! at once; a listing taken before the source was known is read back from
-//! disk ([`SpilledListing`]).
+//! disk ([`SpilledObjects`]).
 
 use std::iter::Peekable;
 use std::path::Path;
@@ -16,7 +16,27 @@ use stowage_plugin_api::Location;
 use crate::plugin::LoadedPlugin;
 use crate::sync::plan::{is_listed_object, listed_fingerprint, local_inventory};
 use crate::sync::plan::{Fingerprint, Inventory, Key};
-use crate::sync::spill::SpilledListing;
+use crate::sync::spill::SpilledObjects;
+
+/// A sync's source objects, walked in key order as often as a step
+/// needs: held in memory ([`Inventory`]), or read back from disk (a
+/// restore's archive, which would be hundreds of MiB at 1,000,000 objects).
+pub trait SourceObjects: Sync {
+    /// Its objects, in key order.
+    fn walk(&self) -> Result<SourceWalk<'_>>;
+}
+
+/// A walk of [`SourceObjects`].
+pub type SourceWalk<'a> = Box<dyn Iterator<Item = Result<(Key, Fingerprint)>> + 'a>;
+
+impl SourceObjects for Inventory {
+    fn walk(&self) -> Result<SourceWalk<'_>> {
+        Ok(Box::new(
+            self.iter()
+                .map(|(key, found)| Ok((key.clone(), found.clone()))),
+        ))
+    }
+}
 
 /// One key as the merge meets it: the source's fingerprint, the listed
 /// one, or both.
@@ -34,19 +54,19 @@ pub struct Met<'a> {
 /// in key order. Listed keys that `keep` refuses, excluded ones and folder
 /// markers are skipped (the source is taken as it is). Returns how many
 /// listed objects were met.
-pub fn merge_listing<'s>(
+pub fn merge_listing(
     provider: &LoadedPlugin,
     location: &Location,
-    source: &'s Inventory,
+    source: &dyn SourceObjects,
     excludes: &ExcludeMatcher,
     keep: &dyn Fn(&str) -> bool,
     visit: &mut dyn FnMut(Met<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let mut merge = Merge::new(source);
+    let mut merge = Merge::new(source.walk()?);
     let keep = |key: &str| is_listed_object(key, excludes) && keep(key);
     match location {
         Location::Local { path } => {
-            let local = local_inventory(Path::new(path.as_str()), excludes, source)?;
+            let local = local_inventory(Path::new(path.as_str()), excludes, &Inventory::new())?;
             for (key, fingerprint) in local {
                 if keep(&key) {
                     merge.listed(key.to_string(), fingerprint, visit)?;
@@ -71,12 +91,12 @@ pub fn merge_listing<'s>(
 /// the listed keys that `keep` refuses. Returns how many listed objects
 /// were met.
 pub fn merge_spilled(
-    spilled: &SpilledListing,
-    source: &Inventory,
+    spilled: &SpilledObjects,
+    source: &dyn SourceObjects,
     keep: &dyn Fn(&str) -> bool,
     visit: &mut dyn FnMut(Met<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let mut merge = Merge::new(source);
+    let mut merge = Merge::new(source.walk()?);
     for object in spilled.read()? {
         let (key, fingerprint) = object?;
         if keep(&key) {
@@ -86,25 +106,34 @@ pub fn merge_spilled(
     merge.finish(visit)
 }
 
-/// The state of one merge: the source keys not met yet, and the last
+/// The state of one merge: the source objects not met yet, and the last
 /// listed key (a listing must come in key order).
-struct Merge<'s, I: Iterator<Item = (&'s Key, &'s Fingerprint)>> {
-    pending: Peekable<I>,
+struct Merge<'s> {
+    pending: Peekable<SourceWalk<'s>>,
     last: Option<String>,
     listed: u64,
 }
 
-impl<'s> Merge<'s, std::collections::btree_map::Iter<'s, Key, Fingerprint>> {
-    fn new(source: &'s Inventory) -> Self {
+impl<'s> Merge<'s> {
+    fn new(source: SourceWalk<'s>) -> Self {
         Merge {
-            pending: source.iter().peekable(),
+            pending: source.peekable(),
             last: None,
             listed: 0,
         }
     }
-}
 
-impl<'s, I: Iterator<Item = (&'s Key, &'s Fingerprint)>> Merge<'s, I> {
+    /// The next source object, if `is_next` accepts its key (a source
+    /// that cannot be read fails the merge).
+    fn next_source_if(
+        &mut self,
+        is_next: impl FnOnce(&str) -> bool,
+    ) -> Result<Option<(Key, Fingerprint)>> {
+        self.pending
+            .next_if(|object| object.as_ref().map_or(true, |(key, _)| is_next(key)))
+            .transpose()
+    }
+
     /// Meets the listed `key`: first every source key before it.
     fn listed(
         &mut self,
@@ -115,17 +144,17 @@ impl<'s, I: Iterator<Item = (&'s Key, &'s Fingerprint)>> Merge<'s, I> {
         if let Some(last) = self.last.as_ref().filter(|last| **last >= key) {
             bail!("the listing is not in key order: {key:?} came after {last:?}");
         }
-        while let Some((source_key, fingerprint)) = self.pending.next_if(|(k, _)| ***k < *key) {
+        while let Some((source_key, fingerprint)) = self.next_source_if(|k| k < key.as_str())? {
             visit(Met {
-                key: source_key,
-                source: Some(fingerprint),
+                key: &source_key,
+                source: Some(&fingerprint),
                 listed: None,
             })?;
         }
-        match self.pending.next_if(|(k, _)| ***k == *key) {
+        match self.next_source_if(|k| k == key)? {
             Some((source_key, fingerprint)) => visit(Met {
-                key: source_key,
-                source: Some(fingerprint),
+                key: &source_key,
+                source: Some(&fingerprint),
                 listed: Some(listed),
             })?,
             None => visit(Met {
@@ -141,10 +170,10 @@ impl<'s, I: Iterator<Item = (&'s Key, &'s Fingerprint)>> Merge<'s, I> {
 
     /// Meets the source keys after the last listed one; the listed count.
     fn finish(mut self, visit: &mut dyn FnMut(Met<'_>) -> Result<()>) -> Result<u64> {
-        for (key, fingerprint) in self.pending.by_ref() {
+        while let Some((key, fingerprint)) = self.next_source_if(|_| true)? {
             visit(Met {
-                key,
-                source: Some(fingerprint),
+                key: &key,
+                source: Some(&fingerprint),
                 listed: None,
             })?;
         }
@@ -176,7 +205,7 @@ mod tests {
             .iter()
             .map(|(k, size)| (Key::from(*k), fingerprint(*size)))
             .collect();
-        let mut merge = Merge::new(&source);
+        let mut merge = Merge::new(source.walk().unwrap());
         let mut seen = Vec::new();
         let mut visit = |met: Met<'_>| {
             seen.push((
@@ -246,7 +275,7 @@ mod tests {
             }
             Ok(())
         };
-        let mut merge = Merge::new(&source);
+        let mut merge = Merge::new(source.walk().unwrap());
         for (key, listed) in &listed {
             merge
                 .listed(key.to_string(), listed.clone(), &mut visit)

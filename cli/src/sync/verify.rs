@@ -26,7 +26,7 @@ use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 use stowage_plugin_api::Location;
 
 use crate::plugin::LoadedPlugin;
-use crate::sync::merge::{merge_listing, Met};
+use crate::sync::merge::{merge_listing, Met, SourceObjects};
 use crate::sync::plan::{
     compare, forget_listed_md5s, inventory_of, inventory_of_keys, Comparison, Fingerprint,
     Inventory, Key, SmallestDoubt, SyncPlan,
@@ -235,7 +235,7 @@ pub fn verify_and_finish(
     provider: &LoadedPlugin,
     source: &Location,
     destination: &Location,
-    source_inventory: &Inventory,
+    source_objects: &dyn SourceObjects,
     planned: &PlannedChanges<'_>,
     excludes: &ExcludeMatcher,
     hooks: &FinishHooks<'_>,
@@ -244,7 +244,7 @@ pub fn verify_and_finish(
     let walk = ListingWalk {
         provider,
         destination,
-        source_inventory,
+        source_objects,
         planned,
         excludes,
         hooks,
@@ -267,32 +267,33 @@ pub fn verify_and_finish(
     }
     crate::interrupt::check()?;
 
+    let repairing: Vec<Key> = repair.iter().map(|(key, _)| key.clone()).collect();
     if !repair.is_empty() {
-        (hooks.prepare)(&repair)?;
+        (hooks.prepare)(&repairing)?;
     }
     let deleting: Vec<Key> = delete.iter().map(|(key, _)| key.clone()).collect();
-    transfer_again(provider, source, destination, &repair)?;
+    transfer_again(provider, source, destination, &repairing)?;
     remove(provider, destination, &deleting)?;
 
     let mut after = match destination {
         Location::Remote { .. } => {
-            let changed: Vec<Key> = repair.iter().chain(&deleting).cloned().collect();
+            let changed: Vec<Key> = repairing.iter().chain(&deleting).cloned().collect();
             inventory_of_keys(
                 provider,
                 destination,
                 &changed,
                 objects as usize,
                 excludes,
-                source_inventory,
+                &Inventory::new(),
             )?
         }
-        Location::Local { .. } => inventory_of(destination, provider, excludes, source_inventory)?,
+        Location::Local { .. } => inventory_of(destination, provider, excludes, &Inventory::new())?,
     };
     if verification.etags_not_md5s {
         forget_listed_md5s(&mut after);
     }
-    for key in &repair {
-        match compare(&source_inventory[key], after.get(key)) {
+    for (key, wanted) in &repair {
+        match compare(wanted, after.get(key)) {
             Comparison::Same => verification.verified += 1,
             Comparison::SizeOnly => verification.size_only.push(key.clone()),
             Comparison::Differs => {
@@ -317,7 +318,7 @@ pub fn verify_and_finish(
             }),
         }
     }
-    verification.repaired = repair;
+    verification.repaired = repairing;
     Ok(verification)
 }
 
@@ -325,8 +326,8 @@ pub fn verify_and_finish(
 struct FoundByListing {
     /// Verified, checked by size only, drifted.
     verification: Verification,
-    /// Planned objects to transfer again.
-    repair: Vec<Key>,
+    /// Planned objects to transfer again, each with the source's object.
+    repair: Vec<(Key, Fingerprint)>,
     /// Planned deletions, each with the version listed.
     delete: Vec<(Key, Fingerprint)>,
     /// The objects listed.
@@ -341,7 +342,7 @@ struct FoundByListing {
 struct ListingWalk<'a, 'p> {
     provider: &'a LoadedPlugin,
     destination: &'a Location,
-    source_inventory: &'a Inventory,
+    source_objects: &'a dyn SourceObjects,
     planned: &'a PlannedChanges<'p>,
     excludes: &'a ExcludeMatcher,
     hooks: &'a FinishHooks<'a>,
@@ -369,7 +370,7 @@ impl ListingWalk<'_, '_> {
         found.objects = merge_listing(
             self.provider,
             self.destination,
-            self.source_inventory,
+            self.source_objects,
             self.excludes,
             self.hooks.answers_for,
             &mut |Met {
@@ -399,11 +400,11 @@ impl ListingWalk<'_, '_> {
                     // Where ETags are not MD5s, a planned object the tool left as
                     // it was (the tool compared sizes or times) is sent again.
                     Comparison::SizeOnly if md5s_forgotten && planned.left_as_found(key, now) => {
-                        found.repair.push(key.clone())
+                        found.repair.push((key.clone(), wanted.clone()))
                     }
                     Comparison::SizeOnly => verification.size_only.push(key.clone()),
                     Comparison::Differs if planned.may_overwrite(key, now) => {
-                        found.repair.push(key.clone())
+                        found.repair.push((key.clone(), wanted.clone()))
                     }
                     Comparison::Differs => verification.drifted.push(planned.drift(key, true, now)),
                 }
