@@ -1024,7 +1024,7 @@ mod tests {
             |_| None,
         )?;
         let mut read = Vec::new();
-        for (key, _) in &objects {
+        for key in objects.keys() {
             read.push(std::fs::read_to_string(into.join(&**key)).unwrap_or_default());
         }
         Ok(read)
