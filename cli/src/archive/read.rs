@@ -22,7 +22,7 @@ use flate2::read::MultiGzDecoder;
 use md5::{Digest, Md5};
 use stowage_local_tree::{key_to_relative_path, write_atomically};
 
-use crate::archive::manifest::Manifest;
+use crate::archive::manifest::{DigestedManifest, Manifest, ObjectsDigest};
 use crate::exit::InvalidArchive;
 use crate::parallel::{cores, map_in_parallel};
 use crate::sync::md5_digest::Md5Digest;
@@ -484,7 +484,7 @@ pub fn read_outer_of(archive: impl Read + Seek, what: &str) -> Result<OuterArchi
             .strip_prefix("manifests/")
             .and_then(|n| n.strip_suffix(".json"))
         {
-            let mut manifest: Manifest = serde_json::from_reader(BufReader::new(data))
+            let manifest: DigestedManifest = serde_json::from_reader(BufReader::new(data))
                 .map_err(|e| invalid(format!("{name}: not a valid manifest: {e}")))?;
             if manifest.component != component {
                 bail!(invalid(format!(
@@ -492,15 +492,13 @@ pub fn read_outer_of(archive: impl Read + Seek, what: &str) -> Result<OuterArchi
                     manifest.component
                 )));
             }
-            manifest.objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-            let mut digest = ObjectsDigest::default();
-            for object in &manifest.objects {
-                digest.add(&object.key, object.size, Some(object.md5));
-            }
-            let digest = digest.finish();
-            outer
-                .manifests
-                .insert(component.to_string(), ManifestDigest { span, digest });
+            outer.manifests.insert(
+                component.to_string(),
+                ManifestDigest {
+                    span,
+                    digest: manifest.digest,
+                },
+            );
         } else if let Some(component) = tarball_component(name) {
             outer.tarballs.push((component.to_string(), span));
         } else {
@@ -635,40 +633,13 @@ impl OuterArchive {
 }
 
 /// A manifest as validation keeps it while the tarballs are read: where it
-/// lies in the archive and a digest of its objects in key order. The
+/// lies in the archive and the [`ObjectsDigest`] of its objects. The
 /// objects themselves are not kept: at 100,000 objects their keys were
 /// ~17 MiB alive beside the bucket listings, at the restore's peak.
 #[derive(Debug)]
 struct ManifestDigest {
     span: Span,
     digest: Md5Digest,
-}
-
-/// A digest of objects given in key order: per object its key (its length
-/// first, so that no two lists feed the same bytes), size and MD5. A check
-/// that two parts of one archive agree, not a defence against their maker.
-#[derive(Default)]
-struct ObjectsDigest(Md5);
-
-impl ObjectsDigest {
-    /// Adds the next object.
-    fn add(&mut self, key: &str, size: u64, md5: Option<Md5Digest>) {
-        let hasher = &mut self.0;
-        hasher.update((key.len() as u64).to_le_bytes());
-        hasher.update(key.as_bytes());
-        hasher.update(size.to_le_bytes());
-        match md5 {
-            Some(md5) => {
-                hasher.update([1]);
-                hasher.update(md5.as_bytes());
-            }
-            None => hasher.update([0]),
-        }
-    }
-
-    fn finish(self) -> Md5Digest {
-        self.0.into()
-    }
 }
 
 /// The manifest at `span` of the archive at `path` (already read once by
@@ -721,10 +692,10 @@ impl<'d> FoundObjectsWriter<'d> {
     }
 
     fn add(&mut self, key: &str, found: Fingerprint) -> Result<()> {
+        self.digest.add(key, found.size, found.md5);
         if let Some(objects) = &mut self.unsorted {
             objects.push((key.to_string(), found));
         } else if self.writer.follows(key) {
-            self.digest.add(key, found.size, found.md5);
             self.writer.push(key, &found)?;
         } else {
             let fresh = SpillWriter::new(self.directory, "archive.")?;
@@ -732,7 +703,6 @@ impl<'d> FoundObjectsWriter<'d> {
             let mut objects = written.read()?.collect::<Result<Vec<_>>>()?;
             objects.push((key.to_string(), found));
             self.unsorted = Some(objects);
-            self.digest = ObjectsDigest::default();
         }
         Ok(())
     }
@@ -742,7 +712,6 @@ impl<'d> FoundObjectsWriter<'d> {
         if let Some(mut objects) = self.unsorted.take() {
             objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             for (key, found) in objects {
-                self.digest.add(&key, found.size, found.md5);
                 self.writer.push(&key, &found)?;
             }
         }
