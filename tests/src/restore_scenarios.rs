@@ -171,7 +171,7 @@ fn component<'r>(report: &'r RestoreReport, name: &str) -> &'r ComponentOutcome 
         .unwrap_or_else(|| panic!("no component {name} in the report"))
 }
 
-fn keys(objects: &[stowage::sync::plan::PlannedObject]) -> BTreeSet<String> {
+fn keys(objects: &stowage::sync::planned::PlannedObjects) -> BTreeSet<String> {
     objects.iter().map(|o| o.key.to_string()).collect()
 }
 

@@ -225,7 +225,7 @@ fn print_plan(plans: &[&ComponentPlan], verbose: bool) {
     }
     for c in plans {
         let p = &c.plan;
-        for object in &p.transfer {
+        for object in p.transfer.iter() {
             outln!(
                 "{}: upload    {:>12}  {}",
                 c.component,
@@ -233,7 +233,7 @@ fn print_plan(plans: &[&ComponentPlan], verbose: bool) {
                 object.key
             );
         }
-        for object in &p.possibly_changed {
+        for object in p.possibly_changed.iter() {
             outln!(
                 "{}: maybe     {:>12}  {}",
                 c.component,
@@ -241,7 +241,7 @@ fn print_plan(plans: &[&ComponentPlan], verbose: bool) {
                 object.key
             );
         }
-        for object in &p.delete {
+        for object in p.delete.iter() {
             outln!(
                 "{}: delete    {:>12}  {}",
                 c.component,

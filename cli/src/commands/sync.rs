@@ -102,13 +102,13 @@ pub fn run(registry: &Registry, args: &SyncArgs, json: bool) -> Result<()> {
 fn print_human(outcome: &SyncOutcome) {
     let plan = &outcome.plan;
     let Some(report) = &outcome.tool_report else {
-        for object in &plan.transfer {
+        for object in plan.transfer.iter() {
             outln!("transfer  {:>12}  {}", object.size, object.key);
         }
-        for object in &plan.possibly_changed {
+        for object in plan.possibly_changed.iter() {
             outln!("maybe     {:>12}  {}", object.size, object.key);
         }
-        for object in &plan.delete {
+        for object in plan.delete.iter() {
             outln!("delete    {:>12}  {}", object.size, object.key);
         }
         outln!(

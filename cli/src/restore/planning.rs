@@ -22,7 +22,8 @@ use crate::registry::Registry;
 use crate::restore::{RestoreRequest, ShardShares, SnapshotMode, WholeComponent};
 use crate::sync::merge::{merge_spilled, Met, SourceObjects, SourceWalk};
 use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
-use crate::sync::plan::{Inventory, Key, PlannedObject, SmallestDoubt, SyncPlan};
+use crate::sync::plan::{Inventory, Key, SmallestDoubt, SyncPlan};
+use crate::sync::planned::PlannedObjects;
 use crate::sync::spill::SpilledObjects;
 
 /// One component's plan.
@@ -362,16 +363,16 @@ fn merge_plan(
 fn resolve_multipart_etags(
     target: &mut Target<'_>,
     bucket_inventory: &Inventory,
-    possibly_changed: &[PlannedObject],
+    possibly_changed: &PlannedObjects,
     archive: &Path,
     limits: Limits,
 ) -> Result<()> {
-    let candidates: BTreeMap<&str, (&str, Vec<u64>)> = possibly_changed
+    let candidates: BTreeMap<Key, (&str, Vec<u64>)> = possibly_changed
         .iter()
         .filter_map(|o| {
             let etag = bucket_inventory.get(&o.key)?.etag.as_deref()?;
             let sizes = candidate_part_sizes(o.size, part_count(etag)?);
-            (!sizes.is_empty()).then_some((&*o.key, (etag, sizes)))
+            (!sizes.is_empty()).then_some((o.key, (etag, sizes)))
         })
         .collect();
     if candidates.is_empty() {

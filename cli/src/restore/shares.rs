@@ -118,7 +118,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::sync::plan::{Fingerprint, Inventory, Key, PlannedObject, SyncPlan};
+    use crate::sync::plan::{Fingerprint, Inventory, Key, SyncPlan};
+    use crate::sync::planned::PlannedObjects;
 
     fn shares(index: u32, count: u32, tarballs: &[(&str, u64)]) -> ShardShares {
         ShardShares::deal(Shard::new(index, count).unwrap(), tarballs.iter().copied())
@@ -208,8 +209,8 @@ mod tests {
         (archive, bucket)
     }
 
-    fn keys(objects: &[PlannedObject]) -> BTreeSet<Key> {
-        objects.iter().map(|o| o.key.clone()).collect()
+    fn keys(objects: &PlannedObjects) -> BTreeSet<Key> {
+        objects.iter().map(|o| o.key).collect()
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::restore::transfer::UploadBatches;
 use crate::restore::{ComponentStep, RestoreRun};
 use crate::store::snapshots::snapshot_name;
 use crate::sync::plan::{
-    forget_listed_md5s, inventory_of_keys, listed_inventory, Fingerprint, Inventory, Key,
-    PlannedObject,
+    forget_listed_md5s, inventory_of_keys, inventory_of_listed, listed_inventory, worth_asking_for,
+    Fingerprint, Inventory, Key, PlannedObject, SyncPlan,
 };
 use crate::sync::verify::{owned_keys, same_version, PlannedChanges};
 
@@ -61,8 +61,7 @@ impl ComponentStep<'_, '_> {
         uploads: &UploadBatches<'_>,
         (found, objects): (&Inventory, usize),
     ) -> Result<ConfirmedPlan> {
-        let planned = planned_keys(plan);
-        let (mut current, bucket_exists) = self.list_planned_keys(&planned, objects)?;
+        let (mut current, bucket_exists) = self.list_planned_keys(&plan.plan, objects)?;
         if !plan.etags_are_md5s {
             forget_listed_md5s(&mut current);
         }
@@ -79,26 +78,28 @@ impl ComponentStep<'_, '_> {
             }
         }
         Ok(ConfirmedPlan {
-            planned,
             current,
             bucket_exists,
             moved,
         })
     }
 
-    /// The planned keys as the bucket holds them now, and whether the
-    /// bucket exists (of a bucket of `objects`).
-    fn list_planned_keys(&self, planned: &[Key], objects: usize) -> Result<(Inventory, bool)> {
+    /// The keys `plan` names as the bucket holds them now, and whether the
+    /// bucket exists (of a bucket of `objects`): asked for one by one if
+    /// they are few, else found in a listing, never all held at once.
+    fn list_planned_keys(&self, plan: &SyncPlan, objects: usize) -> Result<(Inventory, bool)> {
         let component = &self.target.component;
+        let (plugin, bucket) = (self.target.plugin, &component.bucket);
         let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
-        match inventory_of_keys(
-            self.target.plugin,
-            &component.bucket,
-            planned,
-            objects,
-            &excludes,
-            &Inventory::new(),
-        ) {
+        let none = Inventory::new();
+        let listed = match worth_asking_for(plan.named_count(), objects) {
+            true => {
+                let keys: Vec<Key> = plan.named().map(|o| o.key).collect();
+                inventory_of_keys(plugin, bucket, &keys, objects, &excludes, &none)
+            }
+            false => inventory_of_listed(plugin, bucket, &excludes, &none, &|key| plan.names(key)),
+        };
+        match listed {
             Ok(current) => Ok((current, true)),
             Err(e) if plugin_error_kind(&e) == Some(ErrorKind::BucketMissing) => {
                 Ok((Inventory::new(), false))
@@ -108,35 +109,22 @@ impl ComponentStep<'_, '_> {
     }
 }
 
-/// Every key the plan may upload or delete.
-fn planned_keys(plan: &ComponentPlan) -> Vec<Key> {
-    let plan = &plan.plan;
-    plan.transfer
-        .iter()
-        .chain(&plan.possibly_changed)
-        .chain(&plan.delete)
-        .map(|o| o.key.clone())
-        .collect()
-}
-
 /// The planned keys as listed after the snapshot, whether the bucket
 /// exists, and the planned keys that moved since planning.
 pub(super) struct ConfirmedPlan {
-    planned: Vec<Key>,
+    /// The planned keys the bucket holds now, as listed.
     current: Inventory,
     pub(super) bucket_exists: bool,
     moved: Vec<Key>,
 }
 
 impl ConfirmedPlan {
-    /// Brings the planned keys of `bucket` (as the plan found it) up to
-    /// date: as they were listed again.
+    /// Brings `bucket` (what the plan found of it: objects of planned keys
+    /// only) up to date: as its planned keys were listed again.
     pub(super) fn bring_up_to_date(&self, bucket: &mut Inventory) {
-        for key in &self.planned {
-            match self.current.get(key) {
-                Some(now) => bucket.insert(key.clone(), now.clone()),
-                None => bucket.remove(key),
-            };
+        bucket.retain(|key, _| self.current.contains_key(key));
+        for (key, now) in &self.current {
+            bucket.insert(key.clone(), now.clone());
         }
     }
 
@@ -263,24 +251,18 @@ fn moved_since_planning(
             bail!("{key} did not arrive intact in the snapshot; nothing was changed");
         }
     }
-    let planned = plan
-        .plan
-        .transfer
-        .iter()
-        .chain(&plan.plan.possibly_changed)
-        .chain(&plan.plan.delete);
     let mut moved = Vec::new();
-    for PlannedObject { key, .. } in planned {
-        let unmoved = match (found.get(key), current.get(key)) {
+    for PlannedObject { key, .. } in plan.plan.named() {
+        let unmoved = match (found.get(&key), current.get(&key)) {
             // Gone meanwhile: no version left to protect.
             (_, None) => true,
             (None, Some(_)) => false,
             (Some(then), Some(now)) => {
-                same_version(then, now) || copy_of(key).is_some_and(|c| copy_holds_exactly(c, now))
+                same_version(then, now) || copy_of(&key).is_some_and(|c| copy_holds_exactly(c, now))
             }
         };
         if !unmoved {
-            moved.push(key.clone());
+            moved.push(key);
         }
     }
     Ok(moved)

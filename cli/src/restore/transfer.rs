@@ -23,7 +23,7 @@ use crate::progress::ProgressBarSink;
 use crate::restore::planning::{ComponentPlan, Target};
 use crate::restore::{ComponentStep, RestoreRun};
 use crate::sync::merge::SourceObjects;
-use crate::sync::plan::{Inventory, PlannedObject, SyncPlan};
+use crate::sync::plan::{Inventory, SyncPlan};
 
 /// The files a restore uploads (the plan's transfers and possibly changed
 /// objects, in key order), each in the staging directory of its batch.
@@ -64,8 +64,8 @@ impl<'p> UploadBatches<'p> {
     /// The staging directory of `key`'s batch: by its place among the
     /// uploads in key order.
     pub(super) fn directory_of(&self, key: &str) -> PathBuf {
-        let before = |objects: &[PlannedObject]| objects.partition_point(|o| &*o.key < key);
-        let position = before(&self.plan.transfer) + before(&self.plan.possibly_changed);
+        let plan = self.plan;
+        let position = plan.transfer.count_before(key) + plan.possibly_changed.count_before(key);
         self.directory(position / self.batch)
     }
 
@@ -96,7 +96,7 @@ impl ComponentStep<'_, '_> {
     ) -> Result<()> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
         let transfer = &plan.plan.transfer;
-        let uploaded = |key: &str| transfer.binary_search_by(|o| (*o.key).cmp(key)).is_ok();
+        let uploaded = |key: &str| transfer.contains(key);
         let mtime = |key: &str| match uploaded(key) {
             true => Some(now),
             false => bucket.get(key).and_then(|f| f.modified),
@@ -210,9 +210,10 @@ impl ProgressSink for AfterEarlierBatches<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::plan::Key;
+    use crate::sync::plan::{Key, PlannedObject};
+    use crate::sync::planned::PlannedObjects;
 
-    fn planned(keys: &[&str]) -> Vec<PlannedObject> {
+    fn planned(keys: &[&str]) -> PlannedObjects {
         keys.iter()
             .map(|k| PlannedObject {
                 key: Key::from(*k),

@@ -11,6 +11,7 @@ pub mod md5_digest;
 pub mod merge;
 pub mod multipart_etag;
 pub mod plan;
+pub mod planned;
 pub mod spill;
 pub mod verify;
 

@@ -15,6 +15,7 @@ use stowage_plugin_api::{Location, ObjectEntry};
 use crate::memory::release_free_memory;
 use crate::plugin::LoadedPlugin;
 use crate::sync::md5_digest::Md5Digest;
+use crate::sync::planned::PlannedObjects;
 use crate::sync::verify::owned_keys;
 
 /// What is known about one object's content.
@@ -175,14 +176,34 @@ pub fn inventory_of_keys(
     excludes: &ExcludeMatcher,
     known: &Inventory,
 ) -> Result<Inventory> {
-    if keys.len() * OBJECTS_PER_KEY_WORTH_ASKING <= objects {
+    if worth_asking_for(keys.len(), objects) {
         let entries = provider.list_keys(location, &owned_keys(keys))?;
         return Ok(listed_inventory(entries, excludes, known));
     }
     let asked: HashSet<&str> = keys.iter().map(|k| &**k).collect();
+    inventory_of_listed(provider, location, excludes, known, &|key| {
+        asked.contains(key)
+    })
+}
+
+/// Whether `keys` keys of a location of `objects` objects are cheaper
+/// asked for one by one than found in a listing.
+pub fn worth_asking_for(keys: usize, objects: usize) -> bool {
+    keys * OBJECTS_PER_KEY_WORTH_ASKING <= objects
+}
+
+/// The objects of `location` whose keys `asked` accepts, found in its
+/// listing (walked a page at a time where the plugin lists pages).
+pub fn inventory_of_listed(
+    provider: &LoadedPlugin,
+    location: &Location,
+    excludes: &ExcludeMatcher,
+    known: &Inventory,
+    asked: &dyn Fn(&str) -> bool,
+) -> Result<Inventory> {
     let mut inventory = Inventory::new();
     provider.list_each(location, &mut |entries| {
-        let entries = entries.into_iter().filter(|e| asked.contains(&*e.key));
+        let entries = entries.into_iter().filter(|e| asked(&e.key));
         inventory.extend(listed_objects(entries, excludes, known));
         Ok(())
     })?;
@@ -316,15 +337,16 @@ pub struct PlannedObject {
 }
 
 /// What a sync must do to make the destination equal the source. Each
-/// list is in key order (the order the two sides are compared in).
+/// list is in key order (the order the two sides are compared in), held
+/// compactly ([`PlannedObjects`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SyncPlan {
     /// Missing or changed in the destination: to transfer.
-    pub transfer: Vec<PlannedObject>,
+    pub transfer: PlannedObjects,
     /// In the destination only: to delete (when deleting).
-    pub delete: Vec<PlannedObject>,
+    pub delete: PlannedObjects,
     /// Same size, checksum unknowable: the tool may or may not transfer them.
-    pub possibly_changed: Vec<PlannedObject>,
+    pub possibly_changed: PlannedObjects,
     /// Objects already equal.
     pub unchanged: u64,
 }
@@ -369,10 +391,7 @@ impl SyncPlan {
             (None, Some(there)) if delete => (there, &mut self.delete),
             (None, _) => return false,
         };
-        list.push(PlannedObject {
-            key: key.clone(),
-            size: object.size,
-        });
+        list.push(key, object.size);
         true
     }
 
@@ -381,31 +400,45 @@ impl SyncPlan {
     /// object from an unchanged one, and only transferring it again makes
     /// the destination certainly equal the source.
     pub fn transferring_the_doubtful(mut self) -> SyncPlan {
-        self.transfer.append(&mut self.possibly_changed);
-        self.transfer.sort_by(|a, b| a.key.cmp(&b.key));
+        let doubtful = std::mem::take(&mut self.possibly_changed);
+        let mut transfer: Vec<PlannedObject> =
+            self.transfer.iter().chain(doubtful.iter()).collect();
+        transfer.sort_by(|a, b| a.key.cmp(&b.key));
+        self.transfer = transfer.into_iter().collect();
         self
     }
 
     /// Whether the plan transfers `key`, or leaves it to the tool
     /// (possibly changed).
     pub fn transfers(&self, key: &str) -> bool {
-        names(&self.transfer, key) || names(&self.possibly_changed, key)
+        self.transfer.contains(key) || self.possibly_changed.contains(key)
     }
 
     /// Whether the plan deletes `key`.
     pub fn deletes(&self, key: &str) -> bool {
-        names(&self.delete, key)
+        self.delete.contains(key)
+    }
+
+    /// Whether the plan names `key` at all.
+    pub fn names(&self, key: &str) -> bool {
+        self.transfers(key) || self.deletes(key)
+    }
+
+    /// How many keys it names.
+    pub fn named_count(&self) -> usize {
+        self.transfer.len() + self.possibly_changed.len() + self.delete.len()
+    }
+
+    /// Every key it names: transfers, possibly changed, deletes.
+    pub fn named(&self) -> impl Iterator<Item = PlannedObject> + '_ {
+        let named = self.transfer.iter().chain(self.possibly_changed.iter());
+        named.chain(self.delete.iter())
     }
 
     /// Total bytes to transfer.
     pub fn transfer_bytes(&self) -> u64 {
-        self.transfer.iter().map(|o| o.size).sum()
+        self.transfer.total_size()
     }
-}
-
-/// Whether `objects`, in key order, hold `key`.
-fn names(objects: &[PlannedObject], key: &str) -> bool {
-    objects.binary_search_by(|o| (*o.key).cmp(key)).is_ok()
 }
 
 #[cfg(test)]
@@ -432,20 +465,14 @@ mod tests {
         ]);
         let plan = SyncPlan::new(&source, &destination, true);
         assert_eq!(plan.unchanged, 1);
-        assert_eq!(
-            plan.transfer,
-            [PlannedObject {
-                key: "b".into(),
-                size: 3
-            }]
-        );
-        assert_eq!(
-            plan.delete,
-            [PlannedObject {
-                key: "c".into(),
-                size: 1
-            }]
-        );
+        let planned = |key: &str, size| {
+            PlannedObjects::from_iter([PlannedObject {
+                key: key.into(),
+                size,
+            }])
+        };
+        assert_eq!(plan.transfer, planned("b", 3));
+        assert_eq!(plan.delete, planned("c", 1));
         assert!(SyncPlan::new(&source, &destination, false)
             .delete
             .is_empty());
