@@ -3,7 +3,7 @@
 //! GitLab-like keys (~120 bytes: `@hashed/<2>/<2>/<sha256>/<secret>/name`)
 //! is ~190 bytes an object. Keys in key order share long prefixes, so each
 //! is stored as the length it shares with the one before and the rest
-//! ("front coding"); every [`BLOCK`]th key is stored whole, so that a key
+//! ("front coding"); every 16th key is stored whole, so that a key
 //! is found by a binary search over those and a short walk.
 
 use std::fmt;
