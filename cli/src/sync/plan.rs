@@ -401,10 +401,7 @@ impl SyncPlan {
     /// the destination certainly equal the source.
     pub fn transferring_the_doubtful(mut self) -> SyncPlan {
         let doubtful = std::mem::take(&mut self.possibly_changed);
-        let mut transfer: Vec<PlannedObject> =
-            self.transfer.iter().chain(doubtful.iter()).collect();
-        transfer.sort_by(|a, b| a.key.cmp(&b.key));
-        self.transfer = transfer.into_iter().collect();
+        self.transfer = self.transfer.merged_with(&doubtful);
         self
     }
 

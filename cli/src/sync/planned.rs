@@ -57,6 +57,23 @@ impl PlannedObjects {
         key.clone_into(&mut self.last);
     }
 
+    /// These objects and `other`'s together, in key order (no key is in
+    /// both), made one at a time.
+    pub fn merged_with(&self, other: &PlannedObjects) -> PlannedObjects {
+        let (mut ours, mut theirs) = (self.iter().peekable(), other.iter().peekable());
+        let mut merged = PlannedObjects::default();
+        loop {
+            let next = match (ours.peek(), theirs.peek()) {
+                (Some(a), Some(b)) if a.key <= b.key => ours.next(),
+                (_, Some(_)) => theirs.next(),
+                (Some(_), None) => ours.next(),
+                (None, None) => return merged,
+            };
+            let object = next.expect("peeked");
+            merged.push(&object.key, object.size);
+        }
+    }
+
     /// How many objects it holds.
     pub fn len(&self) -> usize {
         self.sizes.len()
@@ -282,6 +299,24 @@ mod tests {
         }
         assert!(!PlannedObjects::default().contains("a"));
         assert_eq!(PlannedObjects::default().count_before("a"), 0);
+    }
+
+    #[test]
+    fn two_plans_merged_are_one_in_key_order() {
+        let keys = keys();
+        let (even, odd): (Vec<_>, Vec<_>) = keys
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(i, _)| i % 2 == 0);
+        let strip =
+            |list: Vec<(usize, String)>| list.into_iter().map(|(_, k)| k).collect::<Vec<_>>();
+        let (even, odd) = (planned(&strip(even)), planned(&strip(odd)));
+        let merged = even.merged_with(&odd);
+        let merged_keys: Vec<String> = merged.iter().map(|o| o.key.to_string()).collect();
+        assert_eq!(merged_keys, keys);
+        assert_eq!(merged.total_size(), even.total_size() + odd.total_size());
+        assert_eq!(PlannedObjects::default().merged_with(&even), even);
     }
 
     #[test]
