@@ -20,7 +20,7 @@ use crate::parallel::map_in_parallel;
 use crate::plugin::{plugin_error_kind, LoadedPlugin};
 use crate::registry::Registry;
 use crate::restore::{RestoreRequest, ShardShares, SnapshotMode, WholeComponent};
-use crate::sync::merge::{merge_spilled, Met, SourceObjects, SourceWalk};
+use crate::sync::merge::{merge_spilled, Met, SourceObjects, SourceWalk, Taking};
 use crate::sync::multipart_etag::{candidate_part_sizes, multipart_etags, part_count};
 use crate::sync::plan::{Inventory, Key, SmallestDoubt, SyncPlan};
 use crate::sync::planned::PlannedObjects;
@@ -328,17 +328,16 @@ fn merge_plan(
         doubt: SmallestDoubt::default(),
     };
     let owns = |key: &str| target.shares.owns(component, key);
-    merged.listed = merge_spilled(spilled, &target.archive, &owns, &mut |met| {
+    let taking = Taking {
+        keep: &owns,
+        md5s_forgotten,
+    };
+    merged.listed = merge_spilled(spilled, &target.archive, taking, &mut |met| {
         let Met {
             key,
             source,
-            mut listed,
+            listed,
         } = met;
-        if md5s_forgotten {
-            if let Some(listed) = &mut listed {
-                listed.md5 = None;
-            }
-        }
         if keeping_keys && listed.is_some() {
             merged.listed_keys.push(key.clone());
         }

@@ -49,21 +49,31 @@ pub struct Met<'a> {
     pub listed: Option<Fingerprint>,
 }
 
+/// How a merge takes the listed objects.
+#[derive(Clone, Copy)]
+pub struct Taking<'k> {
+    /// Listed keys are skipped unless this accepts them.
+    pub keep: &'k dyn Fn(&str) -> bool,
+    /// Whether their MD5s are forgotten: compared by size only, because
+    /// they are not content MD5s (the bucket's ETags are not).
+    pub md5s_forgotten: bool,
+}
+
 /// Walks the destination `location` (listed through `provider`, or hashed
 /// if local) beside `source`, calling `visit` once for every key of either
-/// in key order. Listed keys that `keep` refuses, excluded ones and folder
-/// markers are skipped (the source is taken as it is). Returns how many
-/// listed objects were met.
+/// in key order. Listed keys are taken as `taking` says; excluded ones and
+/// folder markers are skipped (the source is taken as it is). Returns how
+/// many listed objects were met.
 pub fn merge_listing(
     provider: &LoadedPlugin,
     location: &Location,
     source: &dyn SourceObjects,
     excludes: &ExcludeMatcher,
-    keep: &dyn Fn(&str) -> bool,
+    taking: Taking<'_>,
     visit: &mut dyn FnMut(Met<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let mut merge = Merge::new(source.walk()?);
-    let keep = |key: &str| is_listed_object(key, excludes) && keep(key);
+    let mut merge = Merge::new(source.walk()?, taking.md5s_forgotten);
+    let keep = |key: &str| is_listed_object(key, excludes) && (taking.keep)(key);
     match location {
         Location::Local { path } => {
             let local = local_inventory(Path::new(path.as_str()), excludes, &Inventory::new())?;
@@ -87,19 +97,19 @@ pub fn merge_listing(
 }
 
 /// Walks a listing spilled to disk beside `source`, as [`merge_listing`]
-/// does a live one: `visit` meets every key of either in key order, but
-/// the listed keys that `keep` refuses. Returns how many listed objects
+/// does a live one: `visit` meets every key of either in key order, the
+/// listed ones taken as `taking` says. Returns how many listed objects
 /// were met.
 pub fn merge_spilled(
     spilled: &SpilledObjects,
     source: &dyn SourceObjects,
-    keep: &dyn Fn(&str) -> bool,
+    taking: Taking<'_>,
     visit: &mut dyn FnMut(Met<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let mut merge = Merge::new(source.walk()?);
+    let mut merge = Merge::new(source.walk()?, taking.md5s_forgotten);
     for object in spilled.read()? {
         let (key, fingerprint) = object?;
-        if keep(&key) {
+        if (taking.keep)(&key) {
             merge.listed(key, fingerprint, visit)?;
         }
     }
@@ -112,14 +122,17 @@ struct Merge<'s> {
     pending: Peekable<SourceWalk<'s>>,
     last: Option<String>,
     listed: u64,
+    /// Whether the listed MD5s are forgotten.
+    md5s_forgotten: bool,
 }
 
 impl<'s> Merge<'s> {
-    fn new(source: SourceWalk<'s>) -> Self {
+    fn new(source: SourceWalk<'s>, md5s_forgotten: bool) -> Self {
         Merge {
             pending: source.peekable(),
             last: None,
             listed: 0,
+            md5s_forgotten,
         }
     }
 
@@ -138,11 +151,14 @@ impl<'s> Merge<'s> {
     fn listed(
         &mut self,
         key: String,
-        listed: Fingerprint,
+        mut listed: Fingerprint,
         visit: &mut dyn FnMut(Met<'_>) -> Result<()>,
     ) -> Result<()> {
         if let Some(last) = self.last.as_ref().filter(|last| **last >= key) {
             bail!("the listing is not in key order: {key:?} came after {last:?}");
+        }
+        if self.md5s_forgotten {
+            listed.md5 = None;
         }
         while let Some((source_key, fingerprint)) = self.next_source_if(|k| k < key.as_str())? {
             visit(Met {
@@ -205,7 +221,7 @@ mod tests {
             .iter()
             .map(|(k, size)| (Key::from(*k), fingerprint(*size)))
             .collect();
-        let mut merge = Merge::new(source.walk().unwrap());
+        let mut merge = Merge::new(source.walk().unwrap(), false);
         let mut seen = Vec::new();
         let mut visit = |met: Met<'_>| {
             seen.push((
@@ -275,7 +291,7 @@ mod tests {
             }
             Ok(())
         };
-        let mut merge = Merge::new(source.walk().unwrap());
+        let mut merge = Merge::new(source.walk().unwrap(), false);
         for (key, listed) in &listed {
             merge
                 .listed(key.to_string(), listed.clone(), &mut visit)

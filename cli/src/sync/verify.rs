@@ -26,7 +26,7 @@ use stowage_local_tree::{key_to_relative_path, remove_file_and_empty_parents};
 use stowage_plugin_api::Location;
 
 use crate::plugin::LoadedPlugin;
-use crate::sync::merge::{merge_listing, Met, SourceObjects};
+use crate::sync::merge::{merge_listing, Met, SourceObjects, Taking};
 use crate::sync::plan::{
     compare, forget_listed_md5s, inventory_of, inventory_of_keys, Comparison, Fingerprint,
     Inventory, Key, SmallestDoubt, SyncPlan,
@@ -372,17 +372,15 @@ impl ListingWalk<'_, '_> {
             self.destination,
             self.source_objects,
             self.excludes,
-            self.hooks.answers_for,
+            Taking {
+                keep: self.hooks.answers_for,
+                md5s_forgotten,
+            },
             &mut |Met {
                       key,
                       source,
-                      mut listed,
+                      listed,
                   }| {
-                if md5s_forgotten {
-                    if let Some(listed) = &mut listed {
-                        listed.md5 = None;
-                    }
-                }
                 let now = listed.as_ref();
                 let Some(wanted) = source else {
                     let now = listed.expect("a key the source lacks was listed");
