@@ -9,9 +9,8 @@
 //! character, or appears twice; a size passes the extraction limit; or a
 //! component's content differs from its manifest.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::iter::Peekable;
 use std::path::{Path, PathBuf};
@@ -282,9 +281,6 @@ fn read_component<R: Read>(
         inner: MultiGzDecoder::new(stream),
         count: 0,
     };
-    // Keys seen so far, by a 64-bit hash (a copy of every key would double
-    // the memory validation takes; a collision could only refuse an archive).
-    let mut seen = HashSet::new();
     let mut end = 0;
     {
         let mut archive = tar::Archive::new(&mut decoded);
@@ -304,11 +300,6 @@ fn read_component<R: Read>(
             let Checked::File(key) = check_entry(&entry, &what)? else {
                 continue;
             };
-            let mut hasher = DefaultHasher::new();
-            key.hash(&mut hasher);
-            if !seen.insert(hasher.finish()) {
-                bail!(invalid(format!("{what}: entry {key:?} appears twice")));
-            }
             let size = entry.size();
             let mtime = entry.header().mtime().unwrap_or(0);
             on_file(&key, size, mtime, &mut entry)?;
@@ -672,22 +663,26 @@ struct FoundObjects {
 /// A component's objects written to disk as its tarball is read: straight
 /// through while the tarball comes in key order, as Stowage writes it;
 /// from the first key out of order on (another tool's tarball), gathered
-/// in memory and sorted at the end.
+/// in memory and sorted at the end. A name that appears twice is found
+/// either way: in key order it cannot, and sorted it is next to itself.
 struct FoundObjectsWriter<'d> {
     writer: SpillWriter,
     digest: ObjectsDigest,
     /// Every object, once one came out of key order.
     unsorted: Option<Vec<(String, Fingerprint)>>,
     directory: &'d Path,
+    /// The tarball, for messages.
+    what: String,
 }
 
 impl<'d> FoundObjectsWriter<'d> {
-    fn new(directory: &'d Path) -> Result<Self> {
+    fn new(directory: &'d Path, component: &str) -> Result<Self> {
         Ok(FoundObjectsWriter {
             writer: SpillWriter::new(directory, "archive.")?,
             digest: ObjectsDigest::default(),
             unsorted: None,
             directory,
+            what: format!("{component}.tar.gz"),
         })
     }
 
@@ -711,6 +706,10 @@ impl<'d> FoundObjectsWriter<'d> {
         let in_key_order = self.unsorted.is_none();
         if let Some(mut objects) = self.unsorted.take() {
             objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            if let Some(twice) = objects.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+                let (what, key) = (&self.what, &twice[0].0);
+                bail!(invalid(format!("{what}: entry {key:?} appears twice")));
+            }
             for (key, found) in objects {
                 self.writer.push(&key, &found)?;
             }
@@ -741,7 +740,7 @@ fn component_objects(
         },
         hasher: Md5::new(),
     };
-    let mut objects = FoundObjectsWriter::new(directory)?;
+    let mut objects = FoundObjectsWriter::new(directory, component)?;
     read_component(
         &mut data,
         component,
@@ -1032,6 +1031,27 @@ mod tests {
         );
         let read = extract_all(&unsorted, &out_of_order, &dir.path().join("out")).unwrap();
         assert_eq!(read, ["1", "22", "333", "4444"]);
+    }
+
+    #[test]
+    fn a_name_that_appears_twice_is_refused_in_key_order_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive.tar");
+        for files in [
+            [("a", "1"), ("b", "2"), ("b", "3")],
+            [("b", "1"), ("a", "2"), ("b", "3")],
+        ] {
+            archive_of(&archive, &files);
+            let error = read_outer(&archive)
+                .unwrap()
+                .validate(&archive, Limits::default(), &|_| true, &|_| {}, dir.path())
+                .err()
+                .unwrap();
+            assert_eq!(
+                error.to_string(),
+                "invalid archive: uploads.tar.gz: entry \"b\" appears twice"
+            );
+        }
     }
 
     #[test]
