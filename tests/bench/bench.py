@@ -164,6 +164,13 @@ def write_tree(root, objects, mtime):
         os.utime(path, (mtime, mtime))
 
 
+def shallow_key(key):
+    """`key` with only its project's path as folders (see --rss-shallow)."""
+    parts = key.split("/")
+    folders = 4 if key.startswith("@hashed/") else 3
+    return "/".join(parts[:folders]) + "/" + "-".join(parts[folders:])
+
+
 def drift(objects, seed):
     """The changes since the backup: (changed {key: (size, seed)}, added, deleted keys)."""
     rng = random.Random(seed + 1)
@@ -1074,6 +1081,14 @@ def main():
     parser.add_argument("--rss-fs", default=None, metavar="N,N,...",
                         help="instead of the benchmark: Stowage's peak RSS for a backup, a full restore and a no-op "
                              "restore of N small objects on the fs plugin (no servers; run bench.py directly)")
+    parser.add_argument("--rss-shallow", action="store_true",
+                        help="with --rss-fs: keys as long as GitLab's, but only a project's path is folders "
+                             "(@hashed/<2>/<2>/<sha256>/ or <2>/<2>/<sha256>/); the rest of the key is joined by '-', "
+                             "so an object adds no folder of its own (GitLab's layout makes ~3 folders an object: "
+                             "a tree of 1,000,000 then passes a tmpfs's inode limit)")
+    parser.add_argument("--rss-backups", default=None, metavar="DIR",
+                        help="with --rss-fs: store the archives in a new folder below DIR (another disk than the "
+                             "trees' TMPDIR, e.g. when TMPDIR is a tmpfs); removed afterwards")
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--out", default="bench-results", help="directory for results.json and results.md")
     args = parser.parse_args()
@@ -1129,12 +1144,16 @@ def rss_fs(args):
     records = []
     for n in [int(x) for x in args.rss_fs.split(",") if x]:
         work = tempfile.mkdtemp(prefix="stowage-rss.")
+        backups = tempfile.mkdtemp(prefix="stowage-rss-backups.", dir=args.rss_backups) if args.rss_backups \
+            else os.path.join(work, "backups")
         log_file = os.path.join(work, "tools.log")
         try:
             objects = generate(n, args.seed)
             # Small objects only (1-4 KiB, keys as generate() makes them):
             # the point is per-object memory, not bytes.
             objects = {c: {k: (1024 + cs % 3072, cs) for k, (_, cs) in objs.items()} for c, objs in objects.items()}
+            if args.rss_shallow:
+                objects = {c: {shallow_key(k): v for k, v in objs.items()} for c, objs in objects.items()}
             src, dst = os.path.join(work, "source"), os.path.join(work, "restored")
             for c in COMPONENTS:
                 write_tree(os.path.join(src, c), objects[c], int(time.time()) - 30 * 86400)
@@ -1147,7 +1166,7 @@ def rss_fs(args):
             def config(name, root):
                 path = os.path.join(work, name)
                 with open(path, "w") as f:
-                    f.write(f'label = "rss"\nbackup_destination = "{work}/backups"\n'
+                    f.write(f'label = "rss"\nbackup_destination = "{backups}"\n'
                             f'tmp_bucket = "file://{work}/tmp"\nstaging_dir = "{work}/staging"\n')
                     for c in COMPONENTS:
                         f.write(f'\n[components.{c}]\nbucket = "file://{root}/{c}"\n')
@@ -1161,9 +1180,9 @@ def rss_fs(args):
                 steps.append((step, None))
             for step, cmd in steps:
                 if cmd is None:
-                    archive = [f for f in os.listdir(os.path.join(work, "backups")) if f.endswith("_backup.tar")][0]
+                    archive = [f for f in os.listdir(backups) if f.endswith("_backup.tar")][0]
                     cmd = [f"{bin_dir}/stowage", "--plugins", plugins, "--json", "restore", "--config", restore_cfg,
-                           "--file", os.path.join(work, "backups", archive), "--yes"]
+                           "--file", os.path.join(backups, archive), "--yes"]
                 started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
                 [(rc, peak_kib, stdout, _)] = run_sampling_rss([(cmd, dict(os.environ))], log_file)
                 wall, cpu_after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -1192,6 +1211,8 @@ def rss_fs(args):
         finally:
             shutil.copy(log_file, os.path.join(args.out, f"tools-rss-{n}.log")) if os.path.exists(log_file) else None
             shutil.rmtree(work, ignore_errors=True)
+            if args.rss_backups:
+                shutil.rmtree(backups, ignore_errors=True)
         with open(os.path.join(args.out, "rss.json"), "w") as f:
             json.dump({"machine": machine(), "seed": args.seed, "records": records}, f, indent=1)
     md = ["| objects | step | wall s | CPU s | peak RSS MiB | uploaded | deleted |", "|--:|---|--:|--:|--:|--:|--:|"]
