@@ -11,10 +11,12 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 use stowage_exclude::ExcludeMatcher;
+use stowage_local_tree::{md5_file_digest, KeyOrderWalk};
 use stowage_plugin_api::Location;
 
 use crate::plugin::LoadedPlugin;
-use crate::sync::plan::{is_listed_object, listed_fingerprint, local_inventory};
+use crate::sync::md5_digest::Md5Digest;
+use crate::sync::plan::{is_listed_object, listed_fingerprint};
 use crate::sync::plan::{Fingerprint, Inventory, Key};
 use crate::sync::spill::SpilledObjects;
 
@@ -59,8 +61,8 @@ pub struct Taking<'k> {
     pub md5s_forgotten: bool,
 }
 
-/// Walks the destination `location` (listed through `provider`, or hashed
-/// if local) beside `source`, calling `visit` once for every key of either
+/// Walks the destination `location` (listed through `provider`, or, if
+/// local, its files in key order, each hashed as it comes) beside `source`, calling `visit` once for every key of either
 /// in key order. Listed keys are taken as `taking` says; excluded ones and
 /// folder markers are skipped (the source is taken as it is). Returns how
 /// many listed objects were met.
@@ -76,10 +78,12 @@ pub fn merge_listing(
     let keep = |key: &str| is_listed_object(key, excludes) && (taking.keep)(key);
     match location {
         Location::Local { path } => {
-            let local = local_inventory(Path::new(path.as_str()), excludes, &Inventory::new())?;
-            for (key, fingerprint) in local {
-                if keep(&key) {
-                    merge.listed(key.to_string(), fingerprint, visit)?;
+            // One file at a time, in key order, each hashed as it comes.
+            let mut files = KeyOrderWalk::after(Path::new(path.as_str()), "")?;
+            while let Some(file) = files.next_file()? {
+                if keep(&file.key) {
+                    let md5 = Md5Digest::from(md5_file_digest(&file.path)?);
+                    merge.listed(file.key, Fingerprint::content(file.size, md5), visit)?;
                 }
             }
         }
