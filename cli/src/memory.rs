@@ -7,9 +7,10 @@
 //! buffers come from those arenas too: a 100,000-object restore peaked at
 //! 314 MiB, 129 MiB with the two settings [`configure_allocator`] makes.
 //!
-//! A restore builds large maps (the archive's inventory, each bucket's
-//! listing) and drops large temporaries in between (a plugin's listing as
-//! it came over the FFI). glibc keeps freed chunks resident inside its heaps,
+//! A backup builds large maps (the bucket's inventory, the mirror's walk)
+//! and a restore large lists (its plan); both drop large temporaries in
+//! between (a plugin's listing as it came over the FFI). glibc keeps freed
+//! chunks resident inside its heaps,
 //! and with a thread per component several heaps: at 100,000 objects that
 //! added ~20 MiB of peak RSS over the peak of live data. Trimming after each
 //! large drop keeps the process near what it actually holds.

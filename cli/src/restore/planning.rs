@@ -1,5 +1,5 @@
 //! Planning a restore: each component's bucket listed, compared with the
-//! archive's inventory by size and MD5 (multipart ETags worked out from the
+//! archive's objects by size and MD5 (multipart ETags worked out from the
 //! archive), the snapshot chosen; then the safety rules checked and the
 //! summary shown before asking.
 
@@ -233,7 +233,7 @@ pub(super) fn plan_components(
 }
 
 /// Compares the bucket's listing with the archive: the listing is walked
-/// from disk beside the archive's inventory, and only what the plan names
+/// from disk beside the archive's objects, and only what the plan names
 /// of it is kept.
 fn plan_component(
     target: &mut Target<'_>,
@@ -308,7 +308,7 @@ struct MergedPlan {
     doubt: SmallestDoubt,
 }
 
-/// Walks the bucket's listing (`spilled`) beside the archive's inventory,
+/// Walks the bucket's listing (`spilled`) beside the archive's objects,
 /// this shard's keys only, and plans: what differs is transferred, what
 /// the archive lacks deleted. `md5s_forgotten`: compare by size only (the
 /// bucket's ETags are not MD5s); `keeping_keys`: keep every listed key.

@@ -220,7 +220,7 @@ impl FinishHooks<'_> {
 }
 
 /// After the tool's transfer (which never deletes): lists `destination`,
-/// compares it with `source_inventory`, repairs the planned objects the
+/// compares it with `source_objects`, repairs the planned objects the
 /// tool got wrong, deletes the planned deletions, and lists what it
 /// repaired and deleted once more to prove both. Objects that moved after
 /// planning are left and reported.
