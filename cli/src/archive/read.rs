@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::iter::Peekable;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -25,7 +24,7 @@ use crate::archive::manifest::{DigestedManifest, Manifest, ObjectsDigest};
 use crate::exit::InvalidArchive;
 use crate::parallel::{cores, map_in_parallel};
 use crate::sync::md5_digest::Md5Digest;
-use crate::sync::merge::SourceWalk;
+use crate::sync::merge::{SourceCursor, SourceWalk};
 use crate::sync::plan::{Fingerprint, Inventory, Key};
 use crate::sync::spill::{SpillWriter, SpilledObjects};
 
@@ -824,7 +823,7 @@ pub fn read_files(
 pub enum ExpectedFiles<'a> {
     /// Met in key order, as a tarball in key order holds them: nothing
     /// held but the next.
-    InKeyOrder(Peekable<SourceWalk<'a>>),
+    InKeyOrder(SourceCursor<'a>),
     /// Looked up by key: a tarball out of key order (held in memory).
     Held(Inventory),
 }
@@ -834,7 +833,7 @@ impl<'a> ExpectedFiles<'a> {
     /// files `in_key_order` or not.
     pub fn new(walk: SourceWalk<'a>, in_key_order: bool) -> Result<Self> {
         Ok(match in_key_order {
-            true => ExpectedFiles::InKeyOrder(walk.peekable()),
+            true => ExpectedFiles::InKeyOrder(SourceCursor::new(walk)),
             false => ExpectedFiles::Held(walk.collect::<Result<_>>()?),
         })
     }
@@ -845,16 +844,12 @@ impl<'a> ExpectedFiles<'a> {
         match self {
             ExpectedFiles::Held(objects) => Ok(objects.remove(key)),
             ExpectedFiles::InKeyOrder(objects) => {
-                let is_before = |object: &Result<(Key, Fingerprint)>| {
-                    object.as_ref().map_or(true, |(next, _)| &**next < key)
-                };
-                while let Some(passed) = objects.next_if(is_before) {
-                    passed?;
+                while objects.next_if(|next| next < key)?.is_some() {
                     *missed += 1;
                 }
-                let found = objects
-                    .next_if(|object| object.as_ref().map_or(true, |(next, _)| &**next == key));
-                Ok(found.transpose()?.map(|(_, expected)| expected))
+                Ok(objects
+                    .next_if(|next| next == key)?
+                    .map(|(_, expected)| expected))
             }
         }
     }
@@ -864,7 +859,11 @@ impl<'a> ExpectedFiles<'a> {
         match self {
             ExpectedFiles::Held(objects) => Ok(objects.len()),
             ExpectedFiles::InKeyOrder(mut objects) => {
-                objects.try_fold(0, |left, object| object.map(|_| left + 1))
+                let mut left = 0;
+                while objects.next_if(|_| true)?.is_some() {
+                    left += 1;
+                }
+                Ok(left)
             }
         }
     }

@@ -31,6 +31,27 @@ pub trait SourceObjects: Sync {
 /// A walk of [`SourceObjects`].
 pub type SourceWalk<'a> = Box<dyn Iterator<Item = Result<(Key, Fingerprint)>> + 'a>;
 
+/// A [`SourceWalk`] taken one object at a time, each looked at first.
+pub struct SourceCursor<'a>(Peekable<SourceWalk<'a>>);
+
+impl<'a> SourceCursor<'a> {
+    /// The objects of `walk`, none taken yet.
+    pub fn new(walk: SourceWalk<'a>) -> Self {
+        SourceCursor(walk.peekable())
+    }
+
+    /// The next object, if `is_next` accepts its key (an object that
+    /// cannot be read is an error).
+    pub fn next_if(
+        &mut self,
+        is_next: impl FnOnce(&str) -> bool,
+    ) -> Result<Option<(Key, Fingerprint)>> {
+        self.0
+            .next_if(|object| object.as_ref().map_or(true, |(key, _)| is_next(key)))
+            .transpose()
+    }
+}
+
 impl SourceObjects for Inventory {
     fn walk(&self) -> Result<SourceWalk<'_>> {
         Ok(Box::new(
@@ -123,7 +144,7 @@ pub fn merge_spilled(
 /// The state of one merge: the source objects not met yet, and the last
 /// listed key (a listing must come in key order).
 struct Merge<'s> {
-    pending: Peekable<SourceWalk<'s>>,
+    pending: SourceCursor<'s>,
     last: Option<String>,
     listed: u64,
     /// Whether the listed MD5s are forgotten.
@@ -133,22 +154,11 @@ struct Merge<'s> {
 impl<'s> Merge<'s> {
     fn new(source: SourceWalk<'s>, md5s_forgotten: bool) -> Self {
         Merge {
-            pending: source.peekable(),
+            pending: SourceCursor::new(source),
             last: None,
             listed: 0,
             md5s_forgotten,
         }
-    }
-
-    /// The next source object, if `is_next` accepts its key (a source
-    /// that cannot be read fails the merge).
-    fn next_source_if(
-        &mut self,
-        is_next: impl FnOnce(&str) -> bool,
-    ) -> Result<Option<(Key, Fingerprint)>> {
-        self.pending
-            .next_if(|object| object.as_ref().map_or(true, |(key, _)| is_next(key)))
-            .transpose()
     }
 
     /// Meets the listed `key`: first every source key before it.
@@ -164,14 +174,14 @@ impl<'s> Merge<'s> {
         if self.md5s_forgotten {
             listed.md5 = None;
         }
-        while let Some((source_key, fingerprint)) = self.next_source_if(|k| k < key.as_str())? {
+        while let Some((source_key, fingerprint)) = self.pending.next_if(|k| k < key.as_str())? {
             visit(Met {
                 key: &source_key,
                 source: Some(&fingerprint),
                 listed: None,
             })?;
         }
-        match self.next_source_if(|k| k == key)? {
+        match self.pending.next_if(|k| k == key)? {
             Some((source_key, fingerprint)) => visit(Met {
                 key: &source_key,
                 source: Some(&fingerprint),
@@ -190,7 +200,7 @@ impl<'s> Merge<'s> {
 
     /// Meets the source keys after the last listed one; the listed count.
     fn finish(mut self, visit: &mut dyn FnMut(Met<'_>) -> Result<()>) -> Result<u64> {
-        while let Some((key, fingerprint)) = self.next_source_if(|_| true)? {
+        while let Some((key, fingerprint)) = self.pending.next_if(|_| true)? {
             visit(Met {
                 key: &key,
                 source: Some(&fingerprint),
