@@ -91,13 +91,12 @@ impl ComponentStep<'_, '_> {
         let component = &self.target.component;
         let (plugin, bucket) = (self.target.plugin, &component.bucket);
         let excludes = ExcludeMatcher::new(&component.excludes).map_err(anyhow::Error::msg)?;
-        let none = Inventory::new();
         let listed = match worth_asking_for(plan.named_count(), objects) {
             true => {
                 let keys: Vec<Key> = plan.named().map(|o| o.key).collect();
-                inventory_of_keys(plugin, bucket, &keys, objects, &excludes, &none)
+                inventory_of_keys(plugin, bucket, &keys, objects, &excludes)
             }
-            false => inventory_of_listed(plugin, bucket, &excludes, &none, &|key| plan.names(key)),
+            false => inventory_of_listed(plugin, bucket, &excludes, &|key| plan.names(key)),
         };
         match listed {
             Ok(current) => Ok((current, true)),

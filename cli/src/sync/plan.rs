@@ -166,24 +166,20 @@ pub const OBJECTS_PER_KEY_WORTH_ASKING: usize = 20;
 /// by one (the plugin's `list_keys`) when they are few next to the
 /// `objects` a whole listing would return, else picked from a whole
 /// listing as it comes.
-/// Either way they are exactly what a listing shows of them. Keys `known`
-/// holds are shared, see [`shared_key`].
+/// Either way they are exactly what a listing shows of them.
 pub fn inventory_of_keys(
     provider: &LoadedPlugin,
     location: &Location,
     keys: &[Key],
     objects: usize,
     excludes: &ExcludeMatcher,
-    known: &Inventory,
 ) -> Result<Inventory> {
     if worth_asking_for(keys.len(), objects) {
         let entries = provider.list_keys(location, &owned_keys(keys))?;
-        return Ok(listed_inventory(entries, excludes, known));
+        return Ok(listed_inventory(entries, excludes, &Inventory::new()));
     }
     let asked: HashSet<&str> = keys.iter().map(|k| &**k).collect();
-    inventory_of_listed(provider, location, excludes, known, &|key| {
-        asked.contains(key)
-    })
+    inventory_of_listed(provider, location, excludes, &|key| asked.contains(key))
 }
 
 /// Whether `keys` keys of a location of `objects` objects are cheaper
@@ -198,13 +194,13 @@ pub fn inventory_of_listed(
     provider: &LoadedPlugin,
     location: &Location,
     excludes: &ExcludeMatcher,
-    known: &Inventory,
     asked: &dyn Fn(&str) -> bool,
 ) -> Result<Inventory> {
     let mut inventory = Inventory::new();
+    let none = Inventory::new();
     provider.list_each(location, &mut |entries| {
         let entries = entries.into_iter().filter(|e| asked(&e.key));
-        inventory.extend(listed_objects(entries, excludes, known));
+        inventory.extend(listed_objects(entries, excludes, &none));
         Ok(())
     })?;
     Ok(inventory)

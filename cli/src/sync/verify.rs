@@ -278,14 +278,7 @@ pub fn verify_and_finish(
     let mut after = match destination {
         Location::Remote { .. } => {
             let changed: Vec<Key> = repairing.iter().chain(&deleting).cloned().collect();
-            inventory_of_keys(
-                provider,
-                destination,
-                &changed,
-                objects as usize,
-                excludes,
-                &Inventory::new(),
-            )?
+            inventory_of_keys(provider, destination, &changed, objects as usize, excludes)?
         }
         Location::Local { .. } => inventory_of(destination, provider, excludes, &Inventory::new())?,
     };
